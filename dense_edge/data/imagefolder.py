@@ -1,0 +1,101 @@
+"""An image folder: one sub-folder per class (``root/<class>/*.png``).
+
+If ``root`` holds ``train/`` (and optionally ``val/``, ``test/``), those are the splits, as in
+ImageNet's layout; otherwise the one folder is split, stratified and seeded.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from dense_edge.data.imageset import FileImageSet, Splits, stratified_split
+from dense_edge.errors import DataError
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
+
+
+def scan(root: Path, classes: list[str] | None = None) -> tuple[list[Path], list[int], list[str]]:
+    """Files and labels under ``root/<class>/``; ``classes`` fixes the label order if given."""
+    if not root.exists():
+        raise DataError("image folder not found", path=root, fix="check data.root")
+    if not root.is_dir():
+        raise DataError("expected a folder of class folders", path=root)
+    found = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    if not found:
+        raise DataError(
+            "no class folders", path=root, fix="put each class's images in root/<class name>/"
+        )
+    if classes is None:
+        classes = found
+    else:
+        extra = sorted(set(found) - set(classes))
+        if extra:
+            raise DataError(
+                f"class folder {extra[0]!r} is not one of the model's {len(classes)} classes",
+                path=root / extra[0],
+            )
+    paths: list[Path] = []
+    labels: list[int] = []
+    for label, name in enumerate(classes):
+        folder = root / name
+        files = (
+            sorted(
+                f for f in folder.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES
+            )
+            if folder.is_dir()
+            else []
+        )
+        if not files and name in found:
+            raise DataError(
+                "class folder holds no images", path=folder, fix="add images or remove the folder"
+            )
+        paths.extend(files)
+        labels.extend([label] * len(files))
+    return paths, labels, classes
+
+
+def load(
+    root: str | Path,
+    color: str,
+    val_fraction: float,
+    test_fraction: float,
+    split_seed: int,
+    skip_corrupt: bool,
+) -> Splits:
+    root = Path(root)
+    skipped: list[tuple[str, str]] = []
+    if (root / "train").is_dir():
+        paths, labels, classes = scan(root / "train")
+        train = _checked(FileImageSet(paths, labels, color, "train"), skip_corrupt, skipped)
+        sets = {}
+        for name in ("val", "test"):
+            if (root / name).is_dir():
+                p, lab, _ = scan(root / name, classes)
+                sets[name] = _checked(FileImageSet(p, lab, color, name), skip_corrupt, skipped)
+        if "val" not in sets and "test" not in sets:
+            raise DataError(
+                "has train/ but neither val/ nor test/", path=root, fix="add a val/ or test/ folder"
+            )
+        val = sets.get("val") or sets["test"]
+        test = sets.get("test") or sets["val"]
+        return Splits(train, val, test, classes, f"imagefolder:{root}", skipped)
+    paths, labels, classes = scan(root)
+    full = _checked(FileImageSet(paths, labels, color, "images"), skip_corrupt, skipped)
+    tr, va, te = stratified_split(
+        np.asarray(full.labels), [val_fraction, test_fraction], split_seed
+    )
+    return Splits(
+        full.subset(tr), full.subset(va), full.subset(te), classes, f"imagefolder:{root}", skipped
+    )
+
+
+def _checked(
+    images: FileImageSet, skip_corrupt: bool, skipped: list[tuple[str, str]]
+) -> FileImageSet:
+    if not skip_corrupt:
+        return images
+    good, bad = images.drop_unreadable()
+    skipped.extend(bad)
+    return good

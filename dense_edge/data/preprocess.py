@@ -1,0 +1,203 @@
+"""The one preprocessing definition: image -> float32 CHW tensor.
+
+It is stored in every manifest and used unchanged by training, calibration, validation and the
+device runtime, so an engine always sees what the float model saw. It needs only numpy and Pillow
+(no torch), because device apps import it.
+
+Steps, in order: decode -> convert to ``color`` (``L`` or ``RGB``) -> resize -> centre crop ->
+to float, times ``scale`` -> per channel ``(x - mean) / std`` -> channels first. ``resize`` is
+either one number (the shorter side, aspect kept, as torchvision's ``Resize(256)``) or ``[H, W]``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dense_edge.errors import DataError, UserError
+
+_INTERPOLATIONS = ("nearest", "bilinear", "bicubic")
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    input_size: tuple[int, int]  # (H, W) of the tensor the model takes
+    color: str = "RGB"  # "RGB" or "L"
+    channel_order: str = "RGB"  # "RGB" or "BGR" (for 3 channels)
+    resize: int | tuple[int, int] | None = None
+    crop: bool = True  # centre-crop to input_size after resize
+    interpolation: str = "bilinear"
+    scale: float = 1 / 255
+    mean: tuple[float, ...] = (0.485, 0.456, 0.406)
+    std: tuple[float, ...] = (0.229, 0.224, 0.225)
+    layout: str = "NCHW"
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.color not in ("RGB", "L"):
+            raise UserError(f"preprocess.color: expected 'RGB' or 'L', got {self.color!r}")
+        if self.channel_order not in ("RGB", "BGR"):
+            raise UserError(
+                f"preprocess.channel_order: expected 'RGB' or 'BGR', got {self.channel_order!r}"
+            )
+        if self.interpolation not in _INTERPOLATIONS:
+            raise UserError(
+                f"preprocess.interpolation: expected one of {_INTERPOLATIONS}, "
+                f"got {self.interpolation!r}"
+            )
+        if len(self.mean) != self.channels or len(self.std) != self.channels:
+            raise UserError(
+                f"preprocess.mean/std: need {self.channels} values for color {self.color}, "
+                f"got {len(self.mean)} and {len(self.std)}"
+            )
+        if any(s <= 0 for s in self.std):
+            raise UserError("preprocess.std: every value must be > 0")
+
+    @property
+    def channels(self) -> int:
+        return 1 if self.color == "L" else 3
+
+    @property
+    def input_shape(self) -> list[int]:
+        return [self.channels, *self.input_size]
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.pop("extra")
+        d["input_size"] = list(self.input_size)
+        d["resize"] = list(self.resize) if isinstance(self.resize, tuple) else self.resize
+        d["mean"] = list(self.mean)
+        d["std"] = list(self.std)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Preprocess:
+        d = dict(d)
+        d["input_size"] = tuple(d["input_size"])
+        if isinstance(d.get("resize"), list):
+            d["resize"] = tuple(d["resize"])
+        d["mean"] = tuple(d.get("mean", cls.mean))
+        d["std"] = tuple(d.get("std", cls.std))
+        known = {f for f in cls.__dataclass_fields__ if f != "extra"}
+        unknown = set(d) - known
+        if unknown:
+            raise UserError(f"preprocess: unknown keys {sorted(unknown)}")
+        return cls(**d)
+
+    # -- applying ---------------------------------------------------------------------------
+
+    def load_image(self, path: str | Path) -> np.ndarray:
+        """Decode an image file into a uint8 HWC array in this definition's colour mode."""
+        from PIL import Image, UnidentifiedImageError
+
+        p = Path(path)
+        try:
+            with Image.open(p) as im:
+                im.load()
+                return self.from_pil(im)
+        except FileNotFoundError:
+            raise DataError("image not found", path=p) from None
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+            raise DataError(
+                f"cannot decode image ({exc.__class__.__name__})",
+                path=p,
+                fix="remove or replace the file",
+            ) from None
+
+    def from_pil(self, im: Any) -> np.ndarray:
+        if im.mode != self.color:
+            im = im.convert(self.color)
+        arr = np.asarray(im, dtype=np.uint8)
+        return arr[:, :, None] if arr.ndim == 2 else arr
+
+    def _geometry(self, img: np.ndarray) -> np.ndarray:
+        h, w = img.shape[:2]
+        th, tw = self.input_size
+        if self.resize is None and (h, w) == (th, tw):
+            return img
+        from PIL import Image
+
+        resample = {
+            "nearest": Image.Resampling.NEAREST,
+            "bilinear": Image.Resampling.BILINEAR,
+            "bicubic": Image.Resampling.BICUBIC,
+        }[self.interpolation]
+        if self.resize is None:
+            size = (th, tw) if not self.crop else _shorter_side(h, w, min(th, tw))
+        elif isinstance(self.resize, int):
+            size = _shorter_side(h, w, self.resize)
+        else:
+            size = (self.resize[0], self.resize[1])
+        if size != (h, w):
+            pil = Image.fromarray(img[:, :, 0] if img.shape[2] == 1 else img)
+            img = np.asarray(pil.resize((size[1], size[0]), resample), dtype=np.uint8)
+            img = img[:, :, None] if img.ndim == 2 else img
+        h, w = img.shape[:2]
+        if (h, w) != (th, tw):
+            if not self.crop or h < th or w < tw:
+                pil = Image.fromarray(img[:, :, 0] if img.shape[2] == 1 else img)
+                img = np.asarray(pil.resize((tw, th), resample), dtype=np.uint8)
+                img = img[:, :, None] if img.ndim == 2 else img
+            else:
+                top, left = (h - th) // 2, (w - tw) // 2
+                img = img[top : top + th, left : left + tw]
+        return img
+
+    def check_array(self, img: np.ndarray, what: str = "image") -> np.ndarray:
+        if img.ndim == 2:
+            img = img[:, :, None]
+        if img.ndim != 3:
+            raise DataError(f"{what}: expected an HxW or HxWxC array, got shape {img.shape}")
+        if img.shape[2] != self.channels:
+            raise DataError(
+                f"{what}: has {img.shape[2]} channels, the model takes {self.channels} "
+                f"({self.color})",
+                fix=f"convert images to {self.color}",
+            )
+        if img.dtype != np.uint8:
+            raise DataError(f"{what}: expected uint8 pixels, got {img.dtype}")
+        return img
+
+    def __call__(self, img: np.ndarray) -> np.ndarray:
+        """uint8 HWC (in ``color`` mode, RGB order) -> float32 CHW."""
+        return self.batch([img])[0]
+
+    def batch(self, images: Sequence[np.ndarray]) -> np.ndarray:
+        """A list of uint8 HWC images -> float32 NCHW."""
+        th, tw = self.input_size
+        out = np.empty((len(images), self.channels, th, tw), dtype=np.float32)
+        mean = np.asarray(self.mean, dtype=np.float32).reshape(-1, 1, 1)
+        inv_std = (1.0 / np.asarray(self.std, dtype=np.float32)).reshape(-1, 1, 1)
+        for i, img in enumerate(images):
+            img = self._geometry(self.check_array(img))
+            if self.channel_order == "BGR" and self.channels == 3:
+                img = img[:, :, ::-1]
+            chw = img.transpose(2, 0, 1).astype(np.float32) * np.float32(self.scale)
+            out[i] = (chw - mean) * inv_std
+        return out
+
+
+def _shorter_side(h: int, w: int, side: int) -> tuple[int, int]:
+    if h <= w:
+        return side, max(1, round(w * side / h))
+    return max(1, round(h * side / w)), side
+
+
+def for_config(config: Any, input_size: tuple[int, int] | None = None) -> Preprocess:
+    """The default preprocessing of a model configuration."""
+    size = tuple(input_size) if input_size else tuple(config.input_size)
+    resize = config.resize
+    if resize is not None and input_size is not None:
+        # Keep the configuration's resize/crop ratio (e.g. 256/224) at other sizes.
+        resize = round(resize * size[0] / config.input_size[0])
+    return Preprocess(
+        input_size=size,  # type: ignore[arg-type]
+        color="L" if config.in_channels == 1 else "RGB",
+        resize=resize,
+        mean=tuple(config.mean),
+        std=tuple(config.std),
+    )

@@ -1,0 +1,109 @@
+"""Manifests: what every later stage and every device app needs to know about a model.
+
+A manifest is plain JSON (no torch needed to read it). The model manifest is written by ``train``
+(or by loading weights); every later artifact (ONNX metadata, Q/DQ models, engine bundles) carries
+a copy of its model-level keys.
+"""
+
+from __future__ import annotations
+
+import platform
+import sys
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from dense_edge import __version__
+from dense_edge.errors import UserError
+
+FORMAT = "dense-edge/manifest"
+FORMAT_VERSION = 1
+REQUIRED_KEYS = ("arch", "num_classes", "classes", "input_shape", "preprocess")
+MODEL_KEYS = (
+    "arch",
+    "architecture",
+    "num_classes",
+    "classes",
+    "input_shape",
+    "input_name",
+    "output_name",
+    "preprocess",
+    "metrics",
+    "seed",
+    "source",
+)
+
+_LIBRARIES = ("torch", "onnx", "onnxruntime", "openvino", "nncf", "tensorrt", "numpy")
+
+
+def library_versions() -> dict[str, str | None]:
+    """Installed versions, read from package metadata (nothing is imported)."""
+    out: dict[str, str | None] = {
+        "dense_edge": __version__,
+        "python": platform.python_version(),
+    }
+    for name in _LIBRARIES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+
+
+def new_manifest(kind: str, **fields: Any) -> dict[str, Any]:
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "kind": kind,
+        **fields,
+        "versions": library_versions(),
+        "created": now(),
+    }
+
+
+def model_fields(manifest: dict[str, Any]) -> dict[str, Any]:
+    """The model-level keys that every derived artifact copies."""
+    return {k: manifest[k] for k in MODEL_KEYS if k in manifest}
+
+
+def validate_manifest(data: Any, where: str | Path) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise UserError("manifest is not a JSON object", path=where)
+    if data.get("format") != FORMAT:
+        raise UserError(f"not a dense-edge manifest (format={data.get('format')!r})", path=where)
+    version = data.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise UserError(
+            f"manifest format_version {version!r} is newer than this dense-edge understands "
+            f"({FORMAT_VERSION})",
+            path=where,
+            fix="upgrade dense-edge",
+        )
+    missing = [k for k in REQUIRED_KEYS if k not in data]
+    if missing:
+        raise UserError(f"manifest lacks {', '.join(missing)}", path=where)
+    classes = data["classes"]
+    if not isinstance(classes, list) or len(classes) != data["num_classes"]:
+        raise UserError("manifest: classes must list num_classes names", path=where)
+    shape = data["input_shape"]
+    if not (isinstance(shape, list) and len(shape) == 3 and all(isinstance(s, int) for s in shape)):
+        raise UserError("manifest: input_shape must be [C, H, W]", path=where)
+    return data
+
+
+def load_manifest(path: str | Path) -> dict[str, Any]:
+    from dense_edge.fileio import read_json
+
+    p = Path(path)
+    if p.is_dir():
+        p = p / "manifest.json"
+    return validate_manifest(read_json(p), p)
+
+
+def python_info() -> str:
+    return f"{platform.python_implementation()} {sys.version.split()[0]}"

@@ -1,0 +1,97 @@
+"""Progress bars and terminal tables (rich), written to stderr so stdout stays parseable."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+_console: Console | None = None
+
+
+def console() -> Console:
+    global _console
+    if _console is None or _console.file is not sys.stderr:
+        _console = Console(stderr=True, highlight=False, soft_wrap=True)
+    return _console
+
+
+def quiet() -> bool:
+    return os.environ.get("DENSE_EDGE_QUIET", "") not in ("", "0")
+
+
+def info(message: str) -> None:
+    if not quiet():
+        console().print(message)
+
+
+class Bar:
+    """One task on a rich progress display; ``advance(n, **fields)`` updates it."""
+
+    def __init__(self, progress: Progress | None, task: Any):
+        self._progress = progress
+        self._task = task
+
+    def advance(self, n: float = 1, **fields: Any) -> None:
+        if self._progress is not None:
+            self._progress.update(self._task, advance=n, **fields)
+
+    def update(self, **fields: Any) -> None:
+        if self._progress is not None:
+            self._progress.update(self._task, **fields)
+
+
+@contextlib.contextmanager
+def bar(description: str, total: float | None, *, status: bool = False) -> Iterator[Bar]:
+    """A progress bar on stderr (silent when DENSE_EDGE_QUIET is set)."""
+    if quiet():
+        yield Bar(None, None)
+        return
+    columns: list[Any] = [
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn() if total and float(total).is_integer() else TaskProgressColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    ]
+    if status:
+        columns.append(TextColumn("{task.fields[status]}"))
+    with Progress(*columns, console=console(), transient=False) as progress:
+        task = progress.add_task(description, total=total, status="")
+        yield Bar(progress, task)
+
+
+def table(title: str, columns: list[str], rows: list[list[Any]]) -> Table:
+    t = Table(title=title, title_justify="left")
+    for i, c in enumerate(columns):
+        t.add_column(c, justify="left" if i == 0 else "right")
+    for r in rows:
+        t.add_row(*[_cell(v) for v in r])
+    return t
+
+
+def print_table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
+    # Tables are results: print them to stdout even when progress is quiet.
+    Console(highlight=False, soft_wrap=True).print(table(title, columns, rows))
+
+
+def _cell(v: Any) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)

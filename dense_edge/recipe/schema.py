@@ -1,0 +1,196 @@
+"""The recipe schema: every key a recipe may hold, its type and its default.
+
+An empty recipe is the digits quick start (``recipes/digits.yaml`` spells the same values out; a
+test keeps the two equal). Keys mirror the CLI flags one to one.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Precision = Literal["fp32", "fp16", "bf16", "int8"]
+TargetName = Literal["onnx", "onnxruntime", "openvino", "tensorrt"]
+CalibMethod = Literal["minmax", "percentile", "entropy", "mse"]
+Profile = Literal["tensorrt", "onnxruntime", "openvino"]
+ALL_PROFILES: tuple[Profile, ...] = ("onnxruntime", "openvino", "tensorrt")
+DEFAULT_PRECISIONS: tuple[Precision, ...] = ("fp32", "int8")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, validate_default=True)
+
+
+class ModelSection(_Section):
+    arch: str = "densenet-digits"
+    num_classes: int | None = Field(default=None, ge=2)
+    weights: str | None = None  # our checkpoint, a torchvision .pth, or .safetensors
+    memory_efficient: bool = False
+    drop_rate: float = Field(default=0.0, ge=0.0, lt=1.0)
+
+
+class PreprocessSection(_Section):
+    """Overrides of the architecture's default preprocessing (``None`` keeps the default)."""
+
+    input_size: list[int] | None = None
+    resize: int | list[int] | None = None
+    crop: bool | None = None
+    color: Literal["RGB", "L"] | None = None
+    channel_order: Literal["RGB", "BGR"] | None = None
+    interpolation: Literal["nearest", "bilinear", "bicubic"] | None = None
+    mean: list[float] | None = None
+    std: list[float] | None = None
+
+    @field_validator("input_size")
+    @classmethod
+    def _hw(cls, v: list[int] | None) -> list[int] | None:
+        if v is not None and (len(v) != 2 or min(v) < 1):
+            raise ValueError("expected [height, width] of positive ints")
+        return v
+
+
+class DataSection(_Section):
+    source: Literal["digits", "imagefolder", "cifar10", "synthetic"] = "digits"
+    root: str | None = None  # image folder or CIFAR-10 python batch folder
+    val_fraction: float = Field(default=0.1, ge=0.0, lt=1.0)
+    test_fraction: float = Field(default=0.2, ge=0.0, lt=1.0)
+    split_seed: int = 0
+    skip_corrupt: bool = False  # count and skip unreadable images instead of failing
+    limit: int | None = Field(default=None, ge=1)  # at most this many images per split
+    synthetic_samples: int = Field(default=200, ge=10)
+
+    @model_validator(mode="after")
+    def _needs_root(self) -> DataSection:
+        if self.val_fraction + self.test_fraction >= 1.0:
+            raise ValueError(
+                "test_fraction: val_fraction + test_fraction must leave images to train on"
+            )
+        return self
+
+
+class AugmentSection(_Section):
+    pad_crop: int = Field(default=1, ge=0)  # random crop after zero-padding by this many pixels
+    hflip: bool = False
+
+
+class TrainSection(_Section):
+    epochs: int = Field(default=30, ge=1)
+    batch_size: int = Field(default=64, ge=1)
+    lr: float = Field(default=0.1, gt=0)
+    momentum: float = Field(default=0.9, ge=0, lt=1)
+    nesterov: bool = True
+    weight_decay: float = Field(default=1e-4, ge=0)
+    schedule: Literal["cosine", "step"] = "cosine"
+    milestones: list[float] = Field(default_factory=lambda: [0.5, 0.75])  # fractions of epochs
+    gamma: float = Field(default=0.1, gt=0, le=1)
+    augment: AugmentSection = Field(default_factory=AugmentSection)
+    amp: Literal["auto", "off"] = "auto"  # mixed precision on CUDA
+
+
+class ParitySection(_Section):
+    samples: int = Field(default=64, ge=1)
+    max_abs_error: float = Field(default=1e-4, gt=0)
+    min_cosine: float = Field(default=0.9999, gt=0, le=1)
+    min_top1_agreement: float = Field(default=1.0, gt=0, le=1)
+
+
+class ExportSection(_Section):
+    opset: int = Field(default=17, ge=13)
+    dynamic_batch: bool = True
+    dynamic_hw: bool = False
+    precision: Literal["fp32", "fp16"] = "fp32"
+    simplify: bool = True
+    parity: ParitySection = Field(default_factory=ParitySection)
+
+
+class AccuracyAwareSection(_Section):
+    enabled: bool = False
+    max_top1_drop: float | None = Field(default=0.5, ge=0)  # points
+    min_agreement: float | None = Field(default=None, gt=0, le=1)
+    samples: int = Field(default=500, ge=1)
+
+
+class CalibrationSection(_Section):
+    source: str = "data"  # "data" (drawn from data.train), an image folder, or a manifest file
+    samples: int = Field(default=300, ge=1)
+    seed: int = 0
+    method: CalibMethod = "percentile"
+    percentile: float = Field(default=99.99, gt=50, le=100)
+    bins: int = Field(default=2048, ge=128)
+    skip_unreadable: bool = False
+    profiles: list[Profile] = Field(default_factory=lambda: list(ALL_PROFILES))
+    accuracy_aware: AccuracyAwareSection = Field(default_factory=AccuracyAwareSection)
+
+
+class TargetSection(_Section):
+    name: TargetName
+    precisions: list[Precision] = Field(default_factory=lambda: list(DEFAULT_PRECISIONS))
+    device: str | None = None  # OpenVINO: CPU/GPU/NPU/AUTO; ONNX Runtime: provider name
+    hint: Literal["latency", "throughput"] = "latency"
+    threads: int | None = Field(default=None, ge=1)
+    streams: int | None = Field(default=None, ge=1)
+    # TensorRT only
+    min_batch: int = Field(default=1, ge=1)
+    opt_batch: int | None = Field(default=None, ge=1)
+    max_batch: int = Field(default=8, ge=1)
+    workspace_mb: int = Field(default=1024, ge=16)
+    optimization_level: int = Field(default=3, ge=0, le=5)
+    dla_core: int | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _batches(self) -> TargetSection:
+        opt = self.opt_batch or self.max_batch
+        if not self.min_batch <= opt <= self.max_batch:
+            raise ValueError("max_batch: expected min_batch <= opt_batch <= max_batch")
+        return self
+
+
+class BudgetSection(_Section):
+    max_top1_drop: float | None = Field(default=1.0, ge=0)  # points, against the float model
+    min_agreement: float | None = Field(default=0.98, gt=0, le=1)
+    max_p99_ms: float | None = Field(default=None, gt=0)
+    min_speedup: float | None = Field(default=None, gt=0)
+
+
+class ValidateSection(_Section):
+    split: Literal["test", "val"] = "test"
+    limit: int | None = Field(default=None, ge=1)
+    batch_sizes: list[int] = Field(default_factory=lambda: [1, 8])
+    warmup: int = Field(default=10, ge=0)
+    iterations: int = Field(default=100, ge=1)
+    time_budget_s: float | None = Field(default=10.0, gt=0)
+    budgets: BudgetSection = Field(default_factory=BudgetSection)
+
+
+def _default_targets() -> list[TargetSection]:
+    return [
+        TargetSection(name="onnxruntime", precisions=["fp32", "int8"]),
+        TargetSection(name="openvino", precisions=["fp32", "int8"]),
+    ]
+
+
+class Recipe(_Section):
+    name: str = "digits"
+    seed: int = 0
+    model: ModelSection = Field(default_factory=ModelSection)
+    data: DataSection = Field(default_factory=DataSection)
+    preprocess: PreprocessSection = Field(default_factory=PreprocessSection)
+    train: TrainSection = Field(default_factory=TrainSection)
+    export: ExportSection = Field(default_factory=ExportSection)
+    calibration: CalibrationSection = Field(default_factory=CalibrationSection)
+    targets: list[TargetSection] = Field(default_factory=_default_targets)
+    validate_: ValidateSection = Field(default_factory=ValidateSection, alias="validate")
+
+    model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=True)
+
+    @property
+    def validation(self) -> ValidateSection:
+        return self.validate_
+
+    def dump(self) -> dict[str, object]:
+        return self.model_dump(mode="json", by_alias=True)
+
+
+# Keys whose values are file system paths: resolved against the recipe file's folder.
+PATH_KEYS = ("model.weights", "data.root", "calibration.source")

@@ -1,0 +1,235 @@
+"""The training loop: SGD with Nesterov momentum, cosine or step schedule, seeded and resumable.
+
+Determinism: each epoch's order, augmentation and dropout are seeded from ``(seed, epoch)``, so a
+run resumed from its epoch checkpoint continues exactly as an uninterrupted run would.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from dense_edge.data.imageset import ImageSet, Splits
+from dense_edge.data.preprocess import Preprocess
+from dense_edge.errors import StageError
+from dense_edge.progress import bar, info
+from dense_edge.recipe.schema import TrainSection
+from dense_edge.train import distributed
+from dense_edge.train.evaluate import evaluate
+
+CHECKPOINT_DIR = "checkpoint"
+CHECKPOINT_WEIGHTS = "last.safetensors"
+CHECKPOINT_STATE = "state.pt"
+
+
+@dataclass
+class History:
+    epochs: list[dict[str, float]] = field(default_factory=list)
+
+    def last(self) -> dict[str, float]:
+        return self.epochs[-1] if self.epochs else {}
+
+
+def learning_rate(cfg: TrainSection, progress: float) -> float:
+    """Learning rate at ``progress`` epochs (fractional) into training."""
+    if cfg.schedule == "cosine":
+        return cfg.lr * 0.5 * (1 + math.cos(math.pi * progress / cfg.epochs))
+    passed = sum(1 for m in cfg.milestones if progress >= m * cfg.epochs)
+    return cfg.lr * cfg.gamma**passed
+
+
+def _augment(x: torch.Tensor, cfg: TrainSection, gen: torch.Generator) -> torch.Tensor:
+    pad = cfg.augment.pad_crop
+    n, _, h, w = x.shape
+    if pad > 0:
+        padded = F.pad(x, (pad, pad, pad, pad))
+        dy = torch.randint(0, 2 * pad + 1, (n,), generator=gen)
+        dx = torch.randint(0, 2 * pad + 1, (n,), generator=gen)
+        x = torch.stack([padded[i, :, dy[i] : dy[i] + h, dx[i] : dx[i] + w] for i in range(n)])
+    if cfg.augment.hflip:
+        flip = torch.rand(n, generator=gen) < 0.5
+        x = torch.where(flip[:, None, None, None], x.flip(3), x)
+    return x
+
+
+class _Batches:
+    """Preprocessed training tensors: kept in memory for array sources, read per batch otherwise."""
+
+    def __init__(self, images: ImageSet, preprocess: Preprocess):
+        self.images = images
+        self.preprocess = preprocess
+        from dense_edge.data.imageset import ArrayImageSet
+
+        in_memory = isinstance(images, ArrayImageSet)
+        self.cache = torch.from_numpy(images.to_array(preprocess)) if in_memory else None
+        self.labels = torch.from_numpy(images.labels.astype(np.int64))
+
+    def get(self, idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.cache is not None:
+            return self.cache[idx], self.labels[idx]
+        x = self.preprocess.batch([self.images.image(int(i)) for i in idx])
+        return torch.from_numpy(x), self.labels[idx]
+
+
+def fit(
+    model: torch.nn.Module,
+    splits: Splits,
+    preprocess: Preprocess,
+    cfg: TrainSection,
+    *,
+    arch: str,
+    seed: int,
+    checkpoint_dir: Path,
+    fingerprint: str,
+    resume: bool,
+    save_checkpoint: Any,
+    device: torch.device,
+    world: distributed.World,
+) -> History:
+    """Train ``model`` in place; call ``save_checkpoint(model, epoch, history)`` each epoch."""
+    optimizer = torch.optim.SGD(
+        model.parameters(),
+        lr=cfg.lr,
+        momentum=cfg.momentum,
+        nesterov=cfg.nesterov and cfg.momentum > 0,
+        weight_decay=cfg.weight_decay,
+    )
+    use_amp = cfg.amp == "auto" and device.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    history = History()
+    start_epoch = 0
+    state_file = checkpoint_dir / CHECKPOINT_STATE
+    if resume:
+        start_epoch, history = _restore(model, optimizer, scaler, checkpoint_dir, fingerprint, arch)
+        info(f"resuming at epoch {start_epoch + 1}/{cfg.epochs}")
+    net: torch.nn.Module = model
+    if world.enabled:
+        net = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None
+        )
+
+    data = _Batches(splits.train, preprocess)
+    n = len(splits.train)
+    if n == 0:
+        raise StageError("the training split is empty", fix="check data.* in the recipe")
+    per_rank = max(1, cfg.batch_size // world.size)
+    steps = math.ceil((n // world.size) / per_rank)
+
+    total_steps = (cfg.epochs - start_epoch) * steps
+    with bar("train", total_steps, status=True) if world.main else _null_bar() as progress:
+        for epoch in range(start_epoch, cfg.epochs):
+            t0 = time.perf_counter()
+            torch.manual_seed(seed * 100_003 + epoch)
+            gen = torch.Generator().manual_seed(seed * 7919 + epoch * 31 + world.rank)
+            order = np.random.default_rng([seed, epoch]).permutation(n)
+            order = order[: (n // world.size) * world.size][world.rank :: world.size]
+            label = f"epoch {epoch + 1}/{cfg.epochs}"
+            net.train()
+            total_loss, correct, seen = 0.0, 0, 0
+            for step in range(steps):
+                idx = order[step * per_rank : (step + 1) * per_rank]
+                if len(idx) == 0:
+                    break
+                lr = learning_rate(cfg, epoch + step / steps)
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
+                x, y = data.get(idx)
+                x = _augment(x, cfg, gen).to(device, non_blocking=True)
+                y = y.to(device, non_blocking=True)
+                with torch.autocast(device.type, enabled=use_amp):
+                    logits = net(x)
+                    loss = F.cross_entropy(logits, y)
+                optimizer.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+                total_loss += float(loss.detach()) * len(idx)
+                correct += int((logits.detach().argmax(1) == y).sum())
+                seen += len(idx)
+                progress.advance(
+                    1, status=f"{label} loss {total_loss / seen:.3f} acc {correct / seen:.3f}"
+                )
+            record = {
+                "epoch": epoch + 1,
+                "train_loss": round(
+                    distributed.all_reduce_mean(total_loss / max(seen, 1), world), 5
+                ),
+                "train_top1": round(distributed.all_reduce_mean(correct / max(seen, 1), world), 5),
+                "seconds": round(time.perf_counter() - t0, 2),
+            }
+            if world.main:
+                if len(splits.val):
+                    record["val_top1"] = round(
+                        evaluate(model, splits.val, preprocess, device=device), 5
+                    )
+                history.epochs.append(record)
+                save_checkpoint(model, epoch, history)
+                tmp = state_file.with_name(f".{state_file.name}.tmp")
+                torch.save(
+                    {
+                        "fingerprint": fingerprint,
+                        "epoch": epoch,
+                        "optimizer": optimizer.state_dict(),
+                        "scaler": scaler.state_dict(),
+                        "history": history.epochs,
+                    },
+                    tmp,
+                )
+                tmp.replace(state_file)
+                val = f", val top-1 {record['val_top1']:.4f}" if "val_top1" in record else ""
+                info(
+                    f"  {label}: loss {record['train_loss']:.4f}, "
+                    f"train top-1 {record['train_top1']:.4f}{val}"
+                )
+            else:
+                history.epochs.append(record)
+            distributed.barrier(world)
+    return history
+
+
+def _restore(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler,
+    ckpt: Path,
+    fingerprint: str,
+    arch: str,
+) -> tuple[int, History]:
+    from dense_edge.models.weights import fit_state_dict, read_state_dict
+
+    weights, state_file = ckpt / CHECKPOINT_WEIGHTS, ckpt / CHECKPOINT_STATE
+    if not weights.exists() or not state_file.exists():
+        raise StageError(
+            "nothing to resume: no epoch checkpoint", path=ckpt, fix="run without --resume"
+        )
+    state = torch.load(state_file, map_location="cpu", weights_only=True)
+    if state.get("fingerprint") != fingerprint:
+        raise StageError(
+            "the checkpoint was made with a different recipe (model, data or train changed)",
+            path=ckpt,
+            fix="use --force to start over",
+        )
+    sd, _ = read_state_dict(weights)
+    fit_state_dict(model, sd, arch=arch, source=weights)
+    optimizer.load_state_dict(state["optimizer"])
+    if state.get("scaler"):
+        scaler.load_state_dict(state["scaler"])
+    return int(state["epoch"]) + 1, History(list(state.get("history", [])))
+
+
+class _null_bar:
+    def __enter__(self) -> _null_bar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def advance(self, n: float = 1, **fields: Any) -> None:
+        return None
