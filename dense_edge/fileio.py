@@ -29,22 +29,35 @@ def ensure_dir(path: str | Path) -> Path:
     return p
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
-def atomic_path(final: str | Path, suffix: str | None = None) -> Iterator[Path]:
-    """Yield a temporary path beside ``final``; rename it into place only if the block succeeds."""
-    final = Path(final)
-    ensure_dir(final.parent)
+def scratch_path(beside: str | Path, suffix: str | None = None) -> Iterator[Path]:
+    """A temporary file path next to ``beside`` (same file system), removed on exit if left."""
+    beside = Path(beside)
+    ensure_dir(beside.parent)
     fd, tmp = tempfile.mkstemp(
-        prefix=f".{final.name}.", suffix=suffix or final.suffix or ".tmp", dir=final.parent
+        prefix=f".{beside.name}.", suffix=suffix or beside.suffix or ".tmp", dir=beside.parent
     )
     os.close(fd)
+    os.chmod(tmp, 0o666 & ~_umask())
     tmp_path = Path(tmp)
     try:
         yield tmp_path
-        os.replace(tmp_path, final)
     finally:
-        if tmp_path.exists():
-            tmp_path.unlink()
+        tmp_path.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def atomic_path(final: str | Path, suffix: str | None = None) -> Iterator[Path]:
+    """Yield a temporary path beside ``final``; rename it into place only if the block succeeds."""
+    with scratch_path(final, suffix) as tmp:
+        yield tmp
+        os.replace(tmp, final)
 
 
 @contextlib.contextmanager

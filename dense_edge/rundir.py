@@ -71,8 +71,8 @@ def fingerprint(**inputs: Any) -> str:
     return sha256_json(inputs)
 
 
-def stage_record(folder: Path) -> dict[str, Any] | None:
-    f = folder / STAGE_FILE
+def stage_record(folder: Path, record: str = STAGE_FILE) -> dict[str, Any] | None:
+    f = folder / record
     if not f.exists():
         return None
     try:
@@ -82,14 +82,14 @@ def stage_record(folder: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def is_current(folder: Path, fp: str) -> bool:
+def is_current(folder: Path, fp: str, record: str = STAGE_FILE) -> bool:
     """True when ``folder`` holds a finished stage made from the same inputs."""
-    rec = stage_record(folder)
+    rec = stage_record(folder, record)
     return rec is not None and rec.get("fingerprint") == fp
 
 
-def mark_done(folder: Path, stage: str, fp: str, **info: Any) -> None:
-    write_json(folder / STAGE_FILE, {"stage": stage, "fingerprint": fp, "completed": now(), **info})
+def mark_done(folder: Path, stage: str, fp: str, record: str = STAGE_FILE, **info: Any) -> None:
+    write_json(folder / record, {"stage": stage, "fingerprint": fp, "completed": now(), **info})
 
 
 def default_run_dir(recipe_name: str) -> Path:

@@ -41,9 +41,10 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from dense_edge.cli import doctor, train
+    from dense_edge.cli import doctor, export, train
 
     cli.add_command(train.train)
+    cli.add_command(export.export)
     cli.add_command(doctor.doctor)
 
 
