@@ -78,7 +78,8 @@ def bar(description: str, total: float | None, *, status: bool = False) -> Itera
 def table(title: str, columns: list[str], rows: list[list[Any]]) -> Table:
     t = Table(title=title, title_justify="left")
     for i, c in enumerate(columns):
-        t.add_column(c, justify="left" if i == 0 else "right")
+        numeric = all(isinstance(r[i], (int, float)) or r[i] is None for r in rows)
+        t.add_column(c, justify="right" if numeric and rows else "left")
     for r in rows:
         t.add_row(*[_cell(v) for v in r])
     return t

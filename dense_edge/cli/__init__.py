@@ -41,10 +41,11 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from dense_edge.cli import doctor, export, train
+    from dense_edge.cli import calibrate, doctor, export, train
 
     cli.add_command(train.train)
     cli.add_command(export.export)
+    cli.add_command(calibrate.calibrate)
     cli.add_command(doctor.doctor)
 
 

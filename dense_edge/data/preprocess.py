@@ -198,6 +198,7 @@ def for_config(config: Any, input_size: tuple[int, int] | None = None) -> Prepro
         input_size=size,  # type: ignore[arg-type]
         color="L" if config.in_channels == 1 else "RGB",
         resize=resize,
+        crop=resize is not None,  # CIFAR-style models take whole images at their native size
         mean=tuple(config.mean),
         std=tuple(config.std),
     )

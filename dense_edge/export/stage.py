@@ -24,8 +24,9 @@ from dense_edge.progress import info
 from dense_edge.recipe import Recipe
 from dense_edge.rundir import RunDir, fingerprint, is_current, mark_done
 
-# The newest opset each runtime's ONNX importer accepts (see docs/opsets in the README):
-# ONNX Runtime 1.18+ reads 21, OpenVINO 2024.x reads 20+, TensorRT 10's parser reads 20.
+# The newest opset every target reads: TensorRT 10.0's ONNX parser reads opsets 9..20 (later
+# 10.x releases read more), ONNX Runtime 1.18+ and OpenVINO 2024+ read 20 and newer, and the
+# TorchScript exporter writes up to 20.
 MAX_OPSET_ALL_RUNTIMES = 20
 MIN_OPSET = 13  # per-channel QuantizeLinear/DequantizeLinear (axis) needs 13
 

@@ -103,7 +103,7 @@ def _fp16_parity() -> ParitySection:
 
 
 class ExportSection(_Section):
-    opset: int = Field(default=17, ge=1)
+    opset: int = Field(default=20, ge=1)
     exporter: Literal["torchscript", "dynamo"] = "torchscript"
     dynamic_batch: bool = True
     dynamic_hw: bool = False
@@ -129,6 +129,8 @@ class CalibrationSection(_Section):
     bins: int = Field(default=2048, ge=128)
     skip_unreadable: bool = False
     profiles: list[Profile] = Field(default_factory=lambda: list(ALL_PROFILES))
+    concat: Literal["float", "shared"] = "float"  # TensorRT: Q/DQ treatment of Concat inputs
+    nncf_preset: Literal["performance", "mixed"] = "performance"  # OpenVINO (NNCF)
     accuracy_aware: AccuracyAwareSection = Field(default_factory=AccuracyAwareSection)
 
 

@@ -15,9 +15,9 @@ from dense_edge import models
 from dense_edge.cli import cli
 from dense_edge.errors import CheckFailed, UserError, WeightsError
 from dense_edge.export import export_stage, metadata
-from dense_edge.recipe import load_recipe
 from dense_edge.rundir import RunDir
 from dense_edge.targets.onnxruntime.runner import OnnxRuntimeRunner
+from tests.conftest import DIGITS_SET, digits_recipe
 
 
 @pytest.fixture()
@@ -28,7 +28,7 @@ def run(tmp_path, digits_run):
 
 
 def _recipe(**over):
-    return load_recipe(None, {"train.epochs": 8, **over})
+    return digits_recipe(**over)
 
 
 def test_digits_export_passes_parity_and_checks(run):
@@ -44,7 +44,7 @@ def test_digits_export_passes_parity_and_checks(run):
     assert "Identity" not in ops and "Dropout" not in ops
     assert [i.name for i in model.graph.input] == ["images"]
     assert [o.name for o in model.graph.output] == ["logits"]
-    assert model.opset_import[0].version == 17
+    assert model.opset_import[0].version == 20
 
 
 def test_the_onnx_file_alone_describes_the_model(run):
@@ -151,6 +151,6 @@ def test_cli_errors_are_one_line(tmp_path, run):
 
 
 def test_cli_export_prints_parity(run):
-    result = CliRunner().invoke(cli, ["export", "--out", str(run.root), "--set", "train.epochs=8"])
+    result = CliRunner().invoke(cli, ["export", "--out", str(run.root), "--set", DIGITS_SET])
     assert result.exit_code == 0, result.output
     assert "top-1 agreement 1.0000" in result.output

@@ -1,0 +1,319 @@
+"""The Q/DQ checker: does a quantised model obey its profile's rules? (No TensorRT needed.)
+
+``dense-edge calibrate --check MODEL --profile P`` lists every violation with the node it is on.
+Weighted layers without quantisation are reported as float layers, not violations: keeping them is
+what accuracy-aware mode does on purpose.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+from onnx import TensorProto, numpy_helper
+
+from dense_edge.calibrate.graph import Graph, node_name
+from dense_edge.errors import UserError
+
+INT8, UINT8, INT32 = TensorProto.INT8, TensorProto.UINT8, TensorProto.INT32
+
+
+@dataclass(frozen=True)
+class Violation:
+    rule: str
+    node: str
+    message: str
+
+
+@dataclass
+class CheckReport:
+    profile: str
+    model: str
+    violations: list[Violation] = field(default_factory=list)
+    quantized_layers: list[str] = field(default_factory=list)
+    float_layers: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.violations
+
+    def add(self, rule: str, node: str, message: str) -> None:
+        self.violations.append(Violation(rule, node, message))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "profile": self.profile,
+            "model": self.model,
+            "ok": self.ok,
+            "violations": [v.__dict__ for v in self.violations],
+            "quantized_layers": len(self.quantized_layers),
+            "float_layers": self.float_layers,
+        }
+
+
+def check(path: str | Path, profile: str) -> CheckReport:
+    path = Path(path)
+    if not path.exists():
+        raise UserError("model not found", path=path)
+    if profile == "openvino" or path.suffix == ".xml":
+        return _check_openvino(path)
+    try:
+        model = onnx.load(str(path))
+    except Exception as exc:
+        raise UserError(
+            f"not a readable ONNX model ({exc.__class__.__name__})", path=path
+        ) from None
+    if profile not in ("tensorrt", "onnxruntime"):
+        raise UserError(f"unknown profile {profile!r}", fix="tensorrt, onnxruntime or openvino")
+    return check_onnx(model, profile, str(path))
+
+
+def check_onnx(model: onnx.ModelProto, profile: str, where: str = "model") -> CheckReport:
+    report = CheckReport(profile, where)
+    g = Graph(model)
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
+    if opset < 13:
+        report.add("opset", "model", f"opset {opset}: per-channel Q/DQ needs 13 or newer")
+
+    qnodes = [n for n in model.graph.node if n.op_type in ("QuantizeLinear", "DequantizeLinear")]
+    if not qnodes:
+        report.add(
+            "quantized", "model", "no QuantizeLinear/DequantizeLinear nodes: not a Q/DQ model"
+        )
+        return report
+    for n in qnodes:
+        _check_qdq_node(report, g, n, profile)
+    for n in model.graph.node:
+        if n.op_type == "QuantizeLinear":
+            _check_pairing(report, g, n)
+    for n in g.weighted_nodes():
+        _check_weighted(report, g, n, profile)
+    if profile == "tensorrt":
+        _check_trt_placement(report, g)
+    else:
+        _check_ort_units(report, g)
+    return report
+
+
+def _const(g: Graph, name: str) -> np.ndarray | None:
+    init = g.weight(name)
+    if init is not None:
+        return numpy_helper.to_array(init)
+    node = g.producer.get(name)
+    if node is not None and node.op_type == "Constant":
+        return numpy_helper.to_array(node.attribute[0].t)
+    return None
+
+
+def _zero_point_type(g: Graph, n: onnx.NodeProto) -> int | None:
+    if len(n.input) < 3 or not n.input[2]:
+        return UINT8  # ONNX default
+    init = g.weight(n.input[2])
+    return init.data_type if init is not None else None
+
+
+def _check_qdq_node(report: CheckReport, g: Graph, n: onnx.NodeProto, profile: str) -> None:
+    name = node_name(n)
+    is_weight = n.op_type == "DequantizeLinear" and n.input[0] in g.initializers
+    zp_type = _zero_point_type(g, n)
+    zp = _const(g, n.input[2]) if len(n.input) > 2 and n.input[2] else np.array(0)
+    scale = _const(g, n.input[1])
+    if scale is None:
+        report.add("scale", name, "scale is not a constant")
+        return
+    if np.any(scale <= 0) or not np.all(np.isfinite(scale)):
+        report.add("scale", name, "scales must be finite and positive")
+    if is_weight:
+        data = g.weight(n.input[0])
+        assert data is not None
+        if data.data_type == INT32:
+            if profile == "tensorrt":
+                report.add("bias", name, "quantised bias: TensorRT expects float biases")
+            return
+        if data.data_type != INT8:
+            report.add("weights", name, "weights must be int8 initializers")
+        if zp is not None and np.any(zp != 0):
+            report.add("weights", name, "weight zero points must be 0 (symmetric)")
+        return
+    # Activation Q/DQ.
+    if scale.size != 1:
+        report.add("per-tensor", name, "activations are quantised per tensor (one scale)")
+    if profile == "tensorrt":
+        if zp_type != INT8:
+            report.add("dtype", name, "activations must be int8 for TensorRT")
+        if zp is not None and np.any(zp != 0):
+            report.add("symmetric", name, "zero point must be 0 (symmetric)")
+    elif zp_type != UINT8:
+        report.add(
+            "dtype",
+            name,
+            "activations should be uint8: ONNX Runtime's x86 int8 kernels run u8s8 fastest",
+        )
+
+
+def _check_pairing(report: CheckReport, g: Graph, q: onnx.NodeProto) -> None:
+    users = g.consumers.get(q.output[0], [])
+    if not users or any(u.op_type != "DequantizeLinear" for u in users):
+        report.add("pairing", node_name(q), "every QuantizeLinear must feed DequantizeLinear")
+        return
+    for dq in users:
+        a, b = _const(g, dq.input[1]), _const(g, q.input[1])
+        same_scale = dq.input[1] == q.input[1] or (
+            a is not None and b is not None and np.array_equal(a, b)
+        )
+        if not same_scale:
+            report.add("pairing", node_name(dq), "Q and DQ of one tensor must share the scale")
+
+
+def _from_dq(g: Graph, tensor: str) -> onnx.NodeProto | None:
+    node = g.producer.get(tensor)
+    return node if node is not None and node.op_type == "DequantizeLinear" else None
+
+
+def _check_weighted(report: CheckReport, g: Graph, n: onnx.NodeProto, profile: str) -> None:
+    name = node_name(n)
+    x_dq = _from_dq(g, n.input[0])
+    w_dq = _from_dq(g, n.input[1]) if len(n.input) > 1 else None
+    if x_dq is None and w_dq is None:
+        report.float_layers.append(name)
+        return
+    report.quantized_layers.append(name)
+    if x_dq is None:
+        report.add("placement", name, "weights are quantised but the input is not")
+    if w_dq is None:
+        report.add("placement", name, "input is quantised but the weights are not")
+        return
+    w = g.weight(w_dq.input[0])
+    if w is None:
+        report.add("weights", name, "quantised weights must be initializers")
+        return
+    scale = _const(g, w_dq.input[1])
+    axis = next((a.i for a in w_dq.attribute if a.name == "axis"), 1)
+    want_axis = 0
+    if n.op_type == "Gemm" and not next((a.i for a in n.attribute if a.name == "transB"), 0):
+        want_axis = 1
+    if scale is None or scale.size == 1:
+        report.add("per-channel", name, "weights must be quantised per output channel")
+    elif axis != want_axis or scale.size != w.dims[want_axis]:
+        report.add(
+            "per-channel",
+            name,
+            f"weight scales must run along axis {want_axis} ({w.dims[want_axis]} channels), "
+            f"found axis {axis} with {scale.size}",
+        )
+    if profile == "onnxruntime" and len(n.input) > 2 and n.input[2]:
+        b_dq = _from_dq(g, n.input[2])
+        if b_dq is None:
+            report.add("bias", name, "bias should be int32 behind DequantizeLinear")
+        elif x_dq is not None and scale is not None:
+            b_scale = _const(g, b_dq.input[1])
+            x_scale = _const(g, x_dq.input[1])
+            if b_scale is not None and x_scale is not None:
+                want = (x_scale * scale).astype(np.float32)
+                if not np.allclose(b_scale, want, rtol=1e-5, atol=0):
+                    report.add("bias", name, "bias scale must equal input scale x weight scale")
+
+
+def _check_trt_placement(report: CheckReport, g: Graph) -> None:
+    """Q/DQ on Conv/Gemm inputs only; on Concat inputs only with one shared scale."""
+    for q in (n for n in g.model.graph.node if n.op_type == "QuantizeLinear"):
+        src = g.producer.get(q.input[0])
+        dq_users = [
+            u for d in g.consumers.get(q.output[0], []) for u in g.consumers.get(d.output[0], [])
+        ]
+        ops = {u.op_type for u in dq_users}
+        if ops <= {"Conv", "Gemm"}:
+            continue
+        if ops <= {"Concat", "Conv", "Gemm"} and "Concat" in ops:
+            continue  # judged per Concat below
+        what = src.op_type if src is not None else "the input"
+        report.add(
+            "placement",
+            node_name(q),
+            f"Q/DQ on an output of {what} read by {sorted(ops)}: TensorRT wants Q/DQ on "
+            "Conv/Gemm inputs (and Concat inputs with shared scales)",
+        )
+    for c in (n for n in g.model.graph.node if n.op_type == "Concat"):
+        dqs = [_from_dq(g, t) for t in c.input]
+        if not any(dqs):
+            continue
+        if not all(dqs):
+            report.add("concat", node_name(c), "some Concat inputs are quantised and some not")
+            continue
+        scales = {float(np.asarray(_const(g, d.input[1])).ravel()[0]) for d in dqs if d}
+        if len(scales) > 1:
+            report.add(
+                "concat",
+                node_name(c),
+                f"Concat inputs have {len(scales)} different scales: TensorRT cannot run it in "
+                "int8 (use one shared scale per dense block)",
+            )
+
+
+def _check_ort_units(report: CheckReport, g: Graph) -> None:
+    """Each quantised Conv/Gemm is a full DQ -> op -> Q unit, so it becomes a QLinear kernel."""
+    outputs = set(g.outputs)
+    for n in g.weighted_nodes():
+        if node_name(n) in report.float_layers:
+            continue
+        out = n.output[0]
+        if out in outputs:
+            continue
+        users = g.consumers.get(out, [])
+        if not users or any(u.op_type != "QuantizeLinear" for u in users):
+            report.add(
+                "unit",
+                node_name(n),
+                "output is not quantised: ONNX Runtime runs DQ -> Conv in float without a Q after",
+            )
+
+
+def _check_openvino(path: Path) -> CheckReport:
+    try:
+        import openvino as ov
+    except ImportError:
+        raise UserError(
+            "checking an OpenVINO IR needs openvino", fix="pip install openvino"
+        ) from None
+    report = CheckReport("openvino", str(path))
+    try:
+        model = ov.Core().read_model(str(path))
+    except Exception as exc:
+        raise UserError(
+            f"not a readable OpenVINO IR ({str(exc).splitlines()[0][:200]})", path=path
+        ) from None
+    fq = 0
+    for op in model.get_ordered_ops():
+        kind = op.get_type_name()
+        fq += kind == "FakeQuantize"
+        if kind not in ("Convolution", "MatMul"):
+            continue
+        name = op.get_friendly_name()
+        data = op.input_value(0).get_node()
+        if data.get_type_name() != "FakeQuantize":
+            report.float_layers.append(name)
+            continue
+        report.quantized_layers.append(name)
+        weights = _ov_weight_source(op.input_value(1).get_node())
+        if weights is None:
+            report.add("weights", name, "weights are not int8 constants")
+    if fq == 0:
+        report.add("quantized", str(path), "no FakeQuantize nodes: not a quantised model")
+    return report
+
+
+def _ov_weight_source(node: Any) -> Any:
+    """Follow Convert/Multiply/Subtract/Reshape back to an int8 Constant (NNCF's weight layout)."""
+    for _ in range(6):
+        kind = node.get_type_name()
+        if kind == "Constant":
+            return node if node.get_element_type().get_type_name() == "i8" else None
+        if kind == "FakeQuantize":
+            return node
+        if kind not in ("Convert", "Multiply", "Subtract", "Reshape", "Transpose"):
+            return None
+        node = node.input_value(0).get_node()
+    return None

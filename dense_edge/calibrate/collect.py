@@ -1,0 +1,157 @@
+"""Collecting activation statistics: one streaming pass of the float model over the calibration
+set with ONNX Runtime, every observed tensor added as an extra output, histograms updated batch by
+batch (memory stays bounded by one batch's activations plus fixed-size histograms).
+
+Statistics are cached in ``RUN/int8/stats/`` keyed by the model and the calibration images, so a
+second method, profile or accuracy-aware search never re-runs the model.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+
+from dense_edge.calibrate.graph import Graph
+from dense_edge.calibrate.histogram import TensorStats
+from dense_edge.fileio import (
+    atomic_path,
+    ensure_dir,
+    read_json,
+    sha256_file,
+    sha256_json,
+    write_json,
+)
+from dense_edge.progress import bar, info
+
+
+@dataclass
+class Statistics:
+    tensors: dict[str, TensorStats]
+    bins: int
+    samples: int
+    key: str
+    seconds: float = 0.0
+    peak_rss_mib: float | None = None
+
+    def get(self, graph: Graph, tensor: str) -> TensorStats:
+        """Statistics of ``tensor``; a concatenation's are merged from its inputs'."""
+        if tensor in self.tensors:
+            return self.tensors[tensor]
+        leaves = graph.concat_leaves(tensor)
+        if leaves == [tensor]:
+            raise KeyError(f"no statistics for tensor {tensor!r}")
+        merged = TensorStats.merge([self.get(graph, t) for t in leaves])
+        self.tensors[tensor] = merged
+        return merged
+
+
+def stats_key(model_path: Path, calibration_identity: str, bins: int) -> str:
+    return sha256_json(
+        {"model": sha256_file(model_path), "images": calibration_identity, "bins": bins}
+    )[:16]
+
+
+def collect(
+    model_path: Path,
+    images: np.ndarray,
+    *,
+    bins: int,
+    key: str,
+    cache_dir: Path | None,
+    batch_size: int = 8,
+    threads: int | None = None,
+) -> Statistics:
+    if cache_dir is not None:
+        cached = load_cached(cache_dir, key, bins)
+        if cached is not None:
+            info(f"calibrate: reusing cached statistics {cache_dir / (key + '.npz')}")
+            return cached
+    import onnxruntime as ort
+
+    t0 = time.perf_counter()
+    model = onnx.load(str(model_path))
+    graph = Graph(model)
+    names = graph.observed_tensors()
+    existing = {o.name for o in model.graph.output}
+    for name in names:
+        if name not in existing:
+            model.graph.output.append(
+                onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None)
+            )
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    if threads:
+        opts.intra_op_num_threads = threads
+    session = ort.InferenceSession(
+        model.SerializeToString(), opts, providers=["CPUExecutionProvider"]
+    )
+    input_name = session.get_inputs()[0].name
+    stats = {n: TensorStats(bins) for n in names}
+    peak = 0.0
+    with bar("calibrate: statistics", len(images)) as progress:
+        for start in range(0, len(images), batch_size):
+            batch = images[start : start + batch_size]
+            outs = session.run(names, {input_name: batch})
+            for name, value in zip(names, outs, strict=True):
+                stats[name].update(value)
+            del outs
+            peak = max(peak, _rss_mib())
+            progress.advance(len(batch))
+    result = Statistics(
+        stats, bins, len(images), key, seconds=time.perf_counter() - t0, peak_rss_mib=peak
+    )
+    if cache_dir is not None:
+        save(result, cache_dir)
+    return result
+
+
+def _rss_mib() -> float:
+    import psutil
+
+    return float(psutil.Process().memory_info().rss) / 2**20
+
+
+def save(stats: Statistics, cache_dir: Path) -> None:
+    ensure_dir(cache_dir)
+    arrays: dict[str, np.ndarray] = {}
+    names = list(stats.tensors)
+    for i, name in enumerate(names):
+        for part, arr in stats.tensors[name].to_arrays().items():
+            arrays[f"{i}.{part}"] = arr
+    with atomic_path(cache_dir / f"{stats.key}.npz") as tmp, open(tmp, "wb") as fh:
+        np.savez_compressed(fh, **arrays)  # type: ignore[arg-type]
+    write_json(
+        cache_dir / f"{stats.key}.json",
+        {
+            "key": stats.key,
+            "bins": stats.bins,
+            "samples": stats.samples,
+            "tensors": names,
+            "seconds": round(stats.seconds, 2),
+            "peak_rss_mib": round(stats.peak_rss_mib or 0, 1),
+        },
+    )
+
+
+def load_cached(cache_dir: Path, key: str, bins: int) -> Statistics | None:
+    meta_path, data_path = cache_dir / f"{key}.json", cache_dir / f"{key}.npz"
+    if not (meta_path.exists() and data_path.exists()):
+        return None
+    meta: dict[str, Any] = read_json(meta_path)
+    if meta.get("bins") != bins:
+        return None
+    with np.load(data_path) as data:
+        tensors = {
+            name: TensorStats.from_arrays(
+                bins, {p: data[f"{i}.{p}"] for p in ("scalars", "pos", "neg")}
+            )
+            for i, name in enumerate(meta["tensors"])
+        }
+    return Statistics(
+        tensors, bins, meta["samples"], key, meta.get("seconds", 0.0), meta.get("peak_rss_mib")
+    )

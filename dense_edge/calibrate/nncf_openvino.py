@@ -1,0 +1,148 @@
+"""The ``openvino`` profile: NNCF, OpenVINO's own quantiser, on the same calibration images.
+
+NNCF quantises the OpenVINO model read from our float ONNX, with the FakeQuantize placement
+OpenVINO's CPU plugin turns into int8 kernels. In accuracy-aware mode NNCF's own accuracy control
+reverts the most harmful layers to float until the budget holds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dense_edge.errors import MissingDependencyError
+
+MANIFEST_RT_KEY = ("dense_edge", "manifest")
+
+
+def require_nncf() -> Any:
+    try:
+        import nncf
+        import openvino  # noqa: F401
+    except ImportError:
+        raise MissingDependencyError(
+            "the openvino profile needs openvino and nncf",
+            fix="pip install 'dense-edge[openvino]'",
+        ) from None
+    return nncf
+
+
+@contextlib.contextmanager
+def _quiet_nncf() -> Iterator[None]:
+    """NNCF logs and draws its own progress bars; dense-edge shows its own."""
+    logger = logging.getLogger("nncf")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            yield
+    finally:
+        logger.setLevel(level)
+
+
+def quantize(
+    onnx_path: Path,
+    images: np.ndarray,
+    *,
+    preset: str = "performance",
+    ignored: list[str] | None = None,
+) -> Any:
+    nncf = require_nncf()
+    import openvino as ov
+
+    model = ov.Core().read_model(str(onnx_path))
+    dataset = nncf.Dataset([images[i : i + 1] for i in range(len(images))])
+    kwargs: dict[str, Any] = {
+        "subset_size": len(images),
+        "preset": _preset(nncf, preset),
+        "target_device": nncf.TargetDevice.CPU,
+    }
+    if ignored:
+        kwargs["ignored_scope"] = nncf.IgnoredScope(names=list(ignored), validate=False)
+    with _quiet_nncf():
+        return nncf.quantize(model, dataset, **kwargs)
+
+
+def quantize_with_accuracy_control(
+    onnx_path: Path,
+    images: np.ndarray,
+    val_images: np.ndarray,
+    val_labels: np.ndarray,
+    *,
+    max_drop_points: float,
+    preset: str = "performance",
+) -> Any:
+    nncf = require_nncf()
+    import openvino as ov
+
+    model = ov.Core().read_model(str(onnx_path))
+    calib = nncf.Dataset([images[i : i + 1] for i in range(len(images))])
+    val = nncf.Dataset(
+        [(val_images[i : i + 1], int(val_labels[i])) for i in range(len(val_labels))]
+    )
+
+    def validate(compiled: Any, data: Any) -> float:
+        correct = total = 0
+        out = compiled.output(0)
+        for x, y in data:
+            correct += int(np.argmax(compiled(x)[out]) == y)
+            total += 1
+        return correct / max(total, 1)
+
+    with _quiet_nncf():
+        return nncf.quantize_with_accuracy_control(
+            model,
+            calibration_dataset=calib,
+            validation_dataset=val,
+            validation_fn=validate,
+            max_drop=max_drop_points / 100.0,
+            drop_type=nncf.DropType.ABSOLUTE,
+            preset=_preset(nncf, preset),
+            subset_size=len(images),
+        )
+
+
+def _preset(nncf: Any, name: str) -> Any:
+    return {
+        "performance": nncf.QuantizationPreset.PERFORMANCE,
+        "mixed": nncf.QuantizationPreset.MIXED,
+    }[name]
+
+
+def save(model: Any, xml_path: Path, manifest: dict[str, Any]) -> None:
+    """Write IR (.xml + .bin) atomically, the manifest inside the model's rt_info."""
+    import openvino as ov
+
+    from dense_edge.fileio import scratch_path
+
+    model.set_rt_info(json.dumps(manifest, sort_keys=True), list(MANIFEST_RT_KEY))
+    with scratch_path(xml_path, suffix=".xml") as tmp:
+        bin_tmp = tmp.with_suffix(".bin")
+        try:
+            ov.save_model(model, str(tmp), compress_to_fp16=False)
+            # The .xml names its weights file by stem: rename both, .bin first.
+            bin_tmp.replace(xml_path.with_suffix(".bin"))
+            tmp.replace(xml_path)
+        finally:
+            bin_tmp.unlink(missing_ok=True)
+
+
+def quantized_layers(model: Any) -> tuple[list[str], list[str]]:
+    """Convolutions/MatMuls whose data input is fake-quantised, and those left in float."""
+    quantized: list[str] = []
+    floating: list[str] = []
+    for op in model.get_ordered_ops():
+        if op.get_type_name() not in ("Convolution", "MatMul"):
+            continue
+        src = op.input_value(0).get_node()
+        (quantized if src.get_type_name() == "FakeQuantize" else floating).append(
+            op.get_friendly_name()
+        )
+    return quantized, floating

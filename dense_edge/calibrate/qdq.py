@@ -1,0 +1,307 @@
+"""Writing a Q/DQ (explicitly quantised) ONNX model from a float model, ranges and rules."""
+
+from __future__ import annotations
+
+import copy
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from dense_edge.calibrate.collect import Statistics
+from dense_edge.calibrate.graph import Graph, node_name
+from dense_edge.calibrate.histogram import TensorStats
+from dense_edge.calibrate.methods import MethodOptions, Range, asymmetric_range, symmetric_range
+from dense_edge.calibrate.profiles import Rules
+
+MIN_QDQ_OPSET = 13
+
+
+@dataclass
+class QuantPlan:
+    """What gets quantised, before any node is written: also the calibration record."""
+
+    activations: dict[str, Range] = field(default_factory=dict)  # quantised tensor -> range
+    source: dict[str, str] = field(default_factory=dict)  # quantised tensor -> stats tensor
+    rewired: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    weighted: list[str] = field(default_factory=list)  # weighted nodes with int8 weights
+    kept_float: list[str] = field(default_factory=list)  # weighted nodes left in float
+    absorbed_relus: list[str] = field(default_factory=list)
+
+    def summary(self) -> dict[str, object]:
+        return {
+            "quantized_tensors": len(self.activations),
+            "quantized_layers": len(self.weighted),
+            "float_layers": list(self.kept_float),
+            "absorbed_relus": len(self.absorbed_relus),
+        }
+
+
+def plan(
+    graph: Graph,
+    stats: Statistics,
+    rules: Rules,
+    opts: MethodOptions,
+    exclude: set[str] | frozenset[str] = frozenset(),
+) -> QuantPlan:
+    p = QuantPlan()
+    outputs = set(graph.outputs)
+    for node in graph.weighted_nodes():
+        (p.kept_float if node_name(node) in exclude else p.weighted).append(node_name(node))
+
+    def quantized_consumer(node: onnx.NodeProto) -> bool:
+        if node_name(node) in exclude:
+            return False
+        if rules.quantize_outputs:
+            return True  # ONNX Runtime: a quantised tensor is read quantised by everyone
+        if node.op_type in rules.quantized_ops:
+            return True
+        return rules.concat == "shared" and node.op_type == "Concat"
+
+    candidates: list[str] = []
+    for node in graph.model.graph.node:
+        if node_name(node) in exclude:
+            continue
+        if node.op_type in rules.quantized_ops:
+            data_inputs = [node.input[0]] if node.op_type in ("Conv", "Gemm") else node.input
+            candidates += [t for t in data_inputs if t and t not in graph.initializers]
+            if rules.quantize_outputs:
+                candidates += [t for t in node.output if t not in outputs]
+        if rules.concat == "shared" and node.op_type == "Concat":
+            candidates += list(node.input)
+    shared = _shared_concat_ranges(graph, stats, opts) if rules.concat == "shared" else {}
+
+    for tensor in dict.fromkeys(candidates):
+        readers = [n for n in graph.consumers.get(tensor, []) if quantized_consumer(n)]
+        if not readers:
+            continue
+        if rules.absorb_relu and all(n.op_type == "Relu" for n in readers):
+            continue  # quantised after the ReLU, which is absorbed
+        # The ReLU's output holds the statistics, also when the ReLU is absorbed.
+        stats_name = tensor
+        relu = graph.producer.get(tensor)
+        if (
+            rules.absorb_relu
+            and relu is not None
+            and relu.op_type == "Relu"
+            and len(readers) == len(graph.consumers.get(tensor, []))
+            and len(graph.consumers.get(relu.input[0], [])) == 1
+            and relu.input[0] not in outputs
+        ):
+            p.absorbed_relus.append(node_name(relu))
+        st = stats.get(graph, stats_name)
+        if tensor in shared:
+            rng = shared[tensor]
+        elif tensor in graph.inputs:
+            # The model input's range is fixed by preprocessing: clipping it never helps.
+            exact = MethodOptions("minmax")
+            rng = symmetric_range(st, exact) if rules.symmetric else asymmetric_range(st, exact)
+        elif rules.symmetric:
+            rng = symmetric_range(st, opts)
+        else:
+            rng = asymmetric_range(st, opts)
+        p.activations[tensor] = rng
+        p.source[tensor] = stats_name
+        p.rewired[tensor] = [node_name(n) for n in readers]
+    return p
+
+
+def _shared_concat_ranges(graph: Graph, stats: Statistics, opts: MethodOptions) -> dict[str, Range]:
+    """One symmetric range per group of tensors that are concatenated together (a dense block)."""
+    parent: dict[str, str] = {}
+
+    def find(x: str) -> str:
+        while parent.setdefault(x, x) != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for node in graph.model.graph.node:
+        if node.op_type == "Concat":
+            leaves = [t for inp in node.input for t in graph.concat_leaves(inp)]
+            for other in leaves[1:]:
+                parent[find(other)] = find(leaves[0])
+            # Concat inputs that are themselves concatenations join the same group.
+            for inp in node.input:
+                parent[find(inp)] = find(leaves[0])
+    groups: dict[str, list[str]] = defaultdict(list)
+    for t in list(parent):
+        groups[find(t)].append(t)
+    ranges: dict[str, Range] = {}
+    for members in groups.values():
+        leaves = sorted({leaf for m in members for leaf in graph.concat_leaves(m)})
+        merged = TensorStats.merge([stats.get(graph, t) for t in leaves])
+        rng = symmetric_range(merged, opts)
+        for m in members:
+            ranges[m] = rng
+    return ranges
+
+
+# -- writing the model ----------------------------------------------------------------------------
+
+
+def quantize_model(
+    model: onnx.ModelProto,
+    stats: Statistics,
+    rules: Rules,
+    opts: MethodOptions,
+    exclude: set[str] | frozenset[str] = frozenset(),
+) -> tuple[onnx.ModelProto, QuantPlan]:
+    """A Q/DQ copy of ``model`` following ``rules``; ``exclude`` names weighted nodes kept float."""
+    model = copy.deepcopy(model)
+    _ensure_opset(model)
+    graph = Graph(model)
+    qp = plan(graph, stats, rules, opts, exclude)
+    g = model.graph
+    by_name = {node_name(n): n for n in g.node}
+
+    # ReLUs absorbed into a uint8 zero point: their input becomes the quantised tensor.
+    absorbed_input: dict[str, str] = {}
+    for relu_name in qp.absorbed_relus:
+        relu = by_name[relu_name]
+        absorbed_input[relu.output[0]] = relu.input[0]
+
+    tensor_of_dq: dict[str, str] = {}
+    new_inits: list[TensorProto] = []
+    pre_nodes: list[onnx.NodeProto] = []  # weight DQs and graph-input Q/DQs
+    after: dict[str, list[onnx.NodeProto]] = defaultdict(list)  # producer output -> Q/DQ nodes
+
+    for tensor, rng in qp.activations.items():
+        scale, zero = _activation_params(rng, rules)
+        base = _safe(tensor)
+        s_name, z_name = f"{base}_scale", f"{base}_zero_point"
+        new_inits.append(numpy_helper.from_array(np.array(scale, np.float32), s_name))
+        new_inits.append(numpy_helper.from_array(zero, z_name))
+        src = absorbed_input.get(tensor, tensor)
+        q_out, dq_out = f"{base}_quantized", f"{base}_dequantized"
+        tensor_of_dq[dq_out] = tensor
+        qn = helper.make_node("QuantizeLinear", [src, s_name, z_name], [q_out], name=f"{base}_Q")
+        dqn = helper.make_node(
+            "DequantizeLinear", [q_out, s_name, z_name], [dq_out], name=f"{base}_DQ"
+        )
+        producer = graph.producer.get(src)
+        (after[src] if producer is not None else pre_nodes).extend([qn, dqn])
+        readers = set(qp.rewired[tensor])
+        for node in g.node:
+            if node_name(node) in readers:
+                for i, inp in enumerate(node.input):
+                    if inp == tensor:
+                        node.input[i] = dq_out
+
+    act_scales = {t: _activation_params(r, rules)[0] for t, r in qp.activations.items()}
+    weighted = set(qp.weighted)
+    for node in graph.weighted_nodes():
+        if node_name(node) not in weighted or len(node.input) < 2:
+            continue
+        w_name = node.input[1]
+        if w_name not in graph.initializers:
+            continue
+        w = graph.array(w_name).astype(np.float32)
+        axis = _weight_axis(node)
+        wq, w_scale = _quantize_weights(w, axis)
+        base = _safe(f"{node_name(node)}_weight")
+        new_inits += [
+            numpy_helper.from_array(wq, f"{base}_int8"),
+            numpy_helper.from_array(w_scale, f"{base}_scale"),
+            numpy_helper.from_array(np.zeros(w_scale.shape, np.int8), f"{base}_zero_point"),
+        ]
+        pre_nodes.append(
+            helper.make_node(
+                "DequantizeLinear",
+                [f"{base}_int8", f"{base}_scale", f"{base}_zero_point"],
+                [f"{base}_dequantized"],
+                name=f"{base}_DQ",
+                axis=axis,
+            )
+        )
+        node.input[1] = f"{base}_dequantized"
+        if rules.bias == "int32" and len(node.input) > 2 and node.input[2] in graph.initializers:
+            x_tensor = tensor_of_dq.get(node.input[0])
+            x_scale = act_scales.get(x_tensor) if x_tensor else None
+            if x_scale is not None:
+                b = graph.array(node.input[2]).astype(np.float64)
+                b_scale = (x_scale * w_scale.astype(np.float64)).astype(np.float32)
+                bq = np.clip(np.round(b / b_scale), -(2**31), 2**31 - 1).astype(np.int32)
+                bbase = _safe(f"{node_name(node)}_bias")
+                new_inits += [
+                    numpy_helper.from_array(bq, f"{bbase}_int32"),
+                    numpy_helper.from_array(b_scale, f"{bbase}_scale"),
+                    numpy_helper.from_array(np.zeros(bq.shape, np.int32), f"{bbase}_zero_point"),
+                ]
+                pre_nodes.append(
+                    helper.make_node(
+                        "DequantizeLinear",
+                        [f"{bbase}_int32", f"{bbase}_scale", f"{bbase}_zero_point"],
+                        [f"{bbase}_dequantized"],
+                        name=f"{bbase}_DQ",
+                        axis=0,
+                    )
+                )
+                node.input[2] = f"{bbase}_dequantized"
+
+    # Rebuild the node list in topological order, dropping absorbed ReLUs.
+    dropped = set(qp.absorbed_relus)
+    nodes: list[onnx.NodeProto] = list(pre_nodes)
+    for node in g.node:
+        if node_name(node) in dropped:
+            continue
+        nodes.append(node)
+        for out in node.output:
+            nodes.extend(after.get(out, []))
+    del g.node[:]
+    g.node.extend(nodes)
+    g.initializer.extend(new_inits)
+    _drop_unused_initializers(model)
+    return model, qp
+
+
+def _activation_params(rng: Range, rules: Rules) -> tuple[float, np.ndarray]:
+    if rules.symmetric:
+        scale = max(rng.amax, 1e-12) / 127.0
+        return float(scale), np.array(0, np.int8)
+    lo, hi = min(rng.lo, 0.0), max(rng.hi, 0.0)
+    scale = max(hi - lo, 1e-12) / 255.0
+    zero = int(np.clip(np.round(-lo / scale), 0, 255))
+    return float(scale), np.array(zero, np.uint8)
+
+
+def _weight_axis(node: onnx.NodeProto) -> int:
+    if node.op_type == "Gemm":
+        trans_b = next((a.i for a in node.attribute if a.name == "transB"), 0)
+        return 0 if trans_b else 1
+    return 0
+
+
+def _quantize_weights(w: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
+    """Symmetric per-channel int8 along ``axis``: returns ``(int8 weights, float32 scales)``."""
+    moved = np.moveaxis(w, axis, 0)
+    amax = np.abs(moved.reshape(moved.shape[0], -1)).max(axis=1)
+    scale = np.where(amax > 0, amax / 127.0, 1.0).astype(np.float32)
+    shape = [1] * w.ndim
+    shape[axis] = -1
+    q = np.clip(np.round(w / scale.reshape(shape)), -127, 127).astype(np.int8)
+    return q, scale
+
+
+def _ensure_opset(model: onnx.ModelProto) -> None:
+    for entry in model.opset_import:
+        if entry.domain in ("", "ai.onnx") and entry.version < MIN_QDQ_OPSET:
+            raise ValueError(
+                f"per-channel Q/DQ needs opset {MIN_QDQ_OPSET}+, the model has {entry.version}"
+            )
+
+
+def _drop_unused_initializers(model: onnx.ModelProto) -> None:
+    used = {i for n in model.graph.node for i in n.input}
+    keep = [i for i in model.graph.initializer if i.name in used]
+    del model.graph.initializer[:]
+    model.graph.initializer.extend(keep)
+
+
+_SAFE = str.maketrans({"/": "_", ":": "_", ".": "_", " ": "_"})
+
+
+def _safe(name: str) -> str:
+    return name.strip("/").translate(_SAFE)
