@@ -17,7 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 CHILD = r"""
-import json, resource, sys, time
+import json, sys, time
 sys.path.insert(0, {root!r})
 import torch
 from dense_edge import models
@@ -26,7 +26,9 @@ model = models.create("densenet121", memory_efficient={efficient}).train()
 opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
 x = torch.randn({batch}, 3, {size}, {size})
 y = torch.randint(0, 1000, ({batch},))
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+def hwm():  # VmHWM: ru_maxrss would carry the parent's peak across exec
+    return next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:"))
+base = hwm()
 times = []
 for _ in range({steps}):
     t0 = time.perf_counter()
@@ -35,7 +37,7 @@ for _ in range({steps}):
     loss.backward()
     opt.step()
     times.append(time.perf_counter() - t0)
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+peak = hwm()
 step = sorted(times)[len(times) // 2]
 print(json.dumps({{"base_mib": base / 1024, "peak_mib": peak / 1024, "step_s": step}}))
 """

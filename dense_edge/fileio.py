@@ -66,6 +66,7 @@ def atomic_dir(final: str | Path) -> Iterator[Path]:
     final = Path(final)
     ensure_dir(final.parent)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
+    os.chmod(tmp, 0o777 & ~_umask())
     try:
         yield tmp
         if final.exists():

@@ -86,8 +86,10 @@ def table(title: str, columns: list[str], rows: list[list[Any]]) -> Table:
 
 
 def print_table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
-    # Tables are results: print them to stdout even when progress is quiet.
-    Console(highlight=False, soft_wrap=True).print(table(title, columns, rows))
+    # Tables are results: print them to stdout even when progress is quiet. Piped or captured
+    # output gets a wide console rather than rich's 80 columns.
+    width = None if sys.stdout.isatty() else 160
+    Console(highlight=False, soft_wrap=True, width=width).print(table(title, columns, rows))
 
 
 def _cell(v: Any) -> str:

@@ -64,6 +64,32 @@ def run_copy(tmp_path: Path, digits_exported: Path):  # type: ignore[no-untyped-
     return RunDir.at(tmp_path / "run")
 
 
+VALIDATE_FAST = {"validate.batch_sizes": [1, 4], "validate.iterations": 8, "validate.warmup": 1}
+
+
+@pytest.fixture(scope="session")
+def validated(tmp_path_factory: pytest.TempPathFactory, digits_exported: Path):  # type: ignore[no-untyped-def]
+    """A digits run with three engines, validated once: (run dir, report). Read-only."""
+    import shutil
+
+    from dense_edge.compile.stage import compile_stage
+    from dense_edge.rundir import RunDir
+    from dense_edge.validate.stage import validate_stage
+
+    root = tmp_path_factory.mktemp("validated") / "run"
+    for part in ("model", "onnx"):
+        shutil.copytree(digits_exported / part, root / part)
+    run = RunDir.at(root)
+    recipe = digits_recipe(**VALIDATE_FAST)
+    for target, precision in (
+        ("onnxruntime", "fp32"),
+        ("onnxruntime", "int8"),
+        ("openvino", "int8"),
+    ):
+        compile_stage(recipe, run, target, precision)
+    return run, validate_stage(recipe, run)
+
+
 @pytest.fixture()
 def fast_recipe(tmp_path: Path) -> Path:
     return write_recipe(

@@ -41,11 +41,15 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from dense_edge.cli import calibrate, doctor, export, train
+    from dense_edge.cli import calibrate, compile, doctor, export, report, run, train, validate
 
     cli.add_command(train.train)
     cli.add_command(export.export)
     cli.add_command(calibrate.calibrate)
+    cli.add_command(compile.compile_cmd)
+    cli.add_command(validate.validate)
+    cli.add_command(report.report)
+    cli.add_command(run.run)
     cli.add_command(doctor.doctor)
 
 

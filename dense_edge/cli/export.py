@@ -1,4 +1,4 @@
-"""``dense-edge export``: PyTorch model -> ONNX (and, with later targets, -> engines)."""
+"""``dense-edge export --target X``: the one command from a model to a checked engine."""
 
 from __future__ import annotations
 
@@ -6,21 +6,31 @@ from pathlib import Path
 
 import click
 
-from dense_edge.cli.options import force_option, load, recipe_options, run_dir
+from dense_edge.cli.options import (
+    force_option,
+    load,
+    recipe_options,
+    run_dir,
+    target_options,
+    with_target,
+)
 
-TARGETS = ["onnx"]
+TARGETS = ["onnx", "onnxruntime", "openvino", "tensorrt"]
 
 
 @click.command()
 @recipe_options
 @force_option
+@target_options
 @click.option(
     "--target", type=click.Choice(TARGETS), default="onnx", show_default=True, help="What to build."
 )
 @click.option(
     "--precision",
-    type=click.Choice(["fp32", "fp16"]),
-    help="ONNX precision (fp16 keeps float32 inputs and outputs).",
+    "precisions",
+    multiple=True,
+    type=click.Choice(["fp32", "fp16", "bf16", "int8"]),
+    help="Precision (repeatable; default: the recipe's, else the target's usual pair).",
 )
 @click.option(
     "--weights", type=click.Path(path_type=Path), help="Export these weights instead of RUN/model."
@@ -34,16 +44,26 @@ def export(
     out: Path | None,
     sets: tuple[str, ...],
     force: bool,
+    device: str | None,
+    hint: str | None,
+    threads: int | None,
+    streams: int | None,
     target: str,
-    precision: str | None,
+    precisions: tuple[str, ...],
     weights: Path | None,
     arch: str | None,
     opset: int | None,
     dynamic_hw: bool | None,
     exporter: str | None,
 ) -> None:
-    """Export the model to ONNX, check it, and prove it equals the PyTorch model."""
-    from dense_edge.export import export_stage
+    """Train or load -> ONNX -> (calibrate) -> compile -> check, for one target.
+
+    `--target onnx` stops at the checked ONNX model; the other targets build an engine bundle in
+    RUN/engines/<target>-<precision>/ and print its accuracy, agreement with the float model and
+    latency.
+    """
+    from dense_edge.pipeline import CHECK_COLUMNS, export_target
+    from dense_edge.progress import print_table
 
     recipe = load(
         recipe_path,
@@ -54,13 +74,25 @@ def export(
             "export.opset": opset,
             "export.dynamic_hw": dynamic_hw,
             "export.exporter": exporter,
-            "export.precision": precision,
         },
     )
-    result = export_stage(recipe, run_dir(recipe, out), force=force)
-    p = result.parity
-    click.echo(
-        f"onnx: {result.path}  max abs {p.get('max_abs_error', float('nan')):.2e}  "
-        f"top-1 agreement {p.get('top1_agreement', float('nan')):.4f}"
-        + ("  (reused)" if result.reused else "")
-    )
+    wanted = list(precisions)
+    if target != "onnx":
+        recipe = with_target(recipe, target, device=device, hint=hint, threads=threads,
+                             streams=streams)  # fmt: skip
+        if not wanted:
+            wanted = list(next(t for t in recipe.targets if t.name == target).precisions)
+    elif not wanted:
+        wanted = [recipe.export.precision]
+    if target == "onnx" and set(wanted) - {"fp32", "fp16"}:
+        raise click.UsageError("--target onnx writes fp32 or fp16; int8 comes from calibrate")
+    run = run_dir(recipe, out)
+    if target == "tensorrt":
+        from dense_edge.errors import MissingDependencyError
+        from dense_edge.targets.tensorrt.export import export_tensorrt
+
+        _, note = export_tensorrt(recipe, run, wanted, force=force)
+        if note:  # the kits are written; the engines could not be built here
+            raise MissingDependencyError(note)
+    checks = export_target(recipe, run, target, wanted, force=force)
+    print_table(f"{target} engines ({run.root})", CHECK_COLUMNS, [c.row() for c in checks])

@@ -1,4 +1,4 @@
-"""Options shared by every stage: --recipe, --out, --set, --force."""
+"""Options shared by every stage: --recipe, --out, --set, --force; target settings."""
 
 from __future__ import annotations
 
@@ -40,6 +40,20 @@ def force_option(f: Callable[..., Any]) -> Callable[..., Any]:
     )(f)
 
 
+def target_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """Per-target settings (the recipe's ``targets`` entry for the chosen target)."""
+    f = click.option("--streams", type=int, help="OpenVINO: number of streams.")(f)
+    f = click.option("--threads", type=int, help="Threads for the runtime.")(f)
+    f = click.option(
+        "--hint", type=click.Choice(["latency", "throughput"]), help="Performance hint."
+    )(f)
+    f = click.option(
+        "--device",
+        help="OpenVINO: CPU, GPU, NPU, AUTO; ONNX Runtime: cpu, cuda, tensorrt, openvino.",
+    )(f)
+    return f
+
+
 def load(recipe_path: Path | None, sets: tuple[str, ...], **flags: Any) -> Recipe:
     """Recipe file, then named flags (``model.arch`` -> value), then ``--set`` items."""
     overrides: dict[str, Any] = {k: v for k, v in flags.items() if v is not None}
@@ -47,6 +61,33 @@ def load(recipe_path: Path | None, sets: tuple[str, ...], **flags: Any) -> Recip
         key, value = parse_set_option(item)
         overrides[key] = value
     return load_recipe(recipe_path, overrides)
+
+
+def with_target(recipe: Recipe, target: str, **settings: Any) -> Recipe:
+    """The recipe with ``settings`` applied to (or a new entry made for) ``target``."""
+    from dense_edge.recipe.loader import format_validation_error
+    from dense_edge.recipe.schema import TargetSection
+
+    settings = {k: v for k, v in settings.items() if v is not None}
+    targets = [t.model_dump() for t in recipe.targets]
+    entry = next((t for t in targets if t["name"] == target), None)
+    if entry is None:
+        from dense_edge.targets.registry import get
+
+        entry = {"name": target, "precisions": list(get(target).default_precisions)}
+        targets.append(entry)
+    entry.update(settings)
+    try:
+        sections = [TargetSection.model_validate(t) for t in targets]
+    except Exception as exc:
+        from pydantic import ValidationError
+
+        from dense_edge.errors import RecipeError
+
+        if isinstance(exc, ValidationError):
+            raise RecipeError(f"targets: {format_validation_error(exc, TargetSection)}") from None
+        raise
+    return recipe.model_copy(update={"targets": sections})
 
 
 def run_dir(recipe: Recipe, out: Path | None) -> RunDir:

@@ -31,7 +31,7 @@ def model_fingerprint(recipe: Recipe) -> str:
     inputs: dict[str, Any] = {
         "model": recipe.model.model_dump(mode="json"),
         "data": recipe.data.model_dump(mode="json"),
-        "preprocess": recipe.preprocess.model_dump(mode="json"),
+        "preprocess": preprocess_for(recipe).to_dict(),
         "seed": recipe.seed,
     }
     if recipe.model.weights:

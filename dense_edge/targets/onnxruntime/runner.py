@@ -1,4 +1,4 @@
-"""Running an ONNX model with ONNX Runtime."""
+"""Running an ONNX model (or an ONNX Runtime engine bundle) with ONNX Runtime."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from dense_edge.targets.base import Runner
+from dense_edge.targets.onnxruntime import util
 
 
 class OnnxRuntimeRunner(Runner):
@@ -28,24 +29,38 @@ class OnnxRuntimeRunner(Runner):
         self.optimization = optimization
         self.session: Any = None
 
+    @classmethod
+    def from_bundle(cls, folder: Path, manifest: dict[str, Any]) -> OnnxRuntimeRunner:
+        config = manifest.get("config", {})
+        return cls(
+            folder / "model.onnx",
+            providers=config.get("providers"),
+            threads=config.get("intra_op_num_threads"),
+            optimization=config.get("graph_optimization_runtime", "all"),
+        )
+
     def activate_impl(self) -> None:
         import onnxruntime as ort
 
-        opts = ort.SessionOptions()
-        opts.graph_optimization_level = {
-            "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
-            "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
-            "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
-            "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
-        }[self.optimization]
-        if self.threads:
-            opts.intra_op_num_threads = self.threads
-        opts.log_severity_level = 3
-        self.session = ort.InferenceSession(str(self.model), opts, providers=self.providers)
+        from dense_edge.errors import UserError
+
+        available = set(ort.get_available_providers())
+        providers = [p for p in self.providers if p in available] or ["CPUExecutionProvider"]
+        try:
+            self.session = ort.InferenceSession(
+                str(self.model), util.session_options(self.optimization, self.threads),
+                providers=providers,
+            )  # fmt: skip
+        except Exception as exc:
+            raise UserError(
+                f"ONNX Runtime cannot load the model ({str(exc).splitlines()[0][:200]})",
+                path=self.model,
+            ) from None
         self.input_name = self.session.get_inputs()[0].name
         self.output_name = self.session.get_outputs()[0].name
 
     def infer_impl(self, images: np.ndarray) -> np.ndarray:
+        # InferenceSession.run is safe to call from several threads at once.
         return self.session.run([self.output_name], {self.input_name: images})[0]
 
     def deactivate_impl(self) -> None:
@@ -58,6 +73,6 @@ class OnnxRuntimeRunner(Runner):
             "runner": self.name,
             "runtime": f"onnxruntime {ort.__version__}",
             "providers": self.session.get_providers() if self.session else self.providers,
-            "threads": self.threads,
+            "threads": self.threads or "default (physical cores)",
             "graph_optimization": self.optimization,
         }

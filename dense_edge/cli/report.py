@@ -1,0 +1,94 @@
+"""``dense-edge report``: show (and re-render) a run's report; ``report compare`` for CI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from dense_edge.errors import CheckFailed
+
+
+def print_summary(report: dict[str, Any], folder: Path | None = None) -> None:
+    """The engines table, the broken budgets, and a non-zero exit if any."""
+    from dense_edge.progress import print_table
+    from dense_edge.report import tables
+    from dense_edge.validate.budgets import describe
+
+    ev = report["evaluation"]
+    # The terminal gets the columns people read first; report.md/html have them all.
+    keep = [i for i, c in enumerate(tables.SUMMARY_COLUMNS) if c not in ("top-5", "cosine")]
+    print_table(
+        f"{report.get('recipe', '')}: {ev['samples']} images ({ev['source']})",
+        [tables.SUMMARY_COLUMNS[i] for i in keep],
+        [[row[i] for i in keep] for row in tables.summary_rows(report)],
+    )
+    if folder is not None:
+        click.echo(f"report: {folder / 'report.html'} (also report.md, report.json)")
+    if report["violations"]:
+        for v in report["violations"]:
+            click.secho(f"  budget broken: {describe(v)}", fg="red", err=True)
+        raise CheckFailed(f"{len(report['violations'])} budget(s) broken")
+
+
+@click.group(invoke_without_command=True)
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Run directory.")
+@click.option(
+    "--recipe",
+    "recipe_path",
+    type=click.Path(path_type=Path),
+    help="Recipe (for its run directory).",
+)
+@click.pass_context
+def report(ctx: click.Context, out: Path | None, recipe_path: Path | None) -> None:
+    """Show a run's report and re-render report.md/report.html from report.json."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from dense_edge.cli.options import load, run_dir
+    from dense_edge.report.schema import load as load_report
+    from dense_edge.report.write import write_reports
+
+    run = run_dir(load(recipe_path, ()), out)
+    data = load_report(run.report / "report.json")
+    write_reports(data, run.report)
+    print_summary(data, run.report)
+
+
+@report.command()
+@click.argument("base", type=click.Path(path_type=Path))
+@click.argument("new", type=click.Path(path_type=Path))
+@click.option(
+    "--tolerance",
+    "tolerances",
+    multiple=True,
+    metavar="KEY=N",
+    help="top1=POINTS, agreement=FRACTION, latency=PERCENT, size=PERCENT "
+    "(defaults 0.5, 0.01, 10%, 10%).",
+)
+@click.option("--across-machines", is_flag=True, help="Judge latency even if the machines differ.")
+def compare(base: Path, new: Path, tolerances: tuple[str, ...], across_machines: bool) -> None:
+    """Deltas between two reports; exit 1 on a regression beyond tolerance."""
+    from dense_edge.progress import print_table
+    from dense_edge.report.compare import Tolerance
+    from dense_edge.report.compare import compare as compare_reports
+    from dense_edge.report.schema import load as load_report
+
+    result = compare_reports(
+        load_report(base), load_report(new), Tolerance.parse(tolerances),
+        across_machines=across_machines,
+    )  # fmt: skip
+    for note in result.notes:
+        click.secho(f"note: {note}", fg="yellow", err=True)
+    print_table(
+        f"{base} -> {new}",
+        ["engine", "metric", "base", "new", "delta", "status"],
+        [[r.engine, r.metric, r.base, r.new, r.delta, r.status] for r in result.rows],
+    )
+    if result.regressions:
+        worst = result.regressions[0]
+        raise CheckFailed(
+            f"{len(result.regressions)} regression(s) beyond tolerance, e.g. {worst.engine} "
+            f"{worst.metric} {worst.delta}"
+        )
+    click.echo("no regressions beyond tolerance")

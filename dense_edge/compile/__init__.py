@@ -1,0 +1,1 @@
+"""Compile: an ONNX or quantised model -> an engine bundle for one target and precision."""

@@ -1,0 +1,160 @@
+"""The ``compile`` stage: ``RUN/engines/<target>-<precision>/``.
+
+The source is the float ONNX (fp32; fp16 and bf16 on OpenVINO, which converts itself), the FP16
+ONNX (fp16 on ONNX Runtime and TensorRT), or the target profile's INT8 model from ``calibrate``.
+An engine folder that exists and was built from the same inputs is reused; one built from other
+inputs is refused unless ``--force``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dense_edge.errors import StageError, UserError
+from dense_edge.fileio import atomic_dir, read_json, sha256_file, write_json
+from dense_edge.manifest import model_fields, new_manifest
+from dense_edge.progress import info
+from dense_edge.recipe import Recipe
+from dense_edge.recipe.schema import TargetSection
+from dense_edge.rundir import STAGE_FILE, RunDir, fingerprint, is_current, stage_record
+from dense_edge.targets import bundle, registry
+
+
+@dataclass
+class EngineResult:
+    target: str
+    precision: str
+    path: Path
+    manifest: dict[str, Any]
+    reused: bool
+    seconds: float = 0.0
+
+
+def target_settings(recipe: Recipe, target: str) -> TargetSection:
+    for t in recipe.targets:
+        if t.name == target:
+            return t
+    return TargetSection(name=target)  # type: ignore[arg-type]
+
+
+def source_model(recipe: Recipe, run: RunDir, target: str, precision: str) -> Path:
+    """The model a target builds from, producing it (export/calibrate) if needed."""
+    from dense_edge.calibrate.stage import calibrate_stage
+    from dense_edge.export import export_stage
+
+    info_ = registry.get(target)
+    if precision == "int8":
+        try:
+            return calibrate_stage(recipe, run, profiles=[info_.profile])[0].path
+        except UserError as exc:
+            if "calibration" in str(exc) or "data.root" in str(exc):
+                raise UserError(
+                    f"an int8 engine needs calibration images: {exc}",
+                    fix="set calibration.source to an image folder, or give the recipe data",
+                ) from None
+            raise
+    if precision == "fp16" and info_.fp16_source == "fp16-onnx":
+        return export_stage(recipe, run, precision="fp16").path
+    return export_stage(recipe, run, precision="fp32").path
+
+
+def compile_stage(
+    recipe: Recipe, run: RunDir, target: str, precision: str, *, force: bool = False
+) -> EngineResult:
+    registry.check_precision(target, precision)
+    settings = target_settings(recipe, target)
+    source = source_model(recipe, run, target, precision)
+    source_manifest = _source_manifest(source)
+    versions = source_manifest.get("versions", {})
+    fp = fingerprint(
+        stage="engine",
+        target=target,
+        precision=precision,
+        source=sha256_file(source),
+        settings=settings.model_dump(mode="json"),
+        runtime=versions.get(target),
+    )
+    out = run.engine(target, precision)
+    if out.exists() and not force:
+        if is_current(out, fp) and (out / bundle.MANIFEST).exists():
+            info(f"compile: reusing {out} (same source and settings; --force to rebuild)")
+            return EngineResult(target, precision, out, read_json(out / bundle.MANIFEST), True)
+        built = stage_record(out)
+        raise StageError(
+            f"{out} exists"
+            + (" and was built from other inputs" if built else " and is not a finished engine"),
+            fix="pass --force to replace it",
+        )
+    t0 = time.perf_counter()
+    compiler = registry.compiler(target)
+    info(f"compile: {target} {precision} from {source.relative_to(run.root)}")
+    with atomic_dir(out) as tmp:
+        fields = compiler.compile_engine(
+            source,
+            tmp,
+            precision=precision,
+            device=settings.device,
+            hint=settings.hint,
+            threads=settings.threads,
+            streams=settings.streams,
+            **_extra(target, settings, run),
+        )
+        files = fields.pop("files")
+        manifest = new_manifest(
+            bundle.BUNDLE_KIND,
+            **{
+                **model_fields(source_manifest),
+                "target": target,
+                "precision": precision,
+                **fields,
+                "source": {
+                    "model": str(source.relative_to(run.root)),
+                    "sha256": sha256_file(source),
+                    "checkpoint_sha256": source_manifest.get("checkpoint_sha256"),
+                },
+                "files": bundle.file_table(tmp, files),
+            },
+        )
+        write_json(tmp / bundle.MANIFEST, manifest)
+        write_json(tmp / STAGE_FILE, {"stage": "engine", "fingerprint": fp})
+    seconds = time.perf_counter() - t0
+    size = sum(f["bytes"] for f in manifest["files"].values())
+    info(
+        f"compile: {out} ({size / 2**20:.1f} MiB, runs {manifest.get('precision_run')}) "
+        f"in {seconds:.1f} s"
+    )
+    return EngineResult(target, precision, out, manifest, False, seconds)
+
+
+def _extra(target: str, settings: TargetSection, run: RunDir) -> dict[str, Any]:
+    if target != "tensorrt":
+        return {}
+    return {
+        "settings": settings,
+        "float_onnx": run.onnx_model,
+        "timing_cache": run.root / "engines" / "tensorrt.timing.cache",
+    }
+
+
+def _source_manifest(source: Path) -> dict[str, Any]:
+    if source.suffix == ".xml":
+        return _ir_manifest(source)
+    from dense_edge.export import metadata
+
+    return metadata.read(source)
+
+
+def _ir_manifest(xml: Path) -> dict[str, Any]:
+    import json
+
+    from dense_edge.calibrate.nncf_openvino import MANIFEST_RT_KEY
+    from dense_edge.targets.openvino import util
+
+    model = util.core().read_model(str(xml))
+    try:
+        return dict(json.loads(model.get_rt_info(list(MANIFEST_RT_KEY)).astype(str)))
+    except Exception:
+        raise UserError("OpenVINO IR carries no dense-edge manifest", path=xml) from None

@@ -1,0 +1,159 @@
+"""Whole-pipeline commands: ``export --target X`` (one engine, checked) and ``run`` (a recipe).
+
+Each stage is reused when current, so running these again after a change redoes only what the
+change touches.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dense_edge.compare import agreement
+from dense_edge.data import Preprocess
+from dense_edge.errors import UserError
+from dense_edge.progress import info
+from dense_edge.recipe import Recipe
+from dense_edge.rundir import RunDir
+
+
+@dataclass
+class EngineCheck:
+    engine: str
+    precision: str
+    precision_run: str
+    path: Path
+    size_bytes: int
+    top1: float | None
+    agreement: float | None
+    p50_ms: float | None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def row(self) -> list[Any]:
+        return [
+            self.engine,
+            self.precision,
+            self.precision_run,
+            f"{self.size_bytes / 2**20:.2f} MiB",
+            self.top1,
+            self.agreement,
+            None if self.p50_ms is None else round(self.p50_ms, 3),
+        ]
+
+
+CHECK_COLUMNS = ["engine", "precision", "runs in", "size", "top-1", "agreement", "p50 ms (b1)"]
+
+
+def _eval_images(
+    recipe: Recipe, run: RunDir, limit: int = 1000
+) -> tuple[np.ndarray, np.ndarray | None, str]:
+    """Labelled images for the quick check: the recipe's validation split, never calibration."""
+    import json
+
+    from dense_edge.data import load_splits
+
+    manifest = json.loads((run.model / "manifest.json").read_text())
+    pre = Preprocess.from_dict(manifest["preprocess"])
+    try:
+        splits = load_splits(recipe, pre)
+    except UserError:
+        rng = np.random.default_rng(0)
+        return rng.standard_normal((32, *pre.input_shape)).astype(np.float32), None, "random"
+    part = splits.split(recipe.validation.split)
+    if len(part) > limit:
+        part = part.subset(np.arange(limit))
+    return part.to_array(pre), part.labels, f"{recipe.validation.split} split"
+
+
+def quick_check(
+    recipe: Recipe,
+    run: RunDir,
+    runner: Any,
+    reference: np.ndarray,
+    images: np.ndarray,
+    labels: np.ndarray | None,
+) -> tuple[float | None, float, float]:
+    """(top-1, agreement with the float model, p50 ms at batch 1) for one runner."""
+    from dense_edge.validate.latency import measure
+
+    with runner:
+        logits = runner.infer_all(images, batch_size=32)
+        lat = measure(runner, images[:1], batch=1, warmup=5, iterations=50, time_budget_s=3.0,
+                      show_progress=False)  # fmt: skip
+    top1 = float((logits.argmax(1) == labels).mean()) if labels is not None else None
+    return top1, agreement(reference, logits).top1_agreement, lat.p50_ms
+
+
+def export_target(
+    recipe: Recipe, run: RunDir, target: str, precisions: list[str], *, force: bool = False
+) -> list[EngineCheck]:
+    """load-or-train -> ONNX -> (calibrate) -> compile -> quick parity/accuracy check."""
+    from dense_edge.compile.stage import compile_stage
+    from dense_edge.export import export_stage
+    from dense_edge.targets.onnxruntime.runner import OnnxRuntimeRunner
+    from dense_edge.targets.pytorch.runner import PyTorchRunner
+    from dense_edge.targets.registry import load_runner
+
+    built: list[tuple[str, str, Path, str, int, Any]] = []
+    for precision in precisions:
+        if target == "onnx":
+            result = export_stage(recipe, run, precision=precision, force=force)
+            built.append(("onnx (onnxruntime)", precision, result.path, precision,
+                          result.path.stat().st_size, OnnxRuntimeRunner(result.path)))  # fmt: skip
+        else:
+            engine = compile_stage(recipe, run, target, precision, force=force)
+            m = engine.manifest
+            size = sum(f["bytes"] for f in m["files"].values())
+            built.append((target, precision, engine.path, m.get("precision_run", "?"), size,
+                          load_runner(engine.path)))  # fmt: skip
+    images, labels, source = _eval_images(recipe, run)
+    info(f"checking {len(built)} engine(s) on {len(images)} images from the {source}")
+    with PyTorchRunner(run.model) as torch_runner:
+        reference = torch_runner.infer_all(images, batch_size=32)
+    checks = []
+    for name, precision, path, ran, size, runner in built:
+        top1, agree, p50 = quick_check(recipe, run, runner, reference, images, labels)
+        checks.append(EngineCheck(name, precision, ran, path, size, top1, agree, p50))
+    return checks
+
+
+@dataclass
+class RunResult:
+    engines: list[Any]
+    report: dict[str, Any] | None
+    notes: list[str] = field(default_factory=list)
+
+
+def run_recipe(recipe: Recipe, run: RunDir, *, force: bool = False) -> RunResult:
+    """Every stage of a recipe: train, export, calibrate, compile every target, validate, report."""
+    from dense_edge.compile.stage import compile_stage
+    from dense_edge.export import export_stage
+    from dense_edge.train.stage import train_stage
+    from dense_edge.validate.stage import validate_stage
+
+    train_stage(recipe, run, force=force)
+    export_stage(recipe, run, force=force)
+    engines, notes, names = [], [], []
+    for target in recipe.targets:
+        if target.name == "onnx":
+            for precision in target.precisions:
+                export_stage(recipe, run, precision=precision, force=force)
+            continue
+        if target.name == "tensorrt":
+            from dense_edge.targets.tensorrt.export import export_tensorrt
+
+            built, note = export_tensorrt(recipe, run, list(target.precisions), force=force)
+            engines += built
+            names += [e.path.name for e in built]
+            if note:
+                notes.append(note)
+            continue
+        for precision in target.precisions:
+            result = compile_stage(recipe, run, target.name, precision, force=force)
+            engines.append(result)
+            names.append(result.path.name)
+    report = validate_stage(recipe, run, engines=names) if names else None
+    return RunResult(engines, report, notes)

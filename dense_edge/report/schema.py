@@ -1,0 +1,46 @@
+"""The report format: its name, version, and the JSON Schema that documents it.
+
+Version 1 is described field by field in ``report.schema.json`` next to this file. A report
+with another ``schema`` or a newer ``schema_version`` is refused by ``report compare``.
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from dense_edge.errors import UserError
+
+SCHEMA = "dense-edge/report"
+SCHEMA_VERSION = 1
+
+
+def json_schema() -> dict[str, Any]:
+    text = resources.files("dense_edge.report").joinpath("report.schema.json").read_text()
+    return dict(json.loads(text))
+
+
+def load(path: str | Path) -> dict[str, Any]:
+    """A report from disk, refused with a clear message unless its schema is this version's."""
+    p = Path(path)
+    if p.is_dir():
+        p = p / "report.json"
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError("report not found", path=p) from None
+    except (OSError, ValueError) as exc:
+        raise UserError(f"not a readable JSON report ({exc})", path=p) from None
+    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+        raise UserError("not a dense-edge report (no 'schema': 'dense-edge/report')", path=p)
+    version = data.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise UserError(
+            f"report schema version {version!r} is not {SCHEMA_VERSION}, the version this "
+            f"dense-edge reads",
+            path=p,
+            fix="compare reports made by the same dense-edge version, or re-run validate",
+        )
+    return data

@@ -1,0 +1,19 @@
+"""Writing report.json, report.md and report.html together, atomically."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from dense_edge.fileio import atomic_dir
+
+
+def write_reports(report: dict[str, Any], folder: Path) -> Path:
+    from dense_edge.report import html, markdown
+
+    with atomic_dir(folder) as tmp:
+        (tmp / "report.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
+        (tmp / "report.md").write_text(markdown.render(report))
+        (tmp / "report.html").write_text(html.render(report))
+    return folder

@@ -1,0 +1,80 @@
+"""Engine bundles: ``engines/<target>-<precision>/`` = engine files + ``manifest.json``.
+
+The manifest carries what a device app needs (architecture, classes, preprocessing, input shape),
+what was asked and what really runs (precision, runtime and version, device, settings), and the
+sha256 of every file, checked whenever a bundle is loaded. Only the Python standard library is
+used here: device apps import it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from dense_edge.errors import UserError
+
+MANIFEST = "manifest.json"
+BUNDLE_KIND = "engine"
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()
+
+
+def file_table(folder: Path, names: list[str]) -> dict[str, dict[str, Any]]:
+    return {n: {"sha256": sha256(folder / n), "bytes": (folder / n).stat().st_size} for n in names}
+
+
+def read(folder: str | Path, *, verify: bool = True) -> dict[str, Any]:
+    """The bundle's manifest, after checking that every listed file is present and unchanged."""
+    from dense_edge.manifest import validate_manifest
+
+    folder = Path(folder)
+    path = folder / MANIFEST
+    if not folder.is_dir():
+        raise UserError("engine bundle folder not found", path=folder)
+    if not path.exists():
+        raise UserError(
+            f"not an engine bundle: no {MANIFEST}",
+            path=folder,
+            fix="build it with dense-edge compile",
+        )
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise UserError(f"unreadable bundle manifest ({exc})", path=path) from None
+    validate_manifest(manifest, path)
+    if manifest.get("kind") != BUNDLE_KIND:
+        raise UserError(f"manifest kind is {manifest.get('kind')!r}, not an engine", path=path)
+    files = manifest.get("files")
+    if not isinstance(files, dict) or not files:
+        raise UserError("bundle manifest lists no files", path=path)
+    if verify:
+        for name, entry in files.items():
+            f = folder / name
+            if Path(name).is_absolute() or ".." in Path(name).parts:
+                raise UserError(f"bundle lists a file outside the bundle: {name}", path=path)
+            if not f.exists():
+                raise UserError(f"bundle file {name} is missing", path=folder)
+            if sha256(f) != entry.get("sha256"):
+                raise UserError(
+                    f"bundle file {name} does not match its sha256 (corrupted or modified)",
+                    path=folder,
+                    fix="rebuild it with dense-edge compile --force",
+                )
+    return manifest
+
+
+def engine_summary(manifest: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "target": manifest.get("target"),
+        "precision": manifest.get("precision"),
+        "precision_run": manifest.get("precision_run"),
+        "bytes": sum(int(f.get("bytes", 0)) for f in manifest.get("files", {}).values()),
+    }

@@ -1,0 +1,1 @@
+"""OpenVINO target: IR (.xml/.bin) compiled for CPU (or GPU/NPU/AUTO where present)."""

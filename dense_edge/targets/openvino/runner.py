@@ -1,0 +1,76 @@
+"""Running an OpenVINO engine bundle."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dense_edge.targets.base import Runner
+from dense_edge.targets.openvino import util
+
+
+class OpenVinoRunner(Runner):
+    name = "openvino"
+
+    def __init__(
+        self,
+        model: str | Path,
+        *,
+        device: str = "CPU",
+        config: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        self.model = Path(model)
+        self.device = device
+        self.config = dict(config or {})
+        self.compiled: Any = None
+        self._local = threading.local()
+
+    @classmethod
+    def from_bundle(cls, folder: Path, manifest: dict[str, Any]) -> OpenVinoRunner:
+        return cls(folder / "model.xml", device=manifest.get("device", "CPU"),
+                   config=manifest.get("config"))  # fmt: skip
+
+    def activate_impl(self) -> None:
+        from dense_edge.errors import UserError
+
+        core = util.core()
+        util.check_device(core, self.device)
+        try:
+            self.compiled = core.compile_model(str(self.model), self.device, self.config)
+        except RuntimeError as exc:
+            raise UserError(
+                f"OpenVINO cannot load the engine ({str(exc).splitlines()[0][:200]})",
+                path=self.model,
+                fix="rebuild it with dense-edge compile --force",
+            ) from None
+
+    def _request(self) -> Any:
+        # One infer request per thread: a request is not safe to share between threads.
+        req = getattr(self._local, "request", None)
+        if req is None:
+            req = self._local.request = self.compiled.create_infer_request()
+        return req
+
+    def infer_impl(self, images: np.ndarray) -> np.ndarray:
+        req = self._request()
+        req.infer({0: images})
+        return np.array(req.get_output_tensor(0).data, copy=True)
+
+    def deactivate_impl(self) -> None:
+        self.compiled = None
+        self._local = threading.local()
+
+    def describe(self) -> dict[str, Any]:
+        import openvino as ov
+
+        out: dict[str, Any] = {"runner": self.name, "runtime": f"openvino {ov.get_version()}",
+                               "device": self.device, "config": self.config}  # fmt: skip
+        if self.compiled is not None:
+            table = util.runtime_precisions(self.compiled)
+            out["precision_run"] = util.main_precision(table)
+            out["threads"] = self.compiled.get_property("INFERENCE_NUM_THREADS")
+        return out

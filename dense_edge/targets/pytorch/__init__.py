@@ -1,0 +1,1 @@
+"""The float reference: the PyTorch model, eager, as trained."""

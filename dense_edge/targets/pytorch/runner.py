@@ -1,0 +1,49 @@
+"""Running the float PyTorch model: the reference every engine is judged against."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dense_edge.targets.base import Runner
+
+
+class PyTorchRunner(Runner):
+    name = "pytorch"
+
+    def __init__(self, model_dir: str | Path, *, device: str = "cpu") -> None:
+        super().__init__()
+        self.model_dir = Path(model_dir)
+        self.device = device
+        self.model: Any = None
+
+    def activate_impl(self) -> None:
+        from dense_edge.models import load
+
+        self.model, _ = load(self.model_dir)
+        self.model = self.model.to(self.device).eval()
+
+    def infer_impl(self, images: np.ndarray) -> np.ndarray:
+        import torch
+
+        with torch.inference_mode():
+            out = self.model(torch.from_numpy(images).to(self.device))
+            if self.device != "cpu":
+                torch.cuda.synchronize()
+            return out.float().cpu().numpy()
+
+    def deactivate_impl(self) -> None:
+        self.model = None
+
+    def describe(self) -> dict[str, Any]:
+        import torch
+
+        return {
+            "runner": self.name,
+            "runtime": f"torch {torch.__version__} (eager)",
+            "device": self.device,
+            "precision_run": "fp32",
+            "threads": torch.get_num_threads(),
+        }

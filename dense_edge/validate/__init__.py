@@ -1,0 +1,1 @@
+"""Validation against the float model: accuracy (comparator), latency (one harness), budgets."""
