@@ -1,0 +1,223 @@
+"""Building a TensorRT engine with the official ``tensorrt`` Python API (10.x and 11.x)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dense_edge.errors import MissingDependencyError, UserError
+from dense_edge.progress import console, quiet
+from dense_edge.targets.tensorrt import availability
+from dense_edge.targets.tensorrt.plan import INPUT_NAME, BuildPlan, plan_for
+
+if TYPE_CHECKING:
+    import tensorrt as trt
+
+ENGINE = "model.engine"
+
+
+def make_plan(precision: str, input_shape: list[int], settings: Any) -> BuildPlan:
+    """Kit layout: ``model.onnx`` is what 11.x builds; ``model.fp32.onnx`` the float model."""
+    return plan_for(
+        precision,
+        input_shape,
+        min_batch=settings.min_batch,
+        opt_batch=settings.opt_batch,
+        max_batch=settings.max_batch,
+        workspace_mb=settings.workspace_mb,
+        optimization_level=settings.optimization_level,
+        dla_core=settings.dla_core,
+        onnx="model.onnx",
+        onnx_fp32="model.onnx" if precision == "fp32" else "model.fp32.onnx",
+    )
+
+
+def write_kit(folder: Path, source: Path, float_onnx: Path, plan: BuildPlan) -> list[str]:
+    """The files a device needs to build the engine with NVIDIA's tools: ONNX, scripts, plan."""
+    shutil.copyfile(source, folder / plan.onnx)
+    names = [plan.onnx]
+    if plan.onnx_fp32 != plan.onnx:
+        shutil.copyfile(float_onnx, folder / plan.onnx_fp32)
+        names.append(plan.onnx_fp32)
+    for name, text in (
+        ("trtexec.sh", plan.trtexec_script()),
+        ("polygraphy.sh", plan.polygraphy_script()),
+    ):
+        (folder / name).write_text(text)
+        (folder / name).chmod(0o755)
+        names.append(name)
+    (folder / "build_plan.json").write_text(json.dumps(plan.to_dict(), indent=2) + "\n")
+    names.append("build_plan.json")
+    return names
+
+
+def _progress_monitor() -> trt.IProgressMonitor:
+    """Build progress on the terminal (TensorRT builds can take minutes)."""
+    import tensorrt as trt
+
+    class Monitor(trt.IProgressMonitor):
+        def __init__(self) -> None:
+            trt.IProgressMonitor.__init__(self)
+            self.depth = 0
+
+        def phase_start(self, phase_name: str, parent_phase: str, num_steps: int) -> None:
+            try:
+                if not quiet():
+                    indent = "  " * self.depth
+                    console().print(f"{indent}tensorrt: {phase_name} ({num_steps} steps)")
+                self.depth += 1
+            except Exception:  # an exception must never escape into TensorRT
+                pass
+
+        def step_complete(self, phase_name: str, step: int) -> bool:
+            return True  # never cancel
+
+        def phase_finish(self, phase_name: str) -> None:
+            self.depth = max(0, self.depth - 1)
+
+    return Monitor()
+
+
+def parse_onnx(network: trt.INetworkDefinition, logger: trt.ILogger, onnx: Path) -> None:
+    """Parse ``onnx`` into ``network``; every parser error, with its node, in one message."""
+    import tensorrt as trt
+
+    parser = trt.OnnxParser(network, logger)
+    ok = parser.parse_from_file(str(onnx))
+    errors = []
+    for i in range(parser.num_errors):
+        e = parser.get_error(i)
+        errors.append(f"node {e.node_name() or e.node()} ({e.node_operator()}): {e.desc()}")
+    if not ok or errors:
+        shown = "; ".join(errors[:5]) + (f"; ... {len(errors) - 5} more" if len(errors) > 5 else "")
+        raise UserError(
+            f"TensorRT's ONNX parser rejected the model: {shown or 'no details'}",
+            path=onnx,
+            fix="check the model with `dense-edge calibrate --check` or polygraphy inspect model",
+        )
+
+
+def build(plan: BuildPlan, kit: Path, *, timing_cache: Path | None) -> dict[str, Any]:
+    """Build ``kit/model.engine`` from the kit's ONNX following ``plan``."""
+    availability.load()  # a clear error if TensorRT is missing or only its stubs are
+    import tensorrt as trt
+    import torch
+
+    if not torch.cuda.is_available():
+        raise MissingDependencyError(
+            "building a TensorRT engine needs a CUDA GPU; none is visible",
+            fix="build on the target device (the bundle's trtexec.sh) or a GPU machine",
+        )
+    version = str(trt.__version__)
+    major = availability.major_version(version)
+    logger = trt.Logger(trt.Logger.WARNING)
+    builder = trt.Builder(logger)
+    flags = 0
+    # 11.x is always strongly typed (the flag is deprecated and ignored there).
+    strongly_typed_flag = getattr(trt.NetworkDefinitionCreationFlag, "STRONGLY_TYPED", None)
+    if plan.strongly_typed(major) and major < 11 and strongly_typed_flag is not None:
+        flags |= 1 << int(strongly_typed_flag)
+    network = builder.create_network(flags)
+    source = kit / plan.source_for(major)
+    parse_onnx(network, logger, source)
+
+    config = builder.create_builder_config()
+    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, plan.workspace_mb << 20)
+    config.builder_optimization_level = plan.optimization_level
+    for name in plan.builder_flags(major):
+        flag = getattr(trt.BuilderFlag, name, None)
+        if flag is None:
+            raise UserError(f"TensorRT {version} has no builder flag {name}")
+        config.set_flag(flag)
+    if plan.dla_core is not None:
+        if builder.num_DLA_cores <= plan.dla_core:
+            raise UserError(
+                f"dla_core {plan.dla_core}: this device has {builder.num_DLA_cores} DLA cores",
+                fix="remove dla_core or choose a core that exists",
+            )
+        config.default_device_type = trt.DeviceType.DLA
+        config.DLA_core = plan.dla_core
+
+    profile = builder.create_optimization_profile()
+    p = plan.profile
+    profile.set_shape(
+        INPUT_NAME, trt.Dims(list(p.min)), trt.Dims(list(p.opt)), trt.Dims(list(p.max))
+    )
+    if config.add_optimization_profile(profile) < 0:
+        raise UserError(f"invalid optimisation profile {plan.profile}")
+
+    cache_bytes = timing_cache.read_bytes() if timing_cache and timing_cache.exists() else b""
+    config.set_timing_cache(config.create_timing_cache(cache_bytes), False)
+    monitor = _progress_monitor()  # must outlive the build
+    config.progress_monitor = monitor
+
+    serialized = builder.build_serialized_network(network, config)
+    if serialized is None:
+        raise UserError(
+            "TensorRT could not build the engine (see the TensorRT messages above)",
+            fix="lower optimization_level, raise workspace_mb, or check the model with polygraphy",
+        )
+    (kit / ENGINE).write_bytes(bytes(serialized))
+    if timing_cache is not None:
+        updated = config.get_timing_cache()
+        if updated is not None:
+            from dense_edge.fileio import atomic_path
+
+            with atomic_path(timing_cache) as tmp:
+                tmp.write_bytes(bytes(updated.serialize()))
+    props = torch.cuda.get_device_properties(0)
+    return {
+        "version": version,
+        "major": major,
+        "gpu": {"name": props.name, "compute_capability": f"{props.major}.{props.minor}"},
+        "strongly_typed": plan.strongly_typed(major),
+        "flags": plan.builder_flags(major),
+        "source_onnx": source.name,
+    }
+
+
+def compile_engine(
+    source: Path,
+    out_dir: Path,
+    *,
+    precision: str,
+    device: str | None,
+    hint: str,
+    threads: int | None,
+    streams: int | None,
+    settings: Any,
+    float_onnx: Path,
+    timing_cache: Path | None = None,
+) -> dict[str, Any]:
+    """The compile stage's entry point: the kit, then ``model.engine`` (needs TensorRT + GPU)."""
+    from dense_edge.export import metadata
+
+    manifest = metadata.read(source)
+    plan = make_plan(precision, manifest["input_shape"], settings)
+    files = write_kit(out_dir, source, float_onnx, plan)
+    built = build(plan, out_dir, timing_cache=timing_cache)
+    files.insert(0, ENGINE)
+    ran = {"int8": "int8 (+ fp32 where the ONNX has no Q/DQ)", "fp16": "fp16", "fp32": "fp32"}
+    return {
+        "files": files,
+        "runtime": {"name": "tensorrt", "version": built["version"]},
+        "device": "cuda:0" if plan.dla_core is None else f"DLA:{plan.dla_core}",
+        "device_name": built["gpu"]["name"],
+        "gpu": built["gpu"],
+        "config": {
+            "strongly_typed": built["strongly_typed"],
+            "builder_flags": built["flags"],
+            "source_onnx": built["source_onnx"],
+            "workspace_mb": plan.workspace_mb,
+            "optimization_level": plan.optimization_level,
+            "dla_core": plan.dla_core,
+            "hardware_compatibility": "NONE",
+        },
+        "profiles": [{k: list(v) for k, v in plan.to_dict()["profile"].items()}],
+        "precision_run": ran[precision],
+        "threads": None,
+        "streams": None,
+        "build_plan": plan.to_dict(),
+    }

@@ -1,0 +1,123 @@
+"""``dense-edge export --target tensorrt``: engines where TensorRT runs, build kits everywhere.
+
+A *build kit* (``RUN/kits/tensorrt-<precision>/``) holds what a device needs to build the engine
+itself: the verified ONNX (the Q/DQ model for int8, checked against the tensorrt rules), the float
+ONNX, ``trtexec.sh`` (the same build with NVIDIA's tool, for TensorRT 10 and 11),
+``polygraphy.sh`` (the accuracy check with NVIDIA's tool), ``build_plan.json`` and a manifest with
+sha256 sums. Without TensorRT here, the kit is what export leaves, and it says so.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from dense_edge.errors import MissingDependencyError, UserError
+from dense_edge.fileio import atomic_dir, write_json
+from dense_edge.manifest import model_fields, new_manifest
+from dense_edge.progress import info
+from dense_edge.recipe import Recipe
+from dense_edge.rundir import RunDir
+from dense_edge.targets import bundle
+from dense_edge.targets.tensorrt import availability
+from dense_edge.targets.tensorrt.compiler import make_plan, write_kit
+
+KIT_KIND = "tensorrt-kit"
+
+
+def kit_dir(run: RunDir, precision: str) -> Path:
+    return run.root / "kits" / f"tensorrt-{precision}"
+
+
+def write_device_kit(recipe: Recipe, run: RunDir, precision: str) -> Path:
+    from dense_edge.calibrate.checker import check_onnx
+    from dense_edge.compile.stage import source_model, target_settings
+    from dense_edge.export import metadata
+    from dense_edge.targets import registry
+
+    registry.check_precision("tensorrt", precision)
+    source = source_model(recipe, run, "tensorrt", precision)
+    if precision == "int8":
+        import onnx
+
+        report = check_onnx(onnx.load(str(source)), "tensorrt", str(source))
+        if not report.ok:
+            raise RuntimeError(
+                f"the tensorrt Q/DQ model fails its checker: {report.violations[:3]}"
+            )
+    manifest = metadata.read(source)
+    plan = make_plan(precision, manifest["input_shape"], target_settings(recipe, "tensorrt"))
+    out = kit_dir(run, precision)
+    with atomic_dir(out) as tmp:
+        files = write_kit(tmp, source, run.onnx_model, plan)
+        (tmp / "README.txt").write_text(_readme(precision, plan.engine))
+        files.append("README.txt")
+        write_json(
+            tmp / bundle.MANIFEST,
+            new_manifest(
+                KIT_KIND,
+                **{
+                    **model_fields(manifest),
+                    "target": "tensorrt",
+                    "precision": precision,
+                    "build_plan": plan.to_dict(),
+                    "files": bundle.file_table(tmp, files),
+                },
+            ),
+        )
+    return out
+
+
+def _readme(precision: str, engine: str) -> str:
+    return f"""TensorRT build kit ({precision}), made by dense-edge.
+
+On the device (TensorRT 10.x or 11.x, trtexec on PATH):
+    bash trtexec.sh          # builds {engine} with the recipe's profiles and settings
+    bash polygraphy.sh       # checks {engine} against ONNX Runtime on the float model
+Or, with dense-edge installed there and this run directory copied:
+    pip install 'dense-edge[tensorrt]'
+    dense-edge compile --target tensorrt --precision {precision} --out RUN
+model.onnx is what TensorRT builds (strongly typed: its precision is the engine's);
+build_plan.json records profiles, workspace and flags for TensorRT 10 and 11.
+"""
+
+
+def export_tensorrt(
+    recipe: Recipe, run: RunDir, precisions: list[str], *, force: bool = False
+) -> tuple[list[Any], str | None]:
+    """Engines (compile stage) where TensorRT and a GPU exist; otherwise kits and a note."""
+    from dense_edge.compile.stage import compile_stage
+
+    reason = _why_not_here()
+    if reason is None:
+        return [compile_stage(recipe, run, "tensorrt", p, force=force) for p in precisions], None
+    kits = [write_device_kit(recipe, run, p) for p in precisions]
+    for k in kits:
+        info(f"tensorrt: wrote the build kit {k}")
+    where = ", ".join(str(k) for k in kits)
+    return [], (
+        f"TensorRT engines were not built here ({reason}); the build kits for the device are in "
+        f"{where}: run `bash trtexec.sh` there, or install with {availability.INSTALL_HINT}"
+    )
+
+
+def _why_not_here() -> str | None:
+    try:
+        availability.load()
+    except MissingDependencyError as exc:
+        return str(exc).split(" (pip install")[0]
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - torch is a core dependency
+        return "torch is not installed"
+    if not torch.cuda.is_available():
+        return "no CUDA GPU is visible"
+    return None
+
+
+def read_kit(folder: Path) -> dict[str, Any]:
+    path = folder / bundle.MANIFEST
+    if not path.exists():
+        raise UserError("not a TensorRT build kit", path=folder)
+    return dict(json.loads(path.read_text()))
