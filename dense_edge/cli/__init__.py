@@ -41,7 +41,17 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from dense_edge.cli import calibrate, compile, doctor, export, report, run, train, validate
+    from dense_edge.cli import (
+        bundle,
+        calibrate,
+        compile,
+        doctor,
+        export,
+        report,
+        run,
+        train,
+        validate,
+    )
 
     cli.add_command(train.train)
     cli.add_command(export.export)
@@ -50,6 +60,7 @@ def _register() -> None:
     cli.add_command(validate.validate)
     cli.add_command(report.report)
     cli.add_command(run.run)
+    cli.add_command(bundle.bundle)
     cli.add_command(doctor.doctor)
 
 

@@ -102,7 +102,8 @@ def compile_stage(
             streams=settings.streams,
             **_extra(target, settings, run),
         )
-        files = fields.pop("files")
+        ov_config = fields["config"] if target == "openvino" else None
+        files = fields.pop("files") + bundle.write_sidecars(tmp, source_manifest, ov_config)
         manifest = new_manifest(
             bundle.BUNDLE_KIND,
             **{

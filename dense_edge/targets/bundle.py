@@ -31,6 +31,47 @@ def file_table(folder: Path, names: list[str]) -> dict[str, dict[str, Any]]:
     return {n: {"sha256": sha256(folder / n), "bytes": (folder / n).stat().st_size} for n in names}
 
 
+def write_sidecars(
+    folder: Path, model: dict[str, Any], openvino_config: dict[str, Any] | None = None
+) -> list[str]:
+    """``labels.txt`` (one class per line) and ``preprocess.txt`` (``key value ...`` lines), and
+    ``openvino.txt`` (the compile settings) for OpenVINO engines: what a device app in any
+    language needs without a JSON parser."""
+    (folder / "labels.txt").write_text("\n".join(model["classes"]) + "\n", encoding="utf-8")
+    pre = model["preprocess"]
+    resize = pre.get("resize")
+    if resize is None:
+        resize_text = "none"
+    elif isinstance(resize, list):
+        resize_text = " ".join(str(v) for v in resize)
+    else:
+        resize_text = str(resize)
+    lines = [
+        "# dense-edge preprocessing: image -> float32 NCHW tensor, in this order",
+        f"input_name {model.get('input_name', 'images')}",
+        f"output_name {model.get('output_name', 'logits')}",
+        f"input_size {pre['input_size'][0]} {pre['input_size'][1]}",
+        f"color {pre['color']}",
+        f"channel_order {pre['channel_order']}",
+        f"resize {resize_text}",
+        f"crop {int(bool(pre.get('crop')))}",
+        f"interpolation {pre['interpolation']}",
+        f"scale {float(pre['scale']):.17g}",
+        "mean " + " ".join(f"{float(v):.17g}" for v in pre["mean"]),
+        "std " + " ".join(f"{float(v):.17g}" for v in pre["std"]),
+        f"layout {pre.get('layout', 'NCHW')}",
+    ]
+    (folder / "preprocess.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    names = ["labels.txt", "preprocess.txt"]
+    if openvino_config is not None:
+        text = "".join(f"{k} {v}\n" for k, v in openvino_config.items())
+        (folder / "openvino.txt").write_text(
+            "# OpenVINO compile settings\n" + text, encoding="utf-8"
+        )
+        names.append("openvino.txt")
+    return names
+
+
 def read(folder: str | Path, *, verify: bool = True) -> dict[str, Any]:
     """The bundle's manifest, after checking that every listed file is present and unchanged."""
     from dense_edge.manifest import validate_manifest

@@ -1,0 +1,156 @@
+"""``runtime.load`` and ``Model.predict``: images in, top-k classes out."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dense_edge.data.preprocess import Preprocess
+from dense_edge.errors import UserError
+
+DEFAULT_BATCH = 32
+
+
+@dataclass(frozen=True)
+class Prediction:
+    index: int
+    label: str
+    score: float  # softmax probability
+
+
+def _cache_dir() -> Path:
+    root = os.environ.get("DENSE_EDGE_CACHE") or Path.home() / ".cache" / "dense-edge"
+    return Path(root) / "bundles"
+
+
+def load(path: str | Path, *, verify: bool = True) -> Model:
+    """An engine bundle folder, a ``.bundle`` archive, or an ``.onnx`` exported by dense-edge."""
+    from dense_edge.targets import bundle
+
+    p = Path(path)
+    if p.is_file() and p.suffix == ".bundle":
+        from dense_edge.runtime.archive import unpack
+
+        digest = hashlib.sha256(p.read_bytes()).hexdigest()[:16]
+        folder = _cache_dir() / f"{p.stem}-{digest}"
+        if not (folder / bundle.MANIFEST).exists():
+            unpack(p, folder)
+        p = folder
+    if p.is_file() and p.suffix == ".onnx":
+        from dense_edge.export import metadata
+        from dense_edge.targets.onnxruntime.runner import OnnxRuntimeRunner
+
+        manifest = metadata.read(p)
+        return Model(manifest, OnnxRuntimeRunner(p), p)
+    from dense_edge.targets.registry import load_runner
+
+    manifest = bundle.read(p, verify=verify)
+    return Model(manifest, load_runner(p, verify=False), p)
+
+
+class Model:
+    """A loaded engine with the manifest's preprocessing. Safe to call from several threads."""
+
+    def __init__(self, manifest: dict[str, Any], runner: Any, source: Path) -> None:
+        self.manifest = manifest
+        self.source = source
+        self.classes: list[str] = list(manifest["classes"])
+        self.preprocess = Preprocess.from_dict(manifest["preprocess"])
+        self.input_shape: list[int] = list(manifest["input_shape"])
+        profiles = manifest.get("profiles") or []
+        self.max_batch = int(profiles[0]["max"][0]) if profiles else DEFAULT_BATCH
+        self._runner = runner.activate()
+        # ONNX Runtime sessions and our OpenVINO runner (a request per thread) are thread-safe;
+        # a TensorRT execution context is not.
+        self._lock = threading.Lock() if manifest.get("target") == "tensorrt" else None
+
+    def __enter__(self) -> Model:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._runner.deactivate()
+
+    # -- inputs -------------------------------------------------------------------------------
+    def tensor(self, inputs: Any) -> np.ndarray:
+        """Preprocessed float32 NCHW for one input or a sequence of them."""
+        items = _as_list(inputs, self.input_shape)
+        out = np.empty((len(items), *self.input_shape), dtype=np.float32)
+        for i, item in enumerate(items):
+            out[i] = self._one(item)
+        return out
+
+    def _one(self, item: Any) -> np.ndarray:
+        if isinstance(item, (str, Path)):
+            return self.preprocess(self.preprocess.load_image(item))
+        if isinstance(item, np.ndarray):
+            if item.dtype == np.uint8:
+                return self.preprocess(item)
+            if item.dtype.kind == "f" and list(item.shape) == self.input_shape:
+                return item.astype(np.float32, copy=False)  # already preprocessed
+            raise UserError(
+                f"array input of dtype {item.dtype} and shape {item.shape}: expected uint8 HxWxC "
+                f"pixels or a preprocessed float {self.input_shape} tensor"
+            )
+        if hasattr(item, "mode") and hasattr(item, "size"):  # a PIL image
+            return self.preprocess(self.preprocess.from_pil(item))
+        raise UserError(f"cannot read an input of type {type(item).__name__}")
+
+    # -- inference ----------------------------------------------------------------------------
+    def logits(self, inputs: Any, *, batch_size: int | None = None) -> np.ndarray:
+        x = self.tensor(inputs)
+        step = max(1, min(batch_size or self.max_batch, self.max_batch))
+        parts = []
+        for i in range(0, len(x), step):
+            if self._lock is None:
+                parts.append(self._runner.infer(x[i : i + step]))
+            else:
+                with self._lock:
+                    parts.append(self._runner.infer(x[i : i + step]))
+        return np.concatenate(parts)
+
+    def predict(
+        self, inputs: Any, *, top_k: int = 5, batch_size: int | None = None
+    ) -> list[Prediction] | list[list[Prediction]]:
+        """Top-k classes per input (a list per input, or one list for a single input)."""
+        logits = self.logits(inputs, batch_size=batch_size).astype(np.float64)
+        probs = np.exp(logits - logits.max(axis=1, keepdims=True))
+        probs /= probs.sum(axis=1, keepdims=True)
+        k = max(1, min(top_k, len(self.classes)))
+        results = []
+        for row in probs:
+            best = np.argsort(-row, kind="stable")[:k]
+            results.append([Prediction(int(i), self.classes[int(i)], float(row[i])) for i in best])
+        return results[0] if _is_single(inputs, self.input_shape) else results
+
+
+def _is_single(inputs: Any, shape: Sequence[int]) -> bool:
+    if isinstance(inputs, (str, Path)) or hasattr(inputs, "mode"):
+        return True
+    if isinstance(inputs, np.ndarray):
+        if inputs.dtype == np.uint8:
+            return inputs.ndim in (2, 3)
+        return inputs.ndim == len(shape)
+    return False
+
+
+def _as_list(inputs: Any, shape: Sequence[int]) -> list[Any]:
+    if _is_single(inputs, shape):
+        return [inputs]
+    if isinstance(inputs, np.ndarray):
+        return list(inputs)  # a batch: N x ... arrays
+    if isinstance(inputs, Iterable):
+        items = list(inputs)
+        if not items:
+            raise UserError("predict() was given no inputs")
+        return items
+    raise UserError(f"cannot read an input of type {type(inputs).__name__}")
