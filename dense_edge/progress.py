@@ -56,6 +56,12 @@ class Bar:
 
 
 @contextlib.contextmanager
+def no_bar() -> Iterator[Bar]:
+    """A bar that shows nothing (for worker processes and non-main ranks)."""
+    yield Bar(None, None)
+
+
+@contextlib.contextmanager
 def bar(description: str, total: float | None, *, status: bool = False) -> Iterator[Bar]:
     """A progress bar on stderr (silent when DENSE_EDGE_QUIET is set)."""
     if quiet():

@@ -201,22 +201,9 @@ def quantize_model(
         w = graph.array(w_name).astype(np.float32)
         axis = _weight_axis(node)
         wq, w_scale = _quantize_weights(w, axis)
-        base = _safe(f"{node_name(node)}_weight")
-        new_inits += [
-            numpy_helper.from_array(wq, f"{base}_int8"),
-            numpy_helper.from_array(w_scale, f"{base}_scale"),
-            numpy_helper.from_array(np.zeros(w_scale.shape, np.int8), f"{base}_zero_point"),
-        ]
-        pre_nodes.append(
-            helper.make_node(
-                "DequantizeLinear",
-                [f"{base}_int8", f"{base}_scale", f"{base}_zero_point"],
-                [f"{base}_dequantized"],
-                name=f"{base}_DQ",
-                axis=axis,
-            )
+        node.input[1] = _dequantized_constant(
+            _safe(f"{node_name(node)}_weight"), wq, w_scale, axis, new_inits, pre_nodes
         )
-        node.input[1] = f"{base}_dequantized"
         if rules.bias == "int32" and len(node.input) > 2 and node.input[2] in graph.initializers:
             x_tensor = tensor_of_dq.get(node.input[0])
             x_scale = act_scales.get(x_tensor) if x_tensor else None
@@ -224,22 +211,9 @@ def quantize_model(
                 b = graph.array(node.input[2]).astype(np.float64)
                 b_scale = (x_scale * w_scale.astype(np.float64)).astype(np.float32)
                 bq = np.clip(np.round(b / b_scale), -(2**31), 2**31 - 1).astype(np.int32)
-                bbase = _safe(f"{node_name(node)}_bias")
-                new_inits += [
-                    numpy_helper.from_array(bq, f"{bbase}_int32"),
-                    numpy_helper.from_array(b_scale, f"{bbase}_scale"),
-                    numpy_helper.from_array(np.zeros(bq.shape, np.int32), f"{bbase}_zero_point"),
-                ]
-                pre_nodes.append(
-                    helper.make_node(
-                        "DequantizeLinear",
-                        [f"{bbase}_int32", f"{bbase}_scale", f"{bbase}_zero_point"],
-                        [f"{bbase}_dequantized"],
-                        name=f"{bbase}_DQ",
-                        axis=0,
-                    )
+                node.input[2] = _dequantized_constant(
+                    _safe(f"{node_name(node)}_bias"), bq, b_scale, 0, new_inits, pre_nodes
                 )
-                node.input[2] = f"{bbase}_dequantized"
 
     # Rebuild the node list in topological order, dropping absorbed ReLUs.
     dropped = set(qp.absorbed_relus)
@@ -255,6 +229,34 @@ def quantize_model(
     g.initializer.extend(new_inits)
     _drop_unused_initializers(model)
     return model, qp
+
+
+def _dequantized_constant(
+    base: str,
+    values: np.ndarray,
+    scale: np.ndarray,
+    axis: int,
+    inits: list[TensorProto],
+    nodes: list[onnx.NodeProto],
+) -> str:
+    """An integer initializer behind a per-channel DequantizeLinear (zero points 0)."""
+    kind = "int8" if values.dtype == np.int8 else "int32"
+    inits += [
+        numpy_helper.from_array(values, f"{base}_{kind}"),
+        numpy_helper.from_array(scale, f"{base}_scale"),
+        numpy_helper.from_array(np.zeros(scale.shape, values.dtype), f"{base}_zero_point"),
+    ]
+    out = f"{base}_dequantized"
+    nodes.append(
+        helper.make_node(
+            "DequantizeLinear",
+            [f"{base}_{kind}", f"{base}_scale", f"{base}_zero_point"],
+            [out],
+            name=f"{base}_DQ",
+            axis=axis,
+        )
+    )
+    return out
 
 
 def _activation_params(rng: Range, rules: Rules) -> tuple[float, np.ndarray]:

@@ -94,7 +94,15 @@ class FileImageSet(ImageSet):
         )
 
     def image(self, index: int) -> np.ndarray:
-        return self._decoder.load_image(self.paths[index])
+        try:
+            return self._decoder.load_image(self.paths[index])
+        except DataError as exc:
+            if exc.fix is None or "skip_corrupt" in exc.fix:
+                raise
+            raise DataError(
+                str(exc).rsplit(" (", 1)[0],
+                fix="remove or replace the file, or set data.skip_corrupt: true to skip such files",
+            ) from None
 
     def subset(self, indices: Sequence[int] | np.ndarray) -> FileImageSet:
         idx = [int(i) for i in indices]

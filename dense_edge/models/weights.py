@@ -39,14 +39,21 @@ def read_state_dict(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str
             path=p,
             fix="pass the .safetensors or .pth file",
         )
-    if p.suffix == ".safetensors":
+    if p.suffix == ".safetensors" or _looks_like_safetensors(p):
         return _read_safetensors(p)
+    if not _looks_like_torch(p):
+        raise WeightsError(
+            "not a PyTorch checkpoint or safetensors file",
+            path=p,
+            fix="pass a torch.save'd state_dict (.pth/.pt) or a .safetensors file",
+        )
     try:
         obj = torch.load(p, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unsafe pickle"
+        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
+        what = f" ({found.group(1)})" if found else ""
         raise WeightsError(
-            f"refused to load: not a plain tensor checkpoint ({first[:120]})",
+            f"refused to load: the checkpoint holds Python objects, not only tensors{what}",
             path=p,
             fix="save the model's state_dict() with torch.save, or use safetensors",
         ) from None
@@ -59,6 +66,18 @@ def read_state_dict(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str
             fix="pass a torch.save'd state_dict (.pth/.pt) or a .safetensors file",
         ) from None
     return _as_state_dict(obj, p), {}
+
+
+def _looks_like_torch(p: Path) -> bool:
+    """torch.save writes a zip archive (or, before 1.6, a pickle starting with 0x80)."""
+    import zipfile
+
+    try:
+        with open(p, "rb") as fh:
+            head = fh.read(2)
+    except OSError:
+        return False
+    return zipfile.is_zipfile(p) or head[:1] == b"\x80"
 
 
 def _looks_like_safetensors(p: Path) -> bool:

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from dense_edge.data.imageset import ImageSet, Splits
 from dense_edge.data.preprocess import Preprocess
 from dense_edge.errors import StageError
-from dense_edge.progress import bar, info
+from dense_edge.progress import bar, info, no_bar
 from dense_edge.recipe.schema import TrainSection
 from dense_edge.train import distributed
 from dense_edge.train.evaluate import evaluate
@@ -123,7 +123,7 @@ def fit(
     steps = math.ceil((n // world.size) / per_rank)
 
     total_steps = (cfg.epochs - start_epoch) * steps
-    with bar("train", total_steps, status=True) if world.main else _null_bar() as progress:
+    with bar("train", total_steps, status=True) if world.main else no_bar() as progress:
         for epoch in range(start_epoch, cfg.epochs):
             t0 = time.perf_counter()
             torch.manual_seed(seed * 100_003 + epoch)
@@ -222,14 +222,3 @@ def _restore(
     if state.get("scaler"):
         scaler.load_state_dict(state["scaler"])
     return int(state["epoch"]) + 1, History(list(state.get("history", [])))
-
-
-class _null_bar:
-    def __enter__(self) -> _null_bar:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-    def advance(self, n: float = 1, **fields: Any) -> None:
-        return None

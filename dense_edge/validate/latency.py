@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from dense_edge.progress import bar
+from dense_edge.progress import bar, no_bar
 from dense_edge.targets.base import Runner
 
 
@@ -70,7 +70,7 @@ def measure(
     times: list[float] = []
     start = time.perf_counter()
     description = f"latency {label} b{batch}".strip()
-    with bar(description, iterations) if show_progress else _NoBar() as progress:
+    with bar(description, iterations) if show_progress else no_bar() as progress:
         for _ in range(iterations):
             t0 = time.perf_counter()
             runner.infer(x)
@@ -88,14 +88,3 @@ def cold_start(make_runner: Any, sample: np.ndarray) -> tuple[Runner, float]:
     runner = make_runner().activate()
     runner.infer(np.ascontiguousarray(sample[:1], dtype=np.float32))
     return runner, time.perf_counter() - t0
-
-
-class _NoBar:
-    def __enter__(self) -> _NoBar:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-    def advance(self, n: float = 1, **fields: Any) -> None:
-        return None
