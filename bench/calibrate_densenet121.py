@@ -17,20 +17,9 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-
-
-def _images(folder: Path, n: int) -> None:
-    from PIL import Image
-
-    rng = np.random.default_rng(0)
-    for i in range(n):
-        small = rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)
-        img = Image.fromarray(small).resize((256, 256), Image.Resampling.BICUBIC)
-        img.save(folder / f"img{i:04d}.jpg", quality=90)
+sys.path.insert(0, str(ROOT / "bench"))
 
 
 def main() -> None:
@@ -40,31 +29,13 @@ def main() -> None:
     ap.add_argument("--profile", default="tensorrt")
     a = ap.parse_args()
     os.environ.setdefault("DENSE_EDGE_QUIET", "1")
-    import torch
+    from densenet121_setup import densenet121_run
 
-    from dense_edge import models
     from dense_edge.calibrate.stage import calibrate_stage
     from dense_edge.export import export_stage
-    from dense_edge.recipe import load_recipe
-    from dense_edge.rundir import RunDir
 
     with tempfile.TemporaryDirectory() as tmp:
-        tmp_path = Path(tmp)
-        (tmp_path / "cal").mkdir()
-        _images(tmp_path / "cal", a.images)
-        torch.manual_seed(0)
-        weights = tmp_path / "densenet121.pth"
-        torch.save(models.create("densenet121").state_dict(), weights)
-        recipe = load_recipe(
-            ROOT / "recipes" / "densenet121-imagenet.yaml",
-            {
-                "model.weights": str(weights),
-                "calibration.source": str(tmp_path / "cal"),
-                "calibration.samples": a.images,
-                "calibration.method": a.method,
-            },
-        )
-        run = RunDir.at(tmp_path / "run").create()
+        recipe, run = densenet121_run(Path(tmp), a.images, **{"calibration.method": a.method})
         export_stage(recipe, run)  # not timed: the ONNX model is the stage's input
         rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         t0 = time.perf_counter()

@@ -79,28 +79,14 @@ def main() -> None:
     os.environ.setdefault("DENSE_EDGE_QUIET", "1")
     import nncf
     import openvino as ov
-    import torch
-    from calibrate_densenet121 import _images
+    from densenet121_setup import densenet121_run
 
-    from dense_edge import models
     from dense_edge.compile.stage import compile_stage
-    from dense_edge.recipe import load_recipe
-    from dense_edge.rundir import RunDir
 
     batches = [int(b) for b in a.batches.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
-        (tmp_path / "cal").mkdir()
-        _images(tmp_path / "cal", a.calibration_images)
-        torch.manual_seed(0)
-        weights = tmp_path / "densenet121.pth"
-        torch.save(models.create("densenet121").state_dict(), weights)
-        recipe = load_recipe(
-            ROOT / "recipes" / "densenet121-imagenet.yaml",
-            {"model.weights": str(weights), "calibration.source": str(tmp_path / "cal"),
-             "calibration.samples": a.calibration_images},
-        )  # fmt: skip
-        run = RunDir.at(tmp_path / "run").create()
+        recipe, run = densenet121_run(tmp_path, a.calibration_images)
         print("building engines ...", flush=True)
         ov_int8 = compile_stage(recipe, run, "openvino", "int8")
         ov_fp32 = compile_stage(recipe, run, "openvino", "fp32")

@@ -107,6 +107,8 @@ def openvino_status() -> dict[str, Any]:
 def _plain(v: Any) -> Any:
     if isinstance(v, (list, tuple)):
         return [str(x) for x in v]
+    if hasattr(v, "get_type_name"):  # an OpenVINO element type: "bf16", "f32"
+        return str(v.get_type_name())
     return str(v) if not isinstance(v, (int, float, bool)) else v
 
 
