@@ -29,10 +29,19 @@ def ensure_dir(path: str | Path) -> Path:
     return p
 
 
-def _umask() -> int:
+def _read_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+# Read once at import: os.umask can only be read by setting it, which would race with threads
+# creating files if done at every write.
+UMASK = _read_umask()
+
+
+def _umask() -> int:
+    return UMASK
 
 
 @contextlib.contextmanager
@@ -57,6 +66,8 @@ def atomic_path(final: str | Path, suffix: str | None = None) -> Iterator[Path]:
     """Yield a temporary path beside ``final``; rename it into place only if the block succeeds."""
     with scratch_path(final, suffix) as tmp:
         yield tmp
+        with open(tmp, "rb+") as fh:  # on disk before the name says it is finished
+            os.fsync(fh.fileno())
         os.replace(tmp, final)
 
 

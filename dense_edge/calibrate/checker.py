@@ -103,8 +103,12 @@ def _const(g: Graph, name: str) -> np.ndarray | None:
     if init is not None:
         return numpy_helper.to_array(init)
     node = g.producer.get(name)
-    if node is not None and node.op_type == "Constant":
-        return numpy_helper.to_array(node.attribute[0].t)
+    if node is not None and node.op_type == "Constant" and node.attribute:
+        value = onnx.helper.get_attribute_value(node.attribute[0])
+        if isinstance(value, onnx.TensorProto):
+            return numpy_helper.to_array(value)
+        if isinstance(value, (int, float, list)):
+            return np.asarray(value)
     return None
 
 
@@ -243,7 +247,10 @@ def _check_trt_placement(report: CheckReport, g: Graph) -> None:
         if not all(dqs):
             report.add("concat", node_name(c), "some Concat inputs are quantised and some not")
             continue
-        scales = {float(np.asarray(_const(g, d.input[1])).ravel()[0]) for d in dqs if d}
+        values = [_const(g, d.input[1]) for d in dqs if d]
+        if any(v is None for v in values):
+            continue  # non-constant scales are reported on the DQ nodes themselves
+        scales = {float(np.asarray(v).ravel()[0]) for v in values}
         if len(scales) > 1:
             report.add(
                 "concat",

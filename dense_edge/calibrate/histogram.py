@@ -15,10 +15,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+MIN_RANGE = 2.0**-24  # below this, magnitudes are float noise; keeps bins/range finite in float32
+
 
 def _pow2_at_least(x: float) -> float:
-    if x <= 0 or not math.isfinite(x):
-        return 2.0**-24
+    if x <= MIN_RANGE or not math.isfinite(x):
+        return MIN_RANGE
     return float(2.0 ** math.ceil(math.log2(x)))
 
 

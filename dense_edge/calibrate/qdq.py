@@ -89,6 +89,7 @@ def plan(
             and len(readers) == len(graph.consumers.get(tensor, []))
             and len(graph.consumers.get(relu.input[0], [])) == 1
             and relu.input[0] not in outputs
+            and tensor not in outputs
         ):
             p.absorbed_relus.append(node_name(relu))
         st = stats.get(graph, stats_name)

@@ -15,7 +15,7 @@ from typing import Any
 
 from dense_edge.errors import StageError, UserError
 from dense_edge.fileio import atomic_dir, read_json, sha256_file, write_json
-from dense_edge.manifest import model_fields, new_manifest
+from dense_edge.manifest import library_versions, model_fields, new_manifest
 from dense_edge.progress import info
 from dense_edge.recipe import Recipe
 from dense_edge.recipe.schema import TargetSection
@@ -68,14 +68,13 @@ def compile_stage(
     settings = target_settings(recipe, target)
     source = source_model(recipe, run, target, precision)
     source_manifest = _source_manifest(source)
-    versions = source_manifest.get("versions", {})
     fp = fingerprint(
         stage="engine",
         target=target,
         precision=precision,
         source=sha256_file(source),
         settings=settings.model_dump(mode="json"),
-        runtime=versions.get(target),
+        runtime=library_versions().get(target),  # installed now: an upgrade rebuilds
     )
     out = run.engine(target, precision)
     if out.exists() and not force:

@@ -143,7 +143,7 @@ class TargetSection(_Section):
     streams: int | None = Field(default=None, ge=1)
     # TensorRT only
     min_batch: int = Field(default=1, ge=1)
-    opt_batch: int | None = Field(default=None, ge=1)
+    opt_batch: int | None = Field(default=None, ge=1)  # default: min_batch (latency first)
     max_batch: int = Field(default=8, ge=1)
     workspace_mb: int = Field(default=1024, ge=16)
     optimization_level: int = Field(default=3, ge=0, le=5)
@@ -151,7 +151,7 @@ class TargetSection(_Section):
 
     @model_validator(mode="after")
     def _batches(self) -> TargetSection:
-        opt = self.opt_batch or self.max_batch
+        opt = self.opt_batch or self.min_batch  # TensorRT tunes for min_batch unless told
         if not self.min_batch <= opt <= self.max_batch:
             raise ValueError("max_batch: expected min_batch <= opt_batch <= max_batch")
         return self

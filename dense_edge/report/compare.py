@@ -93,7 +93,8 @@ def compare(
     engines_b = {e["name"]: e for e in base["engines"]}
     engines_n = {e["name"]: e for e in new["engines"]}
     for name in sorted(set(engines_b) - set(engines_n)):
-        out.notes.append(f"engine {name} is in the base report only")
+        # An engine that disappeared is a regression of coverage, not a detail.
+        out.rows.append(Row(name, "engine", None, None, "missing in new report", "REGRESSION"))
     for name in sorted(set(engines_n) - set(engines_b)):
         out.notes.append(f"engine {name} is new")
     for name in sorted(set(engines_b) & set(engines_n)):
@@ -120,6 +121,9 @@ def _accuracy_rows(name: str, b: dict[str, Any], n: dict[str, Any], tol: Toleran
         d = (an["top1"] - ab["top1"]) * 100
         status = "REGRESSION" if -d > tol.top1_points + 1e-9 else ("improved" if d > 0 else "ok")
         rows.append(Row(name, "top-1", ab["top1"], an["top1"], f"{d:+.2f} pts", status))
+    elif ab.get("top1") is not None or an.get("top1") is not None:
+        rows.append(Row(name, "top-1", ab.get("top1"), an.get("top1"), "one report has no labels",
+                        "not compared"))  # fmt: skip
     d = an["agreement"] - ab["agreement"]
     status = "REGRESSION" if -d > tol.agreement + 1e-9 else ("improved" if d > 0 else "ok")
     rows.append(Row(name, "agreement", ab["agreement"], an["agreement"], f"{d:+.4f}", status))

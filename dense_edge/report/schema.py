@@ -43,4 +43,28 @@ def load(path: str | Path) -> dict[str, Any]:
             path=p,
             fix="compare reports made by the same dense-edge version, or re-run validate",
         )
+    problem = _structure_problem(data)
+    if problem:
+        raise UserError(f"incomplete report: {problem}", path=p, fix="re-run dense-edge validate")
     return data
+
+
+def _structure_problem(data: dict[str, Any]) -> str | None:
+    """The first required key the report lacks (the keys compare and render read)."""
+    schema = json_schema()
+    for key in schema["required"]:
+        if key not in data:
+            return f"no {key!r}"
+    for key in ("cpu", "versions"):
+        if key not in data["environment"]:
+            return f"no environment.{key!r}"
+    engine_keys = schema["properties"]["engines"]["items"]["required"]
+    if not isinstance(data["engines"], list) or not data["engines"]:
+        return "no engines"
+    for e in data["engines"]:
+        missing = [k for k in engine_keys if k not in e]
+        if missing:
+            return f"engine {e.get('name', '?')!r} has no {missing[0]!r}"
+        if "agreement" not in e["accuracy"]:
+            return f"engine {e['name']!r} has no accuracy.agreement"
+    return None

@@ -3,8 +3,12 @@
 A bundle is a gzip'd tar of an engine folder plus ``bundle.json``, which lists every member with
 its size and sha256. Unpacking refuses anything that is not exactly that: unknown or missing
 members, links, devices, absolute or ``..`` paths (nothing is ever written outside the target
-folder), wrong sizes or checksums (a tampered or truncated bundle), and a manifest that fails its
-schema. Only the standard library is used.
+folder), wrong sizes or checksums (a modified or truncated bundle), and a manifest that fails its
+schema. Sizes are checked before anything is read, so a small archive cannot expand without limit.
+
+This proves integrity, not origin: the checksums travel inside the bundle, so whoever can rewrite
+a bundle can rewrite them too. Sign the ``.bundle`` file with your own release tooling when you
+need to know who made it. Only the standard library is used.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import os
 import shutil
 import tarfile
 import tempfile
+import zlib
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -62,6 +67,7 @@ def pack(engine_dir: str | Path, out: str | Path) -> Path:
                 info.size = len(data)
                 info.mode = 0o644
                 tar.addfile(info, io.BytesIO(data))
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, out)
     finally:
         if os.path.exists(tmp):
@@ -69,91 +75,188 @@ def pack(engine_dir: str | Path, out: str | Path) -> Path:
     return out
 
 
+def _umask() -> int:
+    from dense_edge.fileio import UMASK
+
+    return UMASK
+
+
 def _safe_name(name: str) -> bool:
     p = PurePosixPath(name)
     return bool(name) and not p.is_absolute() and ".." not in p.parts and "\\" not in name
 
 
-def unpack(archive: str | Path, dest: str | Path) -> Path:
-    """Verify ``archive`` and extract it into the new folder ``dest``; return ``dest``."""
+def unpack(archive: str | Path, dest: str | Path, *, reuse_existing: bool = False) -> Path:
+    """Verify ``archive`` and extract it into ``dest``, a folder that must not exist yet (or be
+    empty). With ``reuse_existing``, a ``dest`` that already holds a valid bundle is kept (the
+    runtime's cache, where several processes may unpack the same bundle at once)."""
     archive, dest = Path(archive), Path(dest)
     if not archive.is_file():
         raise UserError("bundle not found", path=archive)
+    if dest.exists() or dest.is_symlink():
+        if reuse_existing and _valid(dest):
+            return dest
+        if not dest.is_dir() or dest.is_symlink() or any(dest.iterdir()):
+            raise UserError(
+                "destination exists and is not an empty folder",
+                path=dest,
+                fix="choose a new folder",
+            )
     try:
-        with tarfile.open(archive, "r:*") as tar:
-            members = tar.getmembers()
-            by_name = {m.name: m for m in members}
-            if len(by_name) != len(members):
-                raise UserError("bundle has duplicate members (tampered)", path=archive)
-            for m in members:
-                if not _safe_name(m.name):
-                    raise UserError(
-                        f"bundle member {m.name!r} points outside the bundle", path=archive
-                    )
-                if not m.isreg():
-                    raise UserError(f"bundle member {m.name!r} is not a regular file", path=archive)
-            if INDEX not in by_name:
-                raise UserError("not a dense-edge bundle (no bundle.json)", path=archive)
-            index = json.loads(_read(tar, by_name[INDEX]))
-            if index.get("format") != FORMAT or index.get("format_version") != VERSION:
-                raise UserError(
-                    f"unsupported bundle format {index.get('format')!r} "
-                    f"{index.get('format_version')!r}",
-                    path=archive,
-                )
-            listed: dict[str, Any] = index.get("files", {})
-            extra = set(by_name) - set(listed) - {INDEX}
-            missing = set(listed) - set(by_name)
-            if extra or missing:
-                what = (
-                    f"unlisted member {sorted(extra)[0]!r}"
-                    if extra
-                    else f"missing {sorted(missing)[0]!r}"
-                )
-                raise UserError(f"bundle does not match its index: {what} (tampered)", path=archive)
-            for name in listed:
-                if not _safe_name(name):
-                    raise UserError(f"bundle lists {name!r}, outside the bundle", path=archive)
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
-            try:
-                for name, entry in listed.items():
-                    data = _read(tar, by_name[name])
-                    if len(data) != entry.get("bytes") or hashlib.sha256(
-                        data
-                    ).hexdigest() != entry.get("sha256"):
-                        raise UserError(
-                            f"bundle member {name!r} does not match its sha256 "
-                            "(tampered or corrupted)",
-                            path=archive,
-                        )
-                    target = (tmp / name).resolve()
-                    if tmp.resolve() not in target.parents:
-                        raise UserError(
-                            f"bundle member {name!r} points outside the bundle", path=archive
-                        )
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    target.write_bytes(data)
-                from dense_edge.targets import bundle as engine_bundle
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+    except OSError as exc:
+        raise UserError(f"cannot write the bundle's folder ({exc.strerror})", path=dest) from None
+    try:
+        with _open(archive) as tar:
+            members, listed = _verified_index(tar, archive)
+            for name, entry in listed.items():
+                _extract(tar, members[name], entry, tmp, archive)
+        from dense_edge.targets import bundle as engine_bundle
 
-                engine_bundle.read(tmp)  # the manifest's schema and its own checksums
-                if dest.exists():
-                    shutil.rmtree(dest)
-                os.replace(tmp, dest)
-            finally:
-                if tmp.exists():
-                    shutil.rmtree(tmp)
-    except (tarfile.TarError, EOFError, OSError, ValueError, KeyError) as exc:
-        raise UserError(
-            f"not a readable bundle: truncated or corrupt ({exc.__class__.__name__})",
-            path=archive,
-            fix="copy the bundle again",
-        ) from None
+        engine_bundle.read(tmp)  # the manifest's schema and its own checksums
+        try:
+            if dest.is_dir() and not any(dest.iterdir()):
+                dest.rmdir()
+            os.rename(tmp, dest)
+        except OSError:
+            if reuse_existing and _valid(dest):  # another process won the race: same bundle
+                return dest
+            raise
+    except OSError as exc:
+        raise UserError(f"cannot unpack into this folder ({exc.strerror})", path=dest) from None
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
     return dest
 
 
-def _read(tar: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:
-    fh = tar.extractfile(member)
-    if fh is None:
-        raise UserError(f"bundle member {member.name!r} cannot be read")
-    return fh.read()
+def _valid(folder: Path) -> bool:
+    from dense_edge.targets import bundle as engine_bundle
+
+    try:
+        engine_bundle.read(folder)
+    except UserError:
+        return False
+    return True
+
+
+class _open:
+    """``tarfile.open`` whose failures are a one-line 'truncated or corrupt' error."""
+
+    def __init__(self, archive: Path) -> None:
+        self.archive = archive
+
+    def __enter__(self) -> tarfile.TarFile:
+        try:
+            self.tar = tarfile.open(self.archive, "r:*")
+        except (tarfile.TarError, EOFError, OSError) as exc:
+            raise _corrupt(self.archive, exc) from None
+        return self.tar
+
+    def __exit__(self, *exc: object) -> None:
+        self.tar.close()
+
+
+def _corrupt(archive: Path, exc: BaseException) -> UserError:
+    return UserError(
+        f"not a readable bundle: truncated or corrupt ({exc.__class__.__name__})",
+        path=archive,
+        fix="copy the bundle again",
+    )
+
+
+def _verified_index(
+    tar: tarfile.TarFile, archive: Path
+) -> tuple[dict[str, tarfile.TarInfo], dict[str, dict[str, Any]]]:
+    try:
+        members = tar.getmembers()
+    except (tarfile.TarError, EOFError, OSError) as exc:
+        raise _corrupt(archive, exc) from None
+    by_name = {m.name: m for m in members}
+    if len(by_name) != len(members):
+        raise UserError("bundle has duplicate members (tampered)", path=archive)
+    for m in members:
+        if not _safe_name(m.name):
+            raise UserError(f"bundle member {m.name!r} points outside the bundle", path=archive)
+        if not m.isreg():
+            raise UserError(f"bundle member {m.name!r} is not a regular file", path=archive)
+    if INDEX not in by_name:
+        raise UserError("not a dense-edge bundle (no bundle.json)", path=archive)
+    if by_name[INDEX].size > 1 << 20:
+        raise UserError("bundle.json is implausibly large (tampered)", path=archive)
+    try:
+        index = json.loads(_read_all(tar, by_name[INDEX]))
+    except (ValueError, UnicodeDecodeError):
+        raise UserError(
+            "bundle.json is not valid JSON (tampered or corrupt)", path=archive
+        ) from None
+    if not isinstance(index, dict) or index.get("format") != FORMAT:
+        raise UserError("not a dense-edge bundle (bundle.json has another format)", path=archive)
+    if index.get("format_version") != VERSION:
+        raise UserError(
+            f"bundle format version {index.get('format_version')!r} is not {VERSION}",
+            path=archive,
+            fix="unpack it with the dense-edge version that made it",
+        )
+    listed = index.get("files")
+    if not isinstance(listed, dict) or not all(
+        isinstance(e, dict) and isinstance(e.get("bytes"), int) and isinstance(e.get("sha256"), str)
+        for e in listed.values()
+    ):
+        raise UserError("bundle.json lists its files in an unknown form (tampered)", path=archive)
+    for name in listed:
+        if not isinstance(name, str) or not _safe_name(name):
+            raise UserError(f"bundle lists {name!r}, outside the bundle", path=archive)
+    extra = set(by_name) - set(listed) - {INDEX}
+    missing = set(listed) - set(by_name)
+    if extra or missing:
+        what = (
+            f"unlisted member {sorted(extra)[0]!r}" if extra else f"missing {sorted(missing)[0]!r}"
+        )
+        raise UserError(f"bundle does not match its index: {what} (tampered)", path=archive)
+    return by_name, listed
+
+
+def _extract(
+    tar: tarfile.TarFile, member: tarfile.TarInfo, entry: dict[str, Any], root: Path, archive: Path
+) -> None:
+    """Copy one member into ``root`` in chunks, checking its size before and hash after."""
+    name = member.name
+    mismatch = UserError(
+        f"bundle member {name!r} does not match its sha256 (tampered or corrupted)", path=archive
+    )
+    if member.size != entry["bytes"]:
+        raise mismatch
+    target = (root / name).resolve()
+    if root.resolve() not in target.parents:
+        raise UserError(f"bundle member {name!r} points outside the bundle", path=archive)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    h, written = hashlib.sha256(), 0
+    try:
+        src = tar.extractfile(member)
+        if src is None:
+            raise mismatch
+        with src, open(target, "wb") as out:
+            while block := src.read(1 << 20):
+                written += len(block)
+                if written > entry["bytes"]:
+                    raise mismatch
+                h.update(block)
+                out.write(block)
+    except (tarfile.TarError, EOFError, zlib.error) as exc:
+        raise _corrupt(archive, exc) from None
+    if written != entry["bytes"] or h.hexdigest() != entry["sha256"]:
+        raise mismatch
+
+
+def _read_all(tar: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:
+    try:
+        fh = tar.extractfile(member)
+        if fh is None:
+            raise UserError(f"bundle member {member.name!r} cannot be read")
+        return fh.read()
+    except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
+        raise UserError(
+            f"not a readable bundle: truncated or corrupt ({exc.__class__.__name__})"
+        ) from None

@@ -40,8 +40,7 @@ def load(path: str | Path, *, verify: bool = True) -> Model:
 
         digest = hashlib.sha256(p.read_bytes()).hexdigest()[:16]
         folder = _cache_dir() / f"{p.stem}-{digest}"
-        if not (folder / bundle.MANIFEST).exists():
-            unpack(p, folder)
+        unpack(p, folder, reuse_existing=True)
         p = folder
     if p.is_file() and p.suffix == ".onnx":
         from dense_edge.export import metadata
@@ -134,10 +133,17 @@ class Model:
 
 
 def _is_single(inputs: Any, shape: Sequence[int]) -> bool:
+    """One image: a path, a PIL image, an HxW or HxWxC uint8 array, or one CxHxW tensor.
+
+    For a one-channel model a 3-D uint8 array whose last axis is not a channel axis (1, 3 or 4)
+    is a batch of HxW images.
+    """
     if isinstance(inputs, (str, Path)) or hasattr(inputs, "mode"):
         return True
     if isinstance(inputs, np.ndarray):
         if inputs.dtype == np.uint8:
+            if inputs.ndim == 3 and shape[0] == 1 and inputs.shape[-1] not in (1, 3, 4):
+                return False
             return inputs.ndim in (2, 3)
         return inputs.ndim == len(shape)
     return False
@@ -147,6 +153,8 @@ def _as_list(inputs: Any, shape: Sequence[int]) -> list[Any]:
     if _is_single(inputs, shape):
         return [inputs]
     if isinstance(inputs, np.ndarray):
+        if len(inputs) == 0:
+            raise UserError("predict() was given an empty batch")
         return list(inputs)  # a batch: N x ... arrays
     if isinstance(inputs, Iterable):
         items = list(inputs)

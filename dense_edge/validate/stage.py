@@ -56,14 +56,15 @@ def evaluation_images(
     manifest = json.loads((run.model / "manifest.json").read_text())
     pre = Preprocess.from_dict(manifest["preprocess"])
     v = recipe.validation
-    try:
-        splits = load_splits(recipe, pre)
-    except UserError as exc:
-        info(f"validate: no labelled data ({exc}); accuracy is judged against float only")
+    if recipe.data.source in ("imagefolder", "cifar10") and not recipe.data.root:
+        # No data configured (e.g. weights-only ImageNet): judge against the float model only.
+        # Data that is configured but broken is an error, never a silent fallback.
+        info("validate: no labelled data (data.root is not set); judging against float only")
         rng = np.random.default_rng(recipe.seed)
         n = v.limit or 64
         x = rng.standard_normal((n, *pre.input_shape)).astype(np.float32)
         return x, None, {"split": None, "samples": n, "source": "random inputs (no labels)"}
+    splits = load_splits(recipe, pre)
     part = splits.split(v.split)
     if v.limit and len(part) > v.limit:
         part = part.subset(np.sort(np.random.default_rng(0).permutation(len(part))[: v.limit]))

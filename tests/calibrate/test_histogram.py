@@ -60,3 +60,10 @@ def test_arrays_round_trip():
     back = TensorStats.from_arrays(128, st.to_arrays())
     assert (back.min, back.max, back.range, back.count) == (st.min, st.max, st.range, st.count)
     np.testing.assert_array_equal(back.magnitude(), st.magnitude())
+
+
+def test_vanishingly_small_values_do_not_break_the_histogram():
+    st = TensorStats(256)
+    st.update(np.full(100, 1e-38, np.float32))
+    st.update(np.linspace(0, 2, 100, dtype=np.float32))
+    assert st.count == 200 and st.range == 2.0

@@ -140,3 +140,17 @@ def test_checker_on_a_float_model_and_missing_files(float_model, tmp_path):
 
     with pytest.raises(UserError, match="not found"):
         check(tmp_path / "nope.onnx", "tensorrt")
+
+
+def test_checker_reads_constant_node_scales(float_model, stats):
+    """Scales may come from Constant nodes (value_float) instead of initializers."""
+    q, _ = _quantize(float_model, stats, "tensorrt")
+    g = Graph(q)
+    node = _qdq(q, "QuantizeLinear")[0]
+    value = float(numpy_helper.to_array(g.initializers[node.input[1]]))
+    const = onnx.helper.make_node("Constant", [], ["const_scale"], value_float=value)
+    q.graph.node.insert(0, const)
+    for n in q.graph.node:
+        if n.op_type in ("QuantizeLinear", "DequantizeLinear") and n.input[1] == node.input[1]:
+            n.input[1] = "const_scale"
+    assert check_onnx(q, "tensorrt").ok

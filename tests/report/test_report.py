@@ -104,3 +104,17 @@ def test_report_command_rerenders_and_prints(validated, tmp_path):
     result = CliRunner().invoke(cli, ["report", "--out", str(run.root)])
     assert result.exit_code == 0, result.output
     assert (run.report / "report.html").exists() and "onnxruntime-int8" in result.output
+
+
+def test_a_missing_engine_is_a_regression_and_incomplete_reports_are_refused(validated, tmp_path):
+    _, report = validated
+    fewer = copy.deepcopy(report)
+    fewer["engines"] = fewer["engines"][:-1]
+    runner = CliRunner()
+    base = _write(tmp_path, "base.json", report)
+    result = runner.invoke(cli, ["report", "compare", base, _write(tmp_path, "f.json", fewer)])
+    assert result.exit_code == 1 and "missing in new report" in result.output
+    broken = copy.deepcopy(report)
+    del broken["engines"][1]["latency"]
+    result = runner.invoke(cli, ["report", "compare", base, _write(tmp_path, "b.json", broken)])
+    assert result.exit_code == 2 and "incomplete report" in result.output

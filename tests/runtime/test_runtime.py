@@ -192,3 +192,47 @@ def test_index_with_a_traversal_path_is_refused(packed, tmp_path):
 def test_bundle_cli_refuses_a_folder_that_is_not_an_engine(tmp_path):
     result = CliRunner().invoke(cli, ["bundle", str(tmp_path), "-o", str(tmp_path / "x.bundle")])
     assert result.exit_code == 2 and "not an engine bundle" in result.output
+
+
+def test_unpack_never_deletes_what_is_already_there(packed, tmp_path):
+    existing = tmp_path / "mine"
+    existing.mkdir()
+    (existing / "keep.txt").write_text("precious")
+    with pytest.raises(UserError, match="destination exists and is not an empty folder"):
+        runtime.unpack(packed, existing)
+    assert (existing / "keep.txt").read_text() == "precious"
+    assert (runtime.unpack(packed, tmp_path / "fresh") / "manifest.json").exists()
+
+
+def test_malformed_index_and_lying_sizes_are_refused(packed, tmp_path):
+    def index_as_list(name, data):
+        return [(name, b"[1, 2]" if name == "bundle.json" else data, tarfile.REGTYPE)]
+
+    def lying_size(name, data):
+        if name == "bundle.json":
+            index = json.loads(data)
+            index["files"]["model.bin"]["bytes"] = 10
+            data = json.dumps(index).encode()
+        return [(name, data, tarfile.REGTYPE)]
+
+    for edit, message in (
+        (index_as_list, "another format"),
+        (lying_size, "'model.bin' does not match"),
+    ):
+        bad = tmp_path / f"{edit.__name__}.bundle"
+        _rewrite(packed, bad, edit)
+        with pytest.raises(UserError, match=message):
+            runtime.unpack(bad, tmp_path / edit.__name__)
+
+
+def test_packed_bundles_are_readable_by_others(packed):
+    assert packed.stat().st_mode & 0o044 == 0o044
+
+
+def test_empty_and_grey_batches(engine, digits):
+    images, _ = digits
+    with runtime.load(engine) as model:
+        with pytest.raises(UserError, match="empty batch"):
+            model.predict(np.zeros((0, 8, 8), np.uint8))
+        grey = np.stack([img[:, :, 0] for img in images[:3]])  # N x H x W for a grey model
+        assert model.predict(grey, top_k=1) == model.predict(list(images[:3]), top_k=1)

@@ -66,8 +66,12 @@ class TensorRTRunner(Runner):
                 compute_capability=f"{props.major}.{props.minor}",
             )
         self.device = torch.device("cuda", self.device_index)
+        torch.cuda.set_device(self.device)  # the engine deserialises onto the current device
         self.logger = trt.Logger(trt.Logger.WARNING)
         self.runtime = trt.Runtime(self.logger)
+        dla_core = self.manifest.get("config", {}).get("dla_core")
+        if dla_core is not None:
+            self.runtime.DLA_core = int(dla_core)
         engine = self.runtime.deserialize_cuda_engine(self.engine_path.read_bytes())
         if engine is None:
             raise UserError(
@@ -106,34 +110,38 @@ class TensorRTRunner(Runner):
         """Logits for a CUDA tensor batch; split into chunks the engine's profile allows."""
         import torch
 
-        chunks = [self._execute(c) for c in torch.split(x, self.max_batch)]
-        return chunks[0] if len(chunks) == 1 else torch.cat(chunks)
+        # Work queued on the caller's stream (the copy to the GPU) must finish before ours reads it.
+        self.stream.wait_stream(torch.cuda.current_stream(self.device))
+        outputs, gpu_ms = [], 0.0
+        for chunk in torch.split(x, self.max_batch):
+            out, ms = self._execute(chunk)
+            outputs.append(out)
+            gpu_ms += ms
+        self.device_times.append(gpu_ms)  # one entry per call, however many chunks it took
+        return outputs[0] if len(outputs) == 1 else torch.cat(outputs)
 
-    def _execute(self, x: torch.Tensor) -> torch.Tensor:
+    def _execute(self, x: torch.Tensor) -> tuple[torch.Tensor, float]:
         import torch
 
-        x = x.to(self.input_dtype).contiguous()
-        shape = tuple(x.shape)
         start = torch.cuda.Event(enable_timing=True)
         end = torch.cuda.Event(enable_timing=True)
-        if self.cuda_graph:
-            graph, static_in, static_out = self._captured(shape)
-            with torch.cuda.stream(self.stream):
+        with torch.cuda.stream(self.stream):
+            x = x.to(self.input_dtype).contiguous()
+            if self.cuda_graph:
+                graph, static_in, static_out = self._captured(tuple(x.shape))
                 static_in.copy_(x)
                 start.record(self.stream)
                 graph.replay()
                 end.record(self.stream)
-            self.stream.synchronize()
-            self.device_times.append(start.elapsed_time(end))
-            return static_out.clone()
-        out = self._bind(x)
-        start.record(self.stream)
-        if not self.context.execute_async_v3(self.stream.cuda_stream):
-            raise RuntimeError("TensorRT execute_async_v3 failed")
-        end.record(self.stream)
+                out = static_out.clone()
+            else:
+                out = self._bind(x)
+                start.record(self.stream)
+                if not self.context.execute_async_v3(self.stream.cuda_stream):
+                    raise RuntimeError("TensorRT execute_async_v3 failed")
+                end.record(self.stream)
         self.stream.synchronize()
-        self.device_times.append(start.elapsed_time(end))
-        return out
+        return out, start.elapsed_time(end)
 
     def _bind(self, x: torch.Tensor) -> torch.Tensor:
         import torch
