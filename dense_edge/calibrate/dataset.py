@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from dense_edge.data.imagefolder import IMAGE_SUFFIXES
-from dense_edge.data.preprocess import Preprocess
+from dense_edge.data.preprocess import Preprocess, decode_image
 from dense_edge.errors import DataError
 from dense_edge.fileio import sha256_bytes, sha256_file, sha256_json
 
@@ -140,19 +140,11 @@ def _from_files(
 
 
 def _load_checked(path: Path, preprocess: Preprocess) -> np.ndarray:
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as im:
-            im.load()
-            bands = len(im.getbands()) - (1 if "A" in im.getbands() else 0)
-            size = im.size[::-1]
-            mode = im.mode
-            arr = preprocess.from_pil(im)
-    except FileNotFoundError:
-        raise DataError("image not found", path=path) from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise DataError(f"cannot decode image ({exc.__class__.__name__})", path=path) from None
+    im = decode_image(path)
+    bands = len(im.getbands()) - (1 if "A" in im.getbands() else 0)
+    size = im.size[::-1]
+    mode = im.mode
+    arr = preprocess.from_pil(im)
     if mode != "P" and bands != preprocess.channels:
         raise DataError(
             f"image has {bands} channels ({mode}), the model takes {preprocess.channels} "

@@ -92,21 +92,12 @@ class Preprocess:
 
     def load_image(self, path: str | Path) -> np.ndarray:
         """Decode an image file into a uint8 HWC array in this definition's colour mode."""
-        from PIL import Image, UnidentifiedImageError
-
-        p = Path(path)
         try:
-            with Image.open(p) as im:
-                im.load()
-                return self.from_pil(im)
-        except FileNotFoundError:
-            raise DataError("image not found", path=p) from None
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-            raise DataError(
-                f"cannot decode image ({exc.__class__.__name__})",
-                path=p,
-                fix="remove or replace the file",
-            ) from None
+            return self.from_pil(decode_image(path))
+        except DataError as exc:
+            if exc.fix is not None or "not found" in str(exc):
+                raise
+            raise DataError(str(exc), fix="remove or replace the file") from None
 
     def from_pil(self, im: Any) -> np.ndarray:
         if im.mode != self.color:
@@ -179,6 +170,21 @@ class Preprocess:
             chw = img.transpose(2, 0, 1).astype(np.float32) * np.float32(self.scale)
             out[i] = (chw - mean) * inv_std
         return out
+
+
+def decode_image(path: str | Path) -> Any:
+    """Open and fully decode an image file (a PIL image), or a DataError naming the file."""
+    from PIL import Image, UnidentifiedImageError
+
+    p = Path(path)
+    try:
+        with Image.open(p) as im:
+            im.load()  # the pixels are in memory; closing the file keeps them
+            return im
+    except FileNotFoundError:
+        raise DataError("image not found", path=p) from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise DataError(f"cannot decode image ({exc.__class__.__name__})", path=p) from None
 
 
 def _shorter_side(h: int, w: int, side: int) -> tuple[int, int]:
