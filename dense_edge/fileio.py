@@ -68,27 +68,28 @@ def atomic_path(final: str | Path, suffix: str | None = None) -> Iterator[Path]:
         yield tmp
         with open(tmp, "rb+") as fh:  # on disk before the name says it is finished
             os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # writers that recreate the file make it 0600
         os.replace(tmp, final)
 
 
 @contextlib.contextmanager
 def atomic_dir(final: str | Path) -> Iterator[Path]:
-    """Yield a temporary directory beside ``final``; swap it into place only on success."""
+    """Yield a temporary directory beside ``final``; swap it into place only on success.
+
+    The old ``final`` is renamed aside first and deleted only after the new one is in place, so
+    a crash leaves one complete folder (see :mod:`dense_edge.stages`, which also restores and
+    cleans up after a crash between the two renames)."""
+    from dense_edge.stages import check_slot, commit, make_tmp, recover, writing
+
     final = Path(final)
-    ensure_dir(final.parent)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
-    os.chmod(tmp, 0o777 & ~_umask())
+    with writing(final):
+        recover(final)
+        check_slot(final)
+        tmp = make_tmp(final)
     try:
-        yield tmp
-        if final.exists():
-            old = final.with_name(f".{final.name}.old")
-            if old.exists():
-                shutil.rmtree(old)
-            final.rename(old)
-            tmp.rename(final)
-            shutil.rmtree(old)
-        else:
-            tmp.rename(final)
+        with writing(final):
+            yield tmp
+            commit(tmp, final, final.name)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)

@@ -90,6 +90,13 @@ def validate_manifest(data: Any, where: str | Path) -> dict[str, Any]:
     classes = data["classes"]
     if not isinstance(classes, list) or len(classes) != data["num_classes"]:
         raise UserError("manifest: classes must list num_classes names", path=where)
+    if not isinstance(data["preprocess"], dict):
+        raise UserError(
+            f"manifest: preprocess must be a mapping, got {type(data['preprocess']).__name__}",
+            path=where,
+        )
+    if not all(isinstance(c, str) for c in classes):
+        raise UserError("manifest: classes must be names (strings)", path=where)
     shape = data["input_shape"]
     if not (isinstance(shape, list) and len(shape) == 3 and all(isinstance(s, int) for s in shape)):
         raise UserError("manifest: input_shape must be [C, H, W]", path=where)

@@ -1,27 +1,54 @@
-"""The run directory: each stage's output in a fixed place, and build-like reuse.
+"""The run directory: each stage's output in a fixed place, owned and locked by dense-edge.
 
     RUN/model/                      weights.safetensors + manifest.json   (train)
-    RUN/onnx/                       model.onnx + parity.json              (export)
+    RUN/onnx/                       model.onnx + parity.json              (export, fp32)
+    RUN/onnx-fp16/                  model.onnx + parity.json              (export, fp16)
     RUN/int8/<profile>/             model.onnx + calibration.json         (calibrate)
     RUN/int8/stats/                 cached activation statistics          (calibrate)
     RUN/engines/<target>-<precision>/  engine files + manifest.json       (compile)
     RUN/report/                     report.json, report.md, report.html   (validate, report)
+    RUN/.dense-edge/                the run's marker, its lock, training checkpoints
 
-Every stage writes ``stage.json`` last, holding the fingerprint of its inputs. A stage whose
-``stage.json`` matches the fingerprint of its current inputs is reused, not redone; ``--force``
-redoes it.
+A run folder is ours alone: its name comes from a recipe's ``name`` (a name, never a path), a
+folder is only ever deleted or replaced when it carries our marker, and one command at a time
+holds the run's lock (:func:`lock`). How stages are reused and committed is
+:mod:`dense_edge.stages`.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
+import re
+import socket
+import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dense_edge.fileio import ensure_dir, read_json, sha256_json, write_json
-from dense_edge.manifest import now
+from dense_edge.errors import StageError, UserError
+from dense_edge.fileio import ensure_dir
 
-STAGE_FILE = "stage.json"
+BOOKKEEPING = ".dense-edge"  # RUN/.dense-edge/: marker, lock, checkpoints
+RUN_MARKER = "run.json"
+LOCK_FILE = "lock"
+LOCK_INFO = "lock.json"
+LOCK_TIMEOUT_S = 5.0  # DENSE_EDGE_LOCK_TIMEOUT overrides
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
+
+
+def check_name(name: str, where: str = "recipe") -> str:
+    """A recipe ``name`` names a folder under ``runs/``; it is never a path."""
+    if not _NAME.match(name) or ".." in name:
+        raise UserError(
+            f"{where}: name {name!r} is not a plain name (letters, digits, '.', '_', '-'; "
+            "no '/', '\\', '..' or absolute paths)",
+            fix="rename it, and use --out DIR to choose where the run folder goes",
+        )
+    return name
 
 
 @dataclass(frozen=True)
@@ -62,35 +89,102 @@ class RunDir:
     def report(self) -> Path:
         return self.root / "report"
 
+    @property
+    def bookkeeping(self) -> Path:
+        return self.root / BOOKKEEPING
+
+    @property
+    def checkpoint(self) -> Path:
+        """Training's epoch checkpoint: one file (weights, optimiser, scaler, epoch)."""
+        return self.bookkeeping / "checkpoint.pt"
+
     def create(self) -> RunDir:
+        if self.root.exists() and not self.root.is_dir():
+            raise UserError("the run folder is a file", path=self.root, fix="choose another --out")
         ensure_dir(self.root)
+        ensure_dir(self.bookkeeping)
+        marker = self.bookkeeping / RUN_MARKER
+        if not marker.exists():
+            from dense_edge.fileio import write_json
+
+            write_json(marker, {"format": "dense-edge/run", "format_version": 1})
         return self
 
 
-def fingerprint(**inputs: Any) -> str:
-    return sha256_json(inputs)
-
-
-def stage_record(folder: Path, record: str = STAGE_FILE) -> dict[str, Any] | None:
-    f = folder / record
-    if not f.exists():
-        return None
-    try:
-        data = read_json(f)
-    except Exception:
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def is_current(folder: Path, fp: str, record: str = STAGE_FILE) -> bool:
-    """True when ``folder`` holds a finished stage made from the same inputs."""
-    rec = stage_record(folder, record)
-    return rec is not None and rec.get("fingerprint") == fp
-
-
-def mark_done(folder: Path, stage: str, fp: str, record: str = STAGE_FILE, **info: Any) -> None:
-    write_json(folder / record, {"stage": stage, "fingerprint": fp, "completed": now(), **info})
-
-
 def default_run_dir(recipe_name: str) -> Path:
-    return Path("runs") / recipe_name
+    return Path("runs") / check_name(recipe_name)
+
+
+# -- the lock --------------------------------------------------------------------------------
+
+
+def _timeout() -> float:
+    try:
+        return float(os.environ.get("DENSE_EDGE_LOCK_TIMEOUT", LOCK_TIMEOUT_S))
+    except ValueError:
+        return LOCK_TIMEOUT_S
+
+
+def _command_line() -> str:
+    args = [Path(sys.argv[0]).name, *sys.argv[1:]] if sys.argv else ["python"]
+    text = " ".join(args)
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+@contextlib.contextmanager
+def lock(run: RunDir, command: str | None = None) -> Iterator[None]:
+    """Hold ``RUN/.dense-edge/lock`` while the block runs; say who holds it if another does.
+
+    The lock is the operating system's (``filelock``: ``flock`` on POSIX), so a killed process
+    releases it. Under torchrun only rank 0 locks: the other ranks are the same command.
+    """
+    if os.environ.get("RANK", "0") != "0" or run.root in _HELD:
+        yield
+        return
+    from filelock import FileLock, Timeout
+
+    from dense_edge.fileio import write_json
+    from dense_edge.manifest import now
+
+    run.create()
+    info = run.bookkeeping / LOCK_INFO
+    fl = FileLock(str(run.bookkeeping / LOCK_FILE))
+    try:
+        fl.acquire(timeout=_timeout())
+    except Timeout:
+        raise StageError(
+            f"run folder {run.root} is in use by {_holder(info)}",
+            fix="wait for that command to finish, or use another --out",
+        ) from None
+    _HELD.add(run.root)
+    try:
+        with contextlib.suppress(OSError):
+            write_json(
+                info,
+                {
+                    "pid": os.getpid(),
+                    "host": socket.gethostname(),
+                    "command": command or _command_line(),
+                    "since": now(),
+                },
+            )
+        yield
+    finally:
+        _HELD.discard(run.root)
+        with contextlib.suppress(OSError):
+            info.unlink()
+        fl.release()
+
+
+_HELD: set[Path] = set()  # run folders this process holds (nested commands do not wait on it)
+
+
+def _holder(info: Path) -> str:
+    try:
+        data: dict[str, Any] = json.loads(info.read_text(encoding="utf-8"))
+        return (
+            f"pid {data.get('pid')} on {data.get('host')} ({data.get('command')!s}), "
+            f"since {data.get('since')}"
+        )
+    except (OSError, ValueError, AttributeError):
+        return "another dense-edge command"

@@ -19,11 +19,12 @@ from dense_edge.calibrate.methods import MethodOptions
 from dense_edge.calibrate.profiles import PROFILES
 from dense_edge.data.preprocess import Preprocess
 from dense_edge.errors import UserError
-from dense_edge.fileio import ensure_dir, read_json, sha256_file, write_json
+from dense_edge.fileio import read_json, sha256_file, sha256_json, write_json
 from dense_edge.manifest import new_manifest
 from dense_edge.progress import info
 from dense_edge.recipe import Recipe
-from dense_edge.rundir import RunDir, fingerprint, is_current, mark_done
+from dense_edge.rundir import RunDir
+from dense_edge.stages import Stage, upstream
 
 RULES_VERSION = 1  # bump when Q/DQ placement changes, so old int8 models are redone
 
@@ -69,24 +70,66 @@ def calibrate_stage(
         if p not in PROFILES:
             raise UserError(f"unknown profile {p!r}", fix=f"choose from {', '.join(PROFILES)}")
     onnx_path = export_stage(recipe, run).path
-    manifest = onnx_metadata.read(onnx_path)
-    pre = Preprocess.from_dict(manifest["preprocess"])
-    cal = load_calibration_set(recipe, pre)
-    if cal.skipped:
-        info(
-            f"calibrate: skipped {len(cal.skipped)} unreadable images (first: {cal.skipped[0][0]})"
+    images = calibration_identity(recipe)  # decodes nothing: reuse is decided without images
+    stages = {p: Stage(f"int8/{p}", run.int8_profile(p), _inputs(recipe, run, p, images))
+              for p in wanted}  # fmt: skip
+    results: dict[str, ProfileResult] = {}
+    for p, stage in stages.items():
+        if stage.reusable(force=force or debug) is not None:
+            target = model_file(run, p)
+            info(f"calibrate: reusing {target} (same model, images and method; --force to redo)")
+            record = read_json(stage.folder / "calibration.json")
+            results[p] = ProfileResult(p, target, True, record)
+    todo = [p for p in wanted if p not in results]
+    if todo:
+        manifest = onnx_metadata.read(onnx_path)
+        pre = Preprocess.from_dict(manifest["preprocess"])
+        cal = load_calibration_set(recipe, pre)
+        cal.identity = images
+        if cal.skipped:
+            info(
+                f"calibrate: skipped {len(cal.skipped)} unreadable images "
+                f"(first: {cal.skipped[0][0]})"
+            )
+        ctx = _Context(
+            recipe,
+            run,
+            onnx_path,
+            manifest,
+            pre,
+            cal,
+            MethodOptions(recipe.calibration.method, recipe.calibration.percentile),
+            _validation_split(recipe, pre),
         )
-    ctx = _Context(
-        recipe,
-        run,
-        onnx_path,
-        manifest,
-        pre,
-        cal,
-        MethodOptions(recipe.calibration.method, recipe.calibration.percentile),
-        _validation_split(recipe, pre),
-    )
-    return [_one_profile(ctx, p, force=force, debug=debug) for p in wanted]
+        for p in todo:
+            results[p] = _one_profile(ctx, p, stages[p], debug=debug)
+    return [results[p] for p in wanted]
+
+
+def calibration_identity(recipe: Recipe) -> str:
+    """Which images calibrate, without decoding one: the sha256 of every candidate file (a
+    folder or a .json listing), or, for ``source: data``, the data's listing and the draw."""
+    from dense_edge.data.imagefolder import IMAGE_SUFFIXES
+    from dense_edge.train.stage import data_identity
+
+    c = recipe.calibration
+    draw = {"samples": c.samples, "seed": c.seed, "skip_unreadable": c.skip_unreadable}
+    if c.source == "data":
+        return sha256_json({"data": data_identity(recipe), **draw})
+    path = Path(c.source)
+    files: list[Path]
+    if path.is_dir():
+        files = sorted(
+            f for f in path.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES
+        )
+        names = [f.relative_to(path).as_posix() for f in files]
+    else:
+        from dense_edge.calibrate.dataset import _read_listing
+
+        files, _ = _read_listing(path) if path.suffix == ".json" else ([], [])
+        names = [str(f) for f in files]
+    digests = [sha256_file(f) if f.is_file() else None for f in files]
+    return sha256_json({"files": list(zip(names, digests, strict=True)), **draw})
 
 
 def _validation_split(recipe: Recipe, pre: Preprocess) -> tuple[np.ndarray, np.ndarray] | None:
@@ -106,39 +149,37 @@ def _validation_split(recipe: Recipe, pre: Preprocess) -> tuple[np.ndarray, np.n
     return val.to_array(pre), val.labels.copy()
 
 
-def _fingerprint(ctx: _Context, profile: str) -> str:
-    c = ctx.recipe.calibration
-    return fingerprint(
-        stage="int8",
-        profile=profile,
-        rules=RULES_VERSION,
-        model=sha256_file(ctx.onnx_path),
-        images=ctx.calibration.identity,
-        method=c.method,
-        percentile=c.percentile if c.method == "percentile" else None,
-        bins=c.bins,
-        concat=c.concat if profile == "tensorrt" else None,
-        preset=c.nncf_preset if profile == "openvino" else None,
-        accuracy_aware=c.accuracy_aware.model_dump(mode="json"),
-    )
+def _inputs(recipe: Recipe, run: RunDir, profile: str, images: str) -> dict[str, Any]:
+    from dense_edge.train.stage import data_identity
+
+    c = recipe.calibration
+    aa = c.accuracy_aware.model_dump(mode="json")
+    return {
+        "profile": profile,
+        "rules": RULES_VERSION,
+        "model": upstream(run.onnx, "ONNX model"),
+        "images": images,
+        "method": c.method,
+        "percentile": c.percentile if c.method == "percentile" else None,
+        "bins": c.bins,
+        "concat": c.concat if profile == "tensorrt" else None,
+        "preset": c.nncf_preset if profile == "openvino" else None,
+        "accuracy_aware": aa,
+        # the validation split picks float layers when accuracy-aware
+        "validation_data": data_identity(recipe) if c.accuracy_aware.enabled else None,
+    }
 
 
-def _one_profile(ctx: _Context, profile: str, *, force: bool, debug: bool) -> ProfileResult:
-    out_dir = ctx.run.int8_profile(profile)
+def _one_profile(ctx: _Context, profile: str, stage: Stage, *, debug: bool) -> ProfileResult:
     target = model_file(ctx.run, profile)
-    fp = _fingerprint(ctx, profile)
-    if not force and not debug and is_current(out_dir, fp) and target.exists():
-        info(f"calibrate: reusing {target} (same model, images and method; --force to redo)")
-        return ProfileResult(profile, target, True, read_json(out_dir / "calibration.json"))
-    ensure_dir(out_dir)
     t0 = time.perf_counter()
-    if profile == "openvino":
-        record = _openvino(ctx, target)
-    else:
-        record = _onnx_profile(ctx, profile, target, debug=debug)
-    record["seconds"] = round(time.perf_counter() - t0, 2)
-    write_json(out_dir / "calibration.json", record)
-    mark_done(out_dir, "int8", fp, profile=profile)
+    with stage.build() as tmp:
+        if profile == "openvino":
+            record = _openvino(ctx, tmp / target.name)
+        else:
+            record = _onnx_profile(ctx, profile, tmp / target.name, debug=debug)
+        record["seconds"] = round(time.perf_counter() - t0, 2)
+        write_json(tmp / "calibration.json", record)
     return ProfileResult(profile, target, False, record)
 
 

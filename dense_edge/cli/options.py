@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from dense_edge.recipe import Recipe, load_recipe, parse_set_option
-from dense_edge.rundir import RunDir, default_run_dir
+from dense_edge.rundir import RunDir, default_run_dir, lock
 
 
 def recipe_options(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -57,10 +57,12 @@ def target_options(f: Callable[..., Any]) -> Callable[..., Any]:
 def load(recipe_path: Path | None, sets: tuple[str, ...], **flags: Any) -> Recipe:
     """Recipe file, then named flags (``model.arch`` -> value), then ``--set`` items."""
     overrides: dict[str, Any] = {k: v for k, v in flags.items() if v is not None}
+    labels: dict[str, str] = {}
     for item in sets:
         key, value = parse_set_option(item)
         overrides[key] = value
-    return load_recipe(recipe_path, overrides)
+        labels[key] = f"--set {item}"
+    return load_recipe(recipe_path, overrides, labels)
 
 
 def with_target(recipe: Recipe, target: str, **settings: Any) -> Recipe:
@@ -91,4 +93,10 @@ def with_target(recipe: Recipe, target: str, **settings: Any) -> Recipe:
 
 
 def run_dir(recipe: Recipe, out: Path | None) -> RunDir:
-    return RunDir.at(out or default_run_dir(recipe.name)).create()
+    """The run folder, locked for as long as the command runs (a second command on the same
+    folder waits briefly, then fails saying which command holds it)."""
+    rd = RunDir.at(out or default_run_dir(recipe.name)).create()
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:
+        ctx.with_resource(lock(rd))
+    return rd

@@ -13,13 +13,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dense_edge.errors import StageError, UserError
-from dense_edge.fileio import atomic_dir, read_json, sha256_file, write_json
+from dense_edge.errors import UserError
+from dense_edge.fileio import read_json, sha256_file, write_json
 from dense_edge.manifest import library_versions, model_fields, new_manifest
 from dense_edge.progress import info
 from dense_edge.recipe import Recipe
 from dense_edge.recipe.schema import TargetSection
-from dense_edge.rundir import STAGE_FILE, RunDir, fingerprint, is_current, stage_record
+from dense_edge.rundir import RunDir
+from dense_edge.stages import Stage, upstream
 from dense_edge.targets import bundle, registry
 
 
@@ -68,29 +69,26 @@ def compile_stage(
     settings = target_settings(recipe, target)
     source = source_model(recipe, run, target, precision)
     source_manifest = _source_manifest(source)
-    fp = fingerprint(
-        stage="engine",
-        target=target,
-        precision=precision,
-        source=sha256_file(source),
-        settings=settings.model_dump(mode="json"),
-        runtime=library_versions().get(target),  # installed now: an upgrade rebuilds
-    )
     out = run.engine(target, precision)
-    if out.exists() and not force:
-        if is_current(out, fp) and (out / bundle.MANIFEST).exists():
-            info(f"compile: reusing {out} (same source and settings; --force to rebuild)")
-            return EngineResult(target, precision, out, read_json(out / bundle.MANIFEST), True)
-        built = stage_record(out)
-        raise StageError(
-            f"{out} exists"
-            + (" and was built from other inputs" if built else " and is not a finished engine"),
-            fix="pass --force to replace it",
-        )
+    stage = Stage(
+        f"engines/{out.name}",
+        out,
+        {
+            "target": target,
+            "precision": precision,
+            "source": upstream(source.parent, "source model"),  # the stage that made it
+            "settings": settings.model_dump(mode="json"),
+            "runtime": library_versions().get(target),  # installed now: an upgrade rebuilds
+        },
+        record_in_manifest=True,
+    )
+    if stage.reusable(force=force) is not None:
+        info(f"compile: reusing {out} (same source and settings; --force to rebuild)")
+        return EngineResult(target, precision, out, read_json(out / bundle.MANIFEST), True)
     t0 = time.perf_counter()
     compiler = registry.compiler(target)
     info(f"compile: {target} {precision} from {source.relative_to(run.root)}")
-    with atomic_dir(out) as tmp:
+    with stage.build() as tmp:
         fields = compiler.compile_engine(
             source,
             tmp,
@@ -116,10 +114,10 @@ def compile_stage(
                     "checkpoint_sha256": source_manifest.get("checkpoint_sha256"),
                 },
                 "files": bundle.file_table(tmp, files),
+                "stage": stage.manifest_record(),
             },
         )
-        write_json(tmp / bundle.MANIFEST, manifest)
-        write_json(tmp / STAGE_FILE, {"stage": "engine", "fingerprint": fp})
+        write_json(tmp / bundle.MANIFEST, bundle.seal(manifest))
     seconds = time.perf_counter() - t0
     size = sum(f["bytes"] for f in manifest["files"].values())
     info(

@@ -173,18 +173,54 @@ class Preprocess:
 
 
 def decode_image(path: str | Path) -> Any:
-    """Open and fully decode an image file (a PIL image), or a DataError naming the file."""
+    """Open and fully decode an image file (a PIL image), or a DataError naming the file.
+
+    Images past Pillow's decompression-bomb limit (``Image.MAX_IMAGE_PIXELS``) are refused
+    before their pixels are decoded: a small file must not expand into gigabytes."""
+    import warnings
+
     from PIL import Image, UnidentifiedImageError
 
     p = Path(path)
     try:
-        with Image.open(p) as im:
-            im.load()  # the pixels are in memory; closing the file keeps them
-            return im
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(p) as im:
+                im.load()  # the pixels are in memory; closing the file keeps them
+                return im
     except FileNotFoundError:
         raise DataError("image not found", path=p) from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise DataError(_BOMB, path=p) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise DataError(f"cannot decode image ({exc.__class__.__name__})", path=p) from None
+
+
+_BOMB = "image is too large to decode safely (a decompression bomb?)"
+
+
+def check_image(path: str | Path, *, fix: str | None = None) -> None:
+    """A cheap check of one image file, without decoding its pixels: that Pillow recognises
+    it, that its size is under the decompression-bomb limit, and (``verify``) that its
+    structure is intact. A DataError names the file."""
+    import warnings
+
+    from PIL import Image, UnidentifiedImageError
+
+    p = Path(path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(p) as im:
+                im.verify()
+    except FileNotFoundError:
+        raise DataError("image not found", path=p, fix=fix) from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise DataError(_BOMB, path=p, fix=fix) from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise DataError(
+            f"cannot decode image ({exc.__class__.__name__})", path=p, fix=fix
+        ) from None
 
 
 def _shorter_side(h: int, w: int, side: int) -> tuple[int, int]:

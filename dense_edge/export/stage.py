@@ -18,11 +18,12 @@ import numpy as np
 
 from dense_edge.compare import Agreement, Tolerance, agreement
 from dense_edge.errors import CheckFailed, StageError, UserError
-from dense_edge.fileio import ensure_dir, read_json, scratch_path, sha256_file, write_json
+from dense_edge.fileio import ensure_dir, read_json, sha256_file, write_json
 from dense_edge.manifest import model_fields, new_manifest
 from dense_edge.progress import info
 from dense_edge.recipe import Recipe
-from dense_edge.rundir import RunDir, fingerprint, is_current, mark_done
+from dense_edge.rundir import RunDir
+from dense_edge.stages import Stage, upstream
 
 # The newest opset every target reads: TensorRT 10.0's ONNX parser reads opsets 9..20 (later
 # 10.x releases read more), ONNX Runtime 1.18+ and OpenVINO 2024+ read 20 and newer, and the
@@ -41,12 +42,17 @@ class ExportResult:
     nodes: int = 0
 
 
+def onnx_folder(run: RunDir, precision: str) -> Path:
+    return run.onnx if precision == "fp32" else run.root / f"onnx-{precision}"
+
+
 def onnx_path(run: RunDir, precision: str) -> Path:
-    return run.onnx_model if precision == "fp32" else run.onnx / f"model.{precision}.onnx"
+    return onnx_folder(run, precision) / "model.onnx"
 
 
-def _record_name(precision: str) -> str:
-    return "stage.json" if precision == "fp32" else f"stage.{precision}.json"
+def rejected_folder(run: RunDir, precision: str) -> Path:
+    """Where a model that failed parity is kept for inspection (never the stage's folder)."""
+    return run.root / "rejected" / onnx_folder(run, precision).name
 
 
 def export_stage(
@@ -77,20 +83,26 @@ def export_stage(
     weights_sha = manifest.get("weights", {}).get("sha256") or sha256_file(
         run.model / "weights.safetensors"
     )
-    fp = fingerprint(
-        stage="onnx", weights=weights_sha, export=cfg.model_dump(mode="json"), precision=precision
+    folder = onnx_folder(run, precision)
+    stage = Stage(
+        "onnx" if precision == "fp32" else f"onnx-{precision}",
+        folder,
+        {
+            "model": upstream(run.model, "model"),
+            "export": cfg.model_dump(mode="json"),
+            "precision": precision,
+        },
     )
-    out = onnx_path(run, precision)
-    record = _record_name(precision)
-    if not force and is_current(out.parent, fp, record) and out.exists():
-        parity = read_json(_parity_path(out)) if _parity_path(out).exists() else {}
+    out = folder / "model.onnx"
+    if stage.reusable(force=force) is not None:
+        parity = read_json(folder / "parity.json") if (folder / "parity.json").exists() else {}
         info(f"onnx: reusing {out} (same model and export options; --force to redo)")
         return ExportResult(out, precision, parity, reused=True)
 
-    ensure_dir(out.parent)
     t0 = time.perf_counter()
     fp32 = export_stage(recipe, run, precision="fp32", force=force) if precision != "fp32" else None
-    with scratch_path(out) as tmp:
+    with stage.build() as tmp_dir:
+        tmp = tmp_dir / "model.onnx"
         if fp32 is None:
             _export_fp32(run, manifest, tmp, recipe, weights_sha)
         else:
@@ -101,21 +113,19 @@ def export_stage(
         tol = _tolerance(recipe, precision)
         problems = tol.violations(result)
         parity = _parity_record(result, tol, source, precision, problems)
-        write_json(_parity_path(out), parity)
+        write_json(tmp_dir / "parity.json", parity)
         _print_parity(out.name, result, source)
         if problems:
-            rejected = out.with_name(f"{out.stem}.rejected.onnx")
-            os.replace(tmp, rejected)
+            rejected = rejected_folder(run, precision)
+            ensure_dir(rejected)
+            os.replace(tmp, rejected / "model.onnx")
+            os.replace(tmp_dir / "parity.json", rejected / "parity.json")
             raise CheckFailed(
                 f"ONNX parity failed for {out.name}: {'; '.join(problems)} "
-                f"(model kept as {rejected} for inspection)"
+                f"(model kept as {rejected / 'model.onnx'} for inspection)"
             )
-        os.replace(tmp, out)
     seconds = time.perf_counter() - t0
     nodes = len(checked.graph.node)
-    mark_done(
-        out.parent, "onnx", fp, record, precision=precision, nodes=nodes, seconds=round(seconds, 2)
-    )
     info(f"onnx: {out} ({nodes} nodes, opset {cfg.opset}) in {seconds:.1f} s")
     return ExportResult(out, precision, parity, reused=False, seconds=seconds, nodes=nodes)
 
@@ -247,12 +257,6 @@ def _print_parity(name: str, a: Agreement, source: str) -> None:
         f"onnx parity ({name} vs PyTorch, {a.samples} samples from {source}): "
         f"max abs {a.max_abs_error:.2e}, mean abs {a.mean_abs_error:.2e}, "
         f"cosine {a.min_cosine:.7f}, top-1 agreement {a.top1_agreement:.4f}"
-    )
-
-
-def _parity_path(out: Path) -> Path:
-    return out.with_name(
-        "parity.json" if out.name == "model.onnx" else f"parity.{out.stem[6:]}.json"
     )
 
 

@@ -11,6 +11,26 @@ from pydantic import BaseModel, ValidationError
 
 from dense_edge.errors import RecipeError
 from dense_edge.recipe.schema import PATH_KEYS, Recipe
+from dense_edge.rundir import check_name
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key given twice in one mapping (YAML keeps the last)."""
+
+
+def _mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", key_node.start_mark
+            )
+        seen.add(key)
+    return loader.construct_mapping(node)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
 
 _TYPE_NAMES = {
     "int": "int",
@@ -24,8 +44,15 @@ _TYPE_NAMES = {
 }
 
 
-def load_recipe(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Recipe:
-    """Read ``path`` (or the built-in digits default), apply ``overrides`` ("a.b" -> value)."""
+def load_recipe(
+    path: str | Path | None = None,
+    overrides: dict[str, Any] | None = None,
+    labels: dict[str, str] | None = None,
+) -> Recipe:
+    """Read ``path`` (or the built-in digits default), apply ``overrides`` ("a.b" -> value).
+
+    An error in an override names how it was given (``labels``, e.g. ``--set a.b=1``), not
+    the recipe file."""
     raw: dict[str, Any] = {}
     where = "built-in default recipe"
     if path is not None:
@@ -33,17 +60,22 @@ def load_recipe(path: str | Path | None = None, overrides: dict[str, Any] | None
         where = str(p)
         raw = _read_yaml(p)
         _resolve_paths(raw, p.parent, where)
+    given: dict[str, str] = {}  # override key -> how the user gave it (flag or --set)
     for key, value in (overrides or {}).items():
         if value is None:
             continue
         if key in PATH_KEYS and isinstance(value, (str, Path)) and value != "data":
             value = str(Path(value).expanduser().resolve())
-        _set_key(raw, key, value, where)
+        given[key] = (labels or {}).get(key) or f"command-line {key}={value}"
+        _set_key(raw, key, value, given[key])
     try:
         recipe = Recipe.model_validate(raw)
     except ValidationError as exc:
-        raise RecipeError(f"{where}: {format_validation_error(exc, Recipe)}") from None
-    _check_files(recipe, where)
+        loc = ".".join(str(p) for p in exc.errors(include_url=False)[0]["loc"])
+        blame = next((g for k, g in given.items() if loc == k or loc.startswith(k + ".")), where)
+        raise RecipeError(f"{blame}: {format_validation_error(exc, Recipe)}") from None
+    check_name(recipe.name, given.get("name", where))
+    _check_files(recipe, where, given)
     return recipe
 
 
@@ -51,7 +83,7 @@ def _read_yaml(p: Path) -> dict[str, Any]:
     if not p.exists():
         raise RecipeError(f"{p}: recipe not found", fix="check the --recipe path")
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+        data = yaml.load(p.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}" if mark is not None else ""
@@ -102,7 +134,7 @@ def parse_set_option(item: str) -> tuple[str, Any]:
     return key.strip(), value
 
 
-def _check_files(recipe: Recipe, where: str) -> None:
+def _check_files(recipe: Recipe, where: str, given: dict[str, str] | None = None) -> None:
     checks = [
         ("model.weights", recipe.model.weights),
         ("data.root", recipe.data.root),
@@ -112,8 +144,9 @@ def _check_files(recipe: Recipe, where: str) -> None:
     for key, value in checks:
         if value is not None and not Path(value).exists():
             flag = {"model.weights": "--weights", "data.root": "--data-root"}.get(key, "--set")
+            blame = (given or {}).get(key, where)
             raise RecipeError(
-                f"{where}: {key}: file not found: {value}", fix=f"fix the path or pass {flag}"
+                f"{blame}: {key}: file not found: {value}", fix=f"fix the path or pass {flag}"
             )
 
 

@@ -57,8 +57,16 @@ def pack(engine_dir: str | Path, out: str | Path) -> Path:
         },
     }
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
+    if not out.parent.is_dir():
+        raise UserError(
+            "the output folder does not exist", path=out.parent, fix="create it, or fix -o"
+        )
+    if out.is_dir():
+        raise UserError("is a folder", path=out, fix="give -o a file name, e.g. model.bundle")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
+    except OSError as exc:
+        raise _unwritable(out, exc) from None
     os.close(fd)
     try:
         with tarfile.open(tmp, "w:gz") as tar:
@@ -69,10 +77,18 @@ def pack(engine_dir: str | Path, out: str | Path) -> Path:
                 tar.addfile(info, io.BytesIO(data))
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, out)
+    except OSError as exc:
+        raise _unwritable(out, exc) from None
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return out
+
+
+def _unwritable(out: Path, exc: OSError) -> UserError:
+    from dense_edge.stages import environment_error
+
+    return environment_error(exc, out)
 
 
 def _umask() -> int:
@@ -93,10 +109,14 @@ def unpack(archive: str | Path, dest: str | Path, *, reuse_existing: bool = Fals
     archive, dest = Path(archive), Path(dest)
     if not archive.is_file():
         raise UserError("bundle not found", path=archive)
+    replace = False
     if dest.exists() or dest.is_symlink():
         if reuse_existing and _valid(dest):
             return dest
-        if not dest.is_dir() or dest.is_symlink() or any(dest.iterdir()):
+        # The runtime's cache: an entry that fails its checksums (a bad disk, an edit, a killed
+        # extraction) is extracted again from the bundle, which has just been verified.
+        replace = reuse_existing and dest.is_dir() and not dest.is_symlink()
+        if not replace and (not dest.is_dir() or dest.is_symlink() or any(dest.iterdir())):
             raise UserError(
                 "destination exists and is not an empty folder",
                 path=dest,
@@ -116,6 +136,10 @@ def unpack(archive: str | Path, dest: str | Path, *, reuse_existing: bool = Fals
 
         engine_bundle.read(tmp)  # the manifest's schema and its own checksums
         try:
+            if replace and dest.is_dir() and not _valid(dest):
+                trash = Path(tempfile.mkdtemp(prefix=f".{dest.name}.old.", dir=dest.parent))
+                os.rename(dest, trash / "entry")
+                shutil.rmtree(trash, ignore_errors=True)
             if dest.is_dir() and not any(dest.iterdir()):
                 dest.rmdir()
             os.rename(tmp, dest)

@@ -17,6 +17,20 @@ from dense_edge.errors import UserError
 
 MANIFEST = "manifest.json"
 BUNDLE_KIND = "engine"
+SEAL = "manifest_sha256"  # the sha256 of the manifest's own content, without this key
+
+
+def content_sha256(manifest: dict[str, Any]) -> str:
+    """sha256 of the manifest's content (keys sorted, ``manifest_sha256`` left out): the same
+    however the JSON is laid out, different after any edit to a value."""
+    body = {k: v for k, v in manifest.items() if k != SEAL}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def seal(manifest: dict[str, Any]) -> dict[str, Any]:
+    """The manifest with ``manifest_sha256`` set: edits to it (classes, mean) are detected."""
+    return {**manifest, SEAL: content_sha256(manifest)}
 
 
 def sha256(path: Path) -> str:
@@ -90,6 +104,17 @@ def read(folder: str | Path, *, verify: bool = True) -> dict[str, Any]:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise UserError(f"unreadable bundle manifest ({exc})", path=path) from None
+    if (
+        isinstance(manifest, dict)
+        and SEAL in manifest
+        and manifest[SEAL] != content_sha256(manifest)
+    ):
+        raise UserError(
+            f"{MANIFEST} was edited after the engine was built (its manifest_sha256 no longer "
+            "matches its content: classes, preprocessing or shapes may not fit the engine)",
+            path=path,
+            fix="restore the original manifest.json, or rebuild with dense-edge compile --force",
+        )
     validate_manifest(manifest, path)
     if manifest.get("kind") != BUNDLE_KIND:
         raise UserError(f"manifest kind is {manifest.get('kind')!r}, not an engine", path=path)

@@ -24,10 +24,6 @@ from dense_edge.recipe.schema import TrainSection
 from dense_edge.train import distributed
 from dense_edge.train.evaluate import evaluate
 
-CHECKPOINT_DIR = "checkpoint"
-CHECKPOINT_WEIGHTS = "last.safetensors"
-CHECKPOINT_STATE = "state.pt"
-
 
 @dataclass
 class History:
@@ -86,14 +82,17 @@ def fit(
     *,
     arch: str,
     seed: int,
-    checkpoint_dir: Path,
-    fingerprint: str,
+    checkpoint: Path,
+    inputs: dict[str, Any],
     resume: bool,
-    save_checkpoint: Any,
     device: torch.device,
     world: distributed.World,
 ) -> History:
-    """Train ``model`` in place; call ``save_checkpoint(model, epoch, history)`` each epoch."""
+    """Train ``model`` in place, writing ``checkpoint`` after every epoch.
+
+    The checkpoint is one file (weights, optimiser and scaler state, epoch, history and the
+    inputs it was made from) replaced atomically, so a kill at any point leaves the previous
+    epoch's checkpoint or this one, never a mix."""
     optimizer = torch.optim.SGD(
         model.parameters(),
         lr=cfg.lr,
@@ -105,9 +104,8 @@ def fit(
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     history = History()
     start_epoch = 0
-    state_file = checkpoint_dir / CHECKPOINT_STATE
     if resume:
-        start_epoch, history = _restore(model, optimizer, scaler, checkpoint_dir, fingerprint, arch)
+        start_epoch, history = _restore(model, optimizer, scaler, checkpoint, inputs, arch)
         info(f"resuming at epoch {start_epoch + 1}/{cfg.epochs}")
     net: torch.nn.Module = model
     if world.enabled:
@@ -170,19 +168,7 @@ def fit(
                         evaluate(model, splits.val, preprocess, device=device), 5
                     )
                 history.epochs.append(record)
-                save_checkpoint(model, epoch, history)
-                tmp = state_file.with_name(f".{state_file.name}.tmp")
-                torch.save(
-                    {
-                        "fingerprint": fingerprint,
-                        "epoch": epoch,
-                        "optimizer": optimizer.state_dict(),
-                        "scaler": scaler.state_dict(),
-                        "history": history.epochs,
-                    },
-                    tmp,
-                )
-                tmp.replace(state_file)
+                _save(checkpoint, model, optimizer, scaler, epoch, history, inputs)
                 val = f", val top-1 {record['val_top1']:.4f}" if "val_top1" in record else ""
                 info(
                     f"  {label}: loss {record['train_loss']:.4f}, "
@@ -194,30 +180,66 @@ def fit(
     return history
 
 
+def _save(
+    path: Path,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler,
+    epoch: int,
+    history: History,
+    inputs: dict[str, Any],
+) -> None:
+    from dense_edge.fileio import atomic_path, ensure_dir, sha256_json
+    from dense_edge.stages import fault, writing
+
+    ensure_dir(path.parent)
+    state = {
+        "fingerprint": sha256_json(inputs),
+        "inputs": inputs,
+        "epoch": epoch,
+        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "optimizer": optimizer.state_dict(),
+        "scaler": scaler.state_dict(),
+        "history": history.epochs,
+    }
+    with writing(path), atomic_path(path) as tmp:
+        torch.save(state, tmp)
+        fault("model", f"checkpoint-{epoch + 1}")  # written, not yet renamed
+    fault("model", f"epoch-{epoch + 1}")
+
+
 def _restore(
     model: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
     scaler: torch.amp.GradScaler,
-    ckpt: Path,
-    fingerprint: str,
+    checkpoint: Path,
+    inputs: dict[str, Any],
     arch: str,
 ) -> tuple[int, History]:
-    from dense_edge.models.weights import fit_state_dict, read_state_dict
+    from dense_edge.fileio import sha256_json
+    from dense_edge.models.weights import fit_state_dict
+    from dense_edge.stages import describe_changes
 
-    weights, state_file = ckpt / CHECKPOINT_WEIGHTS, ckpt / CHECKPOINT_STATE
-    if not weights.exists() or not state_file.exists():
+    if not checkpoint.is_file():
         raise StageError(
-            "nothing to resume: no epoch checkpoint", path=ckpt, fix="run without --resume"
+            "nothing to resume: no epoch checkpoint", path=checkpoint, fix="run without --resume"
         )
-    state = torch.load(state_file, map_location="cpu", weights_only=True)
-    if state.get("fingerprint") != fingerprint:
+    try:
+        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    except Exception as exc:
         raise StageError(
-            "the checkpoint was made with a different recipe (model, data or train changed)",
-            path=ckpt,
+            f"unreadable checkpoint ({exc.__class__.__name__})",
+            path=checkpoint,
+            fix="use --force to start over",
+        ) from None
+    if state.get("fingerprint") != sha256_json(inputs):
+        raise StageError(
+            "the checkpoint was made with a different recipe: "
+            + describe_changes(state.get("inputs") or {}, inputs),
+            path=checkpoint,
             fix="use --force to start over",
         )
-    sd, _ = read_state_dict(weights)
-    fit_state_dict(model, sd, arch=arch, source=weights)
+    fit_state_dict(model, state["model"], arch=arch, source=checkpoint)
     optimizer.load_state_dict(state["optimizer"])
     if state.get("scaler"):
         scaler.load_state_dict(state["scaler"])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import shutil
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,14 +10,14 @@ from typing import Any
 
 from dense_edge.data import load_splits, preprocess_for
 from dense_edge.errors import StageError, WeightsError
-from dense_edge.fileio import ensure_dir, sha256_file, write_json
+from dense_edge.fileio import sha256_file, sha256_json, write_json
 from dense_edge.manifest import load_manifest, new_manifest
 from dense_edge.models.loading import MANIFEST_FILE, WEIGHTS_FILE
 from dense_edge.models.registry import get_config
 from dense_edge.progress import info
 from dense_edge.recipe import Recipe
-from dense_edge.rundir import RunDir, fingerprint, is_current, mark_done
-from dense_edge.train.loop import CHECKPOINT_DIR, CHECKPOINT_STATE, CHECKPOINT_WEIGHTS
+from dense_edge.rundir import RunDir
+from dense_edge.stages import Stage
 
 
 @dataclass
@@ -27,50 +27,104 @@ class StageResult:
     reused: bool
 
 
-def model_fingerprint(recipe: Recipe) -> str:
+def weights_file(path: str | Path) -> Path:
+    """The weights a ``model.weights`` path names: a file, or a dense-edge model folder."""
+    p = Path(path)
+    if p.is_dir():
+        if not (p / WEIGHTS_FILE).is_file():
+            raise WeightsError(
+                f"is a folder without {WEIGHTS_FILE}",
+                path=p,
+                fix="pass the weights file (.pth, .safetensors) or a dense-edge model folder",
+            )
+        return p / WEIGHTS_FILE
+    if not p.is_file():
+        raise WeightsError("weights file not found", path=p, fix="check the --weights path")
+    return p
+
+
+def data_identity(recipe: Recipe) -> dict[str, Any]:
+    """What the data is, without decoding an image: the settings, and for file sources the
+    listing of every file below ``data.root`` with its size."""
+    d = recipe.data
+    ident: dict[str, Any] = {"settings": d.model_dump(mode="json")}
+    if d.root and Path(d.root).is_dir():
+        root = Path(d.root)
+        listing = []
+        for dirpath, dirnames, filenames in os.walk(root):
+            dirnames.sort()
+            for name in sorted(filenames):
+                f = Path(dirpath) / name
+                try:
+                    listing.append([f.relative_to(root).as_posix(), f.stat().st_size])
+                except OSError:
+                    listing.append([f.relative_to(root).as_posix(), None])
+        ident["files"] = len(listing)
+        ident["listing_sha256"] = sha256_json(listing)
+    return ident
+
+
+def model_inputs(recipe: Recipe) -> dict[str, Any]:
+    model = recipe.model.model_dump(mode="json")
     inputs: dict[str, Any] = {
-        "model": recipe.model.model_dump(mode="json"),
-        "data": recipe.data.model_dump(mode="json"),
+        "model": {k: v for k, v in model.items() if k != "weights"},
+        "data": data_identity(recipe),
         "preprocess": preprocess_for(recipe).to_dict(),
         "seed": recipe.seed,
     }
     if recipe.model.weights:
-        inputs["weights_sha256"] = sha256_file(recipe.model.weights)
+        inputs["weights_sha256"] = sha256_file(weights_file(recipe.model.weights))
     else:
         inputs["train"] = recipe.train.model_dump(mode="json")
-    return fingerprint(stage="model", **inputs)
+    return inputs
+
+
+def model_stage(recipe: Recipe, run: RunDir) -> Stage:
+    return Stage("model", run.model, model_inputs(recipe))
+
+
+def model_fingerprint(recipe: Recipe) -> str:
+    return sha256_json(model_inputs(recipe))
 
 
 def train_stage(
     recipe: Recipe, run: RunDir, *, resume: bool = False, force: bool = False
 ) -> StageResult:
-    """Produce ``RUN/model/``: reuse it if current, else train or import ``model.weights``."""
+    """Produce ``RUN/model/``: reuse it if current, else train or import ``model.weights``.
+
+    A finished model made from other settings is refused unless ``force``; with ``force`` the
+    new model is trained beside the old one, which is replaced only when the new one is done.
+    """
     from dense_edge.train import distributed
 
     world = distributed.from_env()
-    fp = model_fingerprint(recipe)
+    stage = model_stage(recipe, run)
     out = run.model
-    if not force and not resume and is_current(out, fp):
+    if world.main:
+        rec = stage.reusable(force=force)
+    else:  # the other ranks only read: rank 0 owns the folder
+        rec = stage.record()
+        rec = rec if rec and rec["fingerprint"] == stage.fingerprint and not force else None
+    if rec is not None and not resume:
         info(f"model: reusing {out} (same recipe; --force to redo)")
         return StageResult(load_manifest(out), out, reused=True)
-    ckpt = out / CHECKPOINT_DIR
-    if force and world.main and out.exists():
-        shutil.rmtree(out)
-    if not resume and not recipe.model.weights and (ckpt / CHECKPOINT_STATE).exists():
+    ckpt = run.checkpoint
+    if force and not resume and world.main and ckpt.exists():
+        ckpt.unlink()
+    if not resume and not recipe.model.weights and ckpt.exists():
         raise StageError(
             f"{ckpt} holds an interrupted training run",
             fix="pass --resume to continue it or --force to start over",
         )
     if recipe.model.weights:
-        return _import_weights(recipe, run, fp)
-    return _train(recipe, run, fp, resume=resume, world=world)
+        return _import_weights(recipe, run, stage)
+    return _train(recipe, run, stage, resume=resume, world=world)
 
 
-def _train(recipe: Recipe, run: RunDir, fp: str, *, resume: bool, world: Any) -> StageResult:
+def _train(recipe: Recipe, run: RunDir, stage: Stage, *, resume: bool, world: Any) -> StageResult:
     import torch
 
     from dense_edge.models import create
-    from dense_edge.models.weights import save_safetensors
     from dense_edge.train import distributed
     from dense_edge.train.evaluate import evaluate
     from dense_edge.train.loop import fit
@@ -81,6 +135,8 @@ def _train(recipe: Recipe, run: RunDir, fp: str, *, resume: bool, world: Any) ->
         info(
             f"data: skipped {len(splits.skipped)} unreadable images (first: {splits.skipped[0][0]})"
         )
+    if world.main and not recipe.data.skip_corrupt:
+        check_files(splits)  # a bad file is an error now, not after an epoch
     num_classes = recipe.model.num_classes or len(splits.classes)
     if num_classes != len(splits.classes):
         raise StageError(
@@ -99,7 +155,6 @@ def _train(recipe: Recipe, run: RunDir, fp: str, *, resume: bool, world: Any) ->
     ).to(device)
 
     out = run.model
-    ckpt = ensure_dir(out / CHECKPOINT_DIR)
     base = _base_manifest(recipe, splits.classes, preprocess)
     if world.main:
         summary = splits.summary()
@@ -110,11 +165,6 @@ def _train(recipe: Recipe, run: RunDir, fp: str, *, resume: bool, world: Any) ->
             + (f", {world.size} processes" if world.enabled else "")
         )
 
-    def save_checkpoint(m: torch.nn.Module, epoch: int, history: Any) -> None:
-        manifest = {**base, "training": {"epoch": epoch + 1, "history": history.epochs}}
-        save_safetensors(m, ckpt / CHECKPOINT_WEIGHTS, manifest)
-        write_json(ckpt / MANIFEST_FILE, manifest)
-
     t0 = time.perf_counter()
     history = fit(
         model,
@@ -123,10 +173,9 @@ def _train(recipe: Recipe, run: RunDir, fp: str, *, resume: bool, world: Any) ->
         recipe.train,
         arch=recipe.model.arch,
         seed=recipe.seed,
-        checkpoint_dir=ckpt,
-        fingerprint=fp,
+        checkpoint=run.checkpoint,
+        inputs=stage.inputs,
         resume=resume,
-        save_checkpoint=save_checkpoint,
         device=device,
         world=world,
     )
@@ -154,8 +203,8 @@ def _train(recipe: Recipe, run: RunDir, fp: str, *, resume: bool, world: Any) ->
                 "config": recipe.train.model_dump(mode="json"),
             },
         }
-        manifest = _write_model(model.cpu(), manifest, out, fp)
-        shutil.rmtree(ckpt, ignore_errors=True)
+        manifest = _commit_model(stage, model.cpu(), manifest)
+        run.checkpoint.unlink(missing_ok=True)
         info(f"train: test top-1 {metrics['test_top1']:.4f} in {wall:.1f} s -> {out}")
     distributed.barrier(world)
     distributed.shutdown(world)
@@ -164,12 +213,12 @@ def _train(recipe: Recipe, run: RunDir, fp: str, *, resume: bool, world: Any) ->
     return StageResult(manifest, out, reused=False)
 
 
-def _import_weights(recipe: Recipe, run: RunDir, fp: str) -> StageResult:
+def _import_weights(recipe: Recipe, run: RunDir, stage: Stage) -> StageResult:
     from dense_edge.models import load
     from dense_edge.train.evaluate import evaluate
 
     assert recipe.model.weights is not None
-    weights = Path(recipe.model.weights)
+    weights = weights_file(recipe.model.weights)
     splits = None
     classes = None
     preprocess = preprocess_for(recipe)
@@ -203,7 +252,7 @@ def _import_weights(recipe: Recipe, run: RunDir, fp: str) -> StageResult:
             "weights_sha256": sha256_file(weights),
         },
     }
-    manifest = _write_model(model, manifest, run.model, fp)
+    manifest = _commit_model(stage, model, manifest)
     info(f"model: imported {weights.name} as {recipe.model.arch} -> {run.model}")
     return StageResult(manifest, run.model, reused=False)
 
@@ -226,17 +275,31 @@ def _base_manifest(recipe: Recipe, classes: list[str], preprocess: Any) -> dict[
     )
 
 
-def _write_model(model: Any, manifest: dict[str, Any], out: Path, fp: str) -> dict[str, Any]:
+def _commit_model(stage: Stage, model: Any, manifest: dict[str, Any]) -> dict[str, Any]:
     from dense_edge.models.weights import save_safetensors
 
-    ensure_dir(out)
-    weights = out / WEIGHTS_FILE
-    save_safetensors(model, weights, manifest)
-    manifest = {
-        **manifest,
-        "weights": {"file": WEIGHTS_FILE, "sha256": sha256_file(weights)},
-        "parameters": sum(p.numel() for p in model.parameters()),
-    }
-    write_json(out / MANIFEST_FILE, manifest)
-    mark_done(out, "model", fp)
+    with stage.build() as tmp:
+        weights = tmp / WEIGHTS_FILE
+        save_safetensors(model, weights, manifest)
+        manifest = {
+            **manifest,
+            "weights": {"file": WEIGHTS_FILE, "sha256": sha256_file(weights)},
+            "parameters": sum(p.numel() for p in model.parameters()),
+        }
+        write_json(tmp / MANIFEST_FILE, manifest)
     return manifest
+
+
+def check_files(splits: Any) -> None:
+    """Open every image file's header once (no decoding): a file that is not an image, or one
+    too large to decode safely, is named before training starts."""
+    from dense_edge.data.imageset import FileImageSet
+    from dense_edge.data.preprocess import check_image
+
+    seen: set[Path] = set()
+    for part in (splits.train, splits.val, splits.test):
+        if isinstance(part, FileImageSet):
+            for p in part.paths:
+                if p not in seen:
+                    seen.add(p)
+                    check_image(p, fix="remove or replace the file, or set data.skip_corrupt: true")

@@ -41,7 +41,9 @@ def test_a_current_stage_is_reused_and_force_redoes_it(tmp_path):
     assert train_stage(recipe, run).reused
     assert not train_stage(recipe, run, force=True).reused
     changed = load_recipe(None, {"train.epochs": 1, "data.limit": 60, "train.lr": 0.05})
-    assert not train_stage(changed, run).reused
+    with pytest.raises(StageError, match=r"other inputs: train\.lr 0\.1 -> 0\.05.*--force"):
+        train_stage(changed, run)
+    assert not train_stage(changed, run, force=True).reused
 
 
 def test_resume_continues_exactly(tmp_path, monkeypatch):
@@ -60,7 +62,7 @@ def test_resume_continues_exactly(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         train_stage(recipe, run)
     monkeypatch.setattr(loop, "info", real_info)
-    assert not (run.model / "weights.safetensors").exists()  # nothing that looks finished
+    assert not run.model.exists()  # nothing that looks finished
     with pytest.raises(StageError, match="--resume"):
         train_stage(recipe, run)
     resumed = train_stage(recipe, run, resume=True)

@@ -1,0 +1,360 @@
+"""The stage contract: every stage's output is reused, refused or rebuilt the same way.
+
+A stage declares its *inputs*: the settings that change its output and the fingerprints of
+what it reads (upstream stages' fingerprints, sha256 of files, listings with sizes), never
+timestamps. It is current when its record holds the same fingerprint and its outputs still
+match the sha256 recorded for them. A finished stage made from other inputs is refused, with the
+inputs that changed, unless ``--force``.
+
+Building happens in a temporary folder beside the output (``.NAME.dense-edge-tmp-*``). The
+record is written inside it, then output and record land together with one rename. With
+``--force`` the old output is renamed aside (``.NAME.dense-edge-trash-*``), the new one renamed
+into place, and only then is the old one deleted; the next run restores the old output if a
+crash happened between the two renames, and removes leftovers that carry our marker. Only
+folders that carry our marker (a stage record, a temp marker, or a dense-edge manifest) are
+ever deleted or replaced.
+
+Engine folders are shipped to devices, so their record lives in their ``manifest.json``
+(``stage``), which is itself hashed (``manifest_sha256``): the folder holds nothing unhashed.
+
+Fault injection for tests: ``DENSE_EDGE_FAULT=<stage>:<point>`` raises :class:`InjectedFault`
+(a ``BaseException``, like a kill) at that point; ``DENSE_EDGE_FAULT=<stage>:<point>:ENOSPC``
+raises that ``OSError`` instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from dense_edge.errors import StageError, UserError
+from dense_edge.fileio import UMASK, ensure_dir, sha256_file, sha256_json, write_json
+
+RECORD = ".dense-edge-stage.json"
+TMP_MARK = ".dense-edge-tmp"
+OWNED_MARK = ".dense-edge-owned"  # folders with neither a record nor our manifest (report/)
+LEGACY_RECORDS = ("stage.json",)
+RECORD_FORMAT = "dense-edge/stage"
+POINTS = ("started", "built", "recorded", "swapped", "committed")
+
+
+class InjectedFault(BaseException):
+    """Raised by :func:`fault` where ``DENSE_EDGE_FAULT`` asks: behaves like a kill."""
+
+
+def fault(stage: str, point: str) -> None:
+    """A named write point; tests make it fail with ``DENSE_EDGE_FAULT=stage:point[:ERRNO]``."""
+    spec = os.environ.get("DENSE_EDGE_FAULT")
+    if not spec:
+        return
+    parts = spec.split(":")
+    if len(parts) < 2 or parts[0] != stage or parts[1] != point:
+        return
+    if len(parts) > 2:
+        code = getattr(errno, parts[2])
+        raise OSError(code, os.strerror(code), f"<{stage}:{point}>")
+    raise InjectedFault(f"{stage}:{point}")
+
+
+# -- environment faults ----------------------------------------------------------------------
+
+_FIXES = {
+    errno.ENOSPC: "free disk space, or choose an --out on another disk",
+    errno.EDQUOT: "free space within your quota, or choose another --out",
+    errno.EACCES: "make it writable, or choose another --out",
+    errno.EPERM: "make it writable, or choose another --out",
+    errno.EROFS: "the file system is read-only: choose another --out",
+    errno.EISDIR: "remove the folder, or choose another path",
+    errno.ENOTDIR: "a file is where a folder belongs: remove or rename it",
+}
+
+
+def environment_error(exc: OSError, path: str | Path) -> UserError:
+    """An ``OSError`` met while writing ``path``, as a one-line error with the fix."""
+    where = exc.filename if isinstance(exc.filename, str) and exc.filename[:1] != "<" else path
+    return UserError(
+        f"cannot write {where} ({exc.strerror or exc.__class__.__name__})",
+        fix=_FIXES.get(exc.errno or 0, "check the disk and permissions, or choose another --out"),
+    )
+
+
+@contextlib.contextmanager
+def writing(path: str | Path) -> Iterator[None]:
+    """Turn environment faults (full disk, permissions, read-only) into one-line errors."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno in _FIXES:
+            raise environment_error(exc, path) from None
+        raise
+
+
+# -- ownership -------------------------------------------------------------------------------
+
+
+def is_ours(folder: Path) -> bool:
+    """True when ``folder`` carries our marker: a record, a temp marker, our manifest."""
+    if not folder.is_dir() or folder.is_symlink():
+        return False
+    if any((folder / m).is_file() for m in (RECORD, TMP_MARK, OWNED_MARK)):
+        return True
+    if any((folder / r).is_file() for r in LEGACY_RECORDS):
+        return True
+    try:
+        m = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(m, dict) and m.get("format") == "dense-edge/manifest"
+
+
+def check_slot(folder: Path) -> None:
+    """The place for a stage folder holds nothing, or a folder of ours."""
+    for parent in reversed(folder.parents):
+        if parent.exists() and not parent.is_dir():
+            raise UserError(
+                f"{parent} is a file where dense-edge keeps a folder",
+                fix="remove or rename that file, or choose another --out",
+            )
+    if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+        raise UserError(
+            f"{folder} is a file where dense-edge writes a stage folder",
+            fix="remove or rename that file, or choose another --out",
+        )
+    if folder.is_dir() and any(folder.iterdir()) and not is_ours(folder):
+        raise UserError(
+            f"{folder} was not made by dense-edge, so it is never replaced",
+            fix="move it away, or choose another --out",
+        )
+
+
+def _tmp_prefix(final: Path) -> str:
+    return f".{final.name}.dense-edge-tmp-"
+
+
+def _trash_prefix(final: Path) -> str:
+    return f".{final.name}.dense-edge-trash-"
+
+
+def recover(final: Path) -> None:
+    """After a killed run: put a swapped-out output back if the new one never landed, then
+    remove leftover temp and trash folders that carry our marker."""
+    parent = final.parent
+    if not parent.is_dir():
+        return
+    trash = sorted(p for p in parent.glob(_trash_prefix(final) + "*") if is_ours(p))
+    if trash and not final.exists():
+        trash[-1].rename(final)  # the old, complete output: never lose finished work
+        trash = trash[:-1]
+    for p in [*trash, *(p for p in parent.glob(_tmp_prefix(final) + "*") if is_ours(p))]:
+        shutil.rmtree(p, ignore_errors=True)
+
+
+def make_tmp(final: Path) -> Path:
+    ensure_dir(final.parent)
+    tmp = Path(tempfile.mkdtemp(prefix=_tmp_prefix(final), dir=final.parent))
+    os.chmod(tmp, 0o777 & ~UMASK)
+    (tmp / TMP_MARK).write_text("dense-edge temporary build folder\n", encoding="utf-8")
+    return tmp
+
+
+def commit(tmp: Path, final: Path, stage: str) -> None:
+    """Put ``tmp`` at ``final``: one rename, or (replacing) old aside, new in, old deleted."""
+    (tmp / TMP_MARK).unlink(missing_ok=True)  # the record (or manifest) marks it from here
+    if not is_ours(tmp):
+        (tmp / OWNED_MARK).write_text("made by dense-edge\n", encoding="utf-8")
+    if final.exists():
+        trash = final.with_name(f"{_trash_prefix(final)}{uuid.uuid4().hex[:8]}")
+        final.rename(trash)
+        fault(stage, "swapped")
+        tmp.rename(final)
+        fault(stage, "committed")
+        shutil.rmtree(trash, ignore_errors=True)
+    else:
+        tmp.rename(final)
+        fault(stage, "committed")
+
+
+# -- records ---------------------------------------------------------------------------------
+
+
+def output_table(folder: Path) -> dict[str, str]:
+    """sha256 of every file below ``folder`` except our own bookkeeping."""
+    out = {}
+    for f in sorted(folder.rglob("*")):
+        if f.is_file() and f.name not in (RECORD, TMP_MARK, OWNED_MARK):
+            out[f.relative_to(folder).as_posix()] = sha256_file(f)
+    return out
+
+
+def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(data, dict):
+        out: dict[str, Any] = {}
+        for k, v in data.items():
+            out.update(flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+        return out
+    return {prefix: data}
+
+
+def describe_changes(old: dict[str, Any], new: dict[str, Any], limit: int = 3) -> str:
+    a, b = flatten(old), flatten(new)
+    changed = []
+    for key in sorted(set(a) | set(b)):
+        if a.get(key, "<unset>") != b.get(key, "<unset>"):
+            changed.append(
+                f"{key} {_short(a.get(key, '<unset>'))} -> {_short(b.get(key, '<unset>'))}"
+            )
+    if not changed:
+        return "its inputs changed"
+    more = f" and {len(changed) - limit} more" if len(changed) > limit else ""
+    return "; ".join(changed[:limit]) + more
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value) if not isinstance(value, str) else value
+    if isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value):
+        return value[:12]  # a sha256
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+class Stage:
+    """One stage's output folder, its declared inputs, and the reuse/commit rules."""
+
+    def __init__(
+        self,
+        name: str,
+        folder: Path,
+        inputs: dict[str, Any],
+        *,
+        record_in_manifest: bool = False,
+    ) -> None:
+        self.name = name
+        self.folder = folder
+        self.inputs = inputs
+        self.fingerprint = sha256_json(inputs)
+        self.record_in_manifest = record_in_manifest
+
+    # reading
+
+    def record(self) -> dict[str, Any] | None:
+        return read_record(self.folder, manifest=self.record_in_manifest)
+
+    def _verify(self, rec: dict[str, Any]) -> str | None:
+        """None when the outputs are what the record says, else what is wrong."""
+        if self.record_in_manifest:
+            from dense_edge.targets import bundle
+
+            try:
+                bundle.read(self.folder)
+            except UserError as exc:
+                text = str(exc)
+                return text[: -len(f" ({exc.fix})")] if exc.fix and text.endswith(")") else text
+            return None
+        for name, digest in (rec.get("outputs") or {}).items():
+            f = self.folder / name
+            if not f.is_file():
+                return f"{f} is missing"
+            if sha256_file(f) != digest:
+                return f"{f} does not match the sha256 recorded when it was made (modified)"
+        return None
+
+    def reusable(self, *, force: bool) -> dict[str, Any] | None:
+        """The record of a current output to reuse, or None to build. Refuses (StageError) a
+        finished output made from other inputs, or a modified one, unless ``force``."""
+        recover(self.folder)
+        check_slot(self.folder)
+        if not self.folder.exists() or not any(self.folder.iterdir()):
+            return None
+        rec = self.record()
+        if rec is None:
+            if force:
+                return None
+            raise StageError(
+                f"{self.folder} is not a finished {self.name} stage (no record of its inputs; "
+                "an older dense-edge or an interrupted run made it)",
+                fix="pass --force to rebuild it",
+            )
+        problem = self._verify(rec)
+        if problem is not None:
+            if force:
+                return None
+            raise StageError(
+                f"{self.name} stage: {problem}",
+                fix="pass --force to rebuild it, or restore the original",
+            )
+        if rec.get("fingerprint") == self.fingerprint:
+            return None if force else rec
+        if force:
+            return None
+        raise StageError(
+            f"{self.folder} was made from other inputs: "
+            f"{describe_changes(rec.get('inputs') or {}, self.inputs)}",
+            fix="pass --force to replace it, or --out for a new run folder",
+        )
+
+    # writing
+
+    def record_data(self, tmp: Path) -> dict[str, Any]:
+        from dense_edge.manifest import now
+
+        return {
+            "format": RECORD_FORMAT,
+            "stage": self.name,
+            "fingerprint": self.fingerprint,
+            "inputs": self.inputs,
+            "outputs": output_table(tmp),
+            "completed": now(),
+        }
+
+    @contextlib.contextmanager
+    def build(self) -> Iterator[Path]:
+        """Yield a temporary folder to fill; on success, record and commit it in one rename."""
+        try:
+            recover(self.folder)
+            check_slot(self.folder)
+            tmp = make_tmp(self.folder)
+        except OSError as exc:
+            raise environment_error(exc, self.folder) from None
+        try:
+            with writing(self.folder):
+                fault(self.name, "started")
+                yield tmp
+                fault(self.name, "built")
+                if not self.record_in_manifest:
+                    write_json(tmp / RECORD, self.record_data(tmp))
+                fault(self.name, "recorded")
+                commit(tmp, self.folder, self.name)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+
+    def manifest_record(self) -> dict[str, Any]:
+        """For engine manifests: the record that lives inside ``manifest.json``."""
+        return {"fingerprint": self.fingerprint, "inputs": self.inputs}
+
+
+def read_record(folder: Path, *, manifest: bool = False) -> dict[str, Any] | None:
+    try:
+        if manifest:
+            data = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+            rec = data.get("stage") if isinstance(data, dict) else None
+        else:
+            rec = json.loads((folder / RECORD).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return rec if isinstance(rec, dict) and isinstance(rec.get("fingerprint"), str) else None
+
+
+def upstream(folder: Path, what: str, *, manifest: bool = False) -> str:
+    """The fingerprint of a finished upstream stage: what downstream stages are keyed on."""
+    rec = read_record(folder, manifest=manifest)
+    if rec is None:
+        raise StageError(f"{folder} holds no finished {what}", fix=f"build the {what} first")
+    return str(rec["fingerprint"])
