@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dense_edge.errors import StageError, UserError
+from dense_edge.errors import RecipeError, StageError, UserError
 from dense_edge.fileio import ensure_dir
 
 BOOKKEEPING = ".dense-edge"  # RUN/.dense-edge/: marker, lock, checkpoints
@@ -43,7 +43,7 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 def check_name(name: str, where: str = "recipe") -> str:
     """A recipe ``name`` names a folder under ``runs/``; it is never a path."""
     if not _NAME.match(name) or ".." in name:
-        raise UserError(
+        raise RecipeError(
             f"{where}: name {name!r} is not a plain name (letters, digits, '.', '_', '-'; "
             "no '/', '\\', '..' or absolute paths)",
             fix="rename it, and use --out DIR to choose where the run folder goes",

@@ -18,7 +18,7 @@ from dense_edge.calibrate.dataset import CalibrationSet, load_calibration_set
 from dense_edge.calibrate.methods import MethodOptions
 from dense_edge.calibrate.profiles import PROFILES
 from dense_edge.data.preprocess import Preprocess
-from dense_edge.errors import UserError
+from dense_edge.errors import DataError, UserError
 from dense_edge.fileio import read_json, sha256_file, sha256_json, write_json
 from dense_edge.manifest import new_manifest
 from dense_edge.progress import info
@@ -123,11 +123,21 @@ def calibration_identity(recipe: Recipe) -> str:
             f for f in path.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES
         )
         names = [f.relative_to(path).as_posix() for f in files]
-    else:
+    elif path.suffix == ".json":
         from dense_edge.calibrate.dataset import _read_listing
 
-        files, _ = _read_listing(path) if path.suffix == ".json" else ([], [])
+        files, _ = _read_listing(path)
         names = [str(f) for f in files]
+    else:
+        raise DataError(
+            "calibration.source must be 'data', an image folder or a .json manifest", path=path
+        )
+    if not files:
+        raise DataError(
+            "calibration folder holds no images",
+            path=path,
+            fix=f"add images ({', '.join(sorted(IMAGE_SUFFIXES))}) or use source: data",
+        )
     digests = [sha256_file(f) if f.is_file() else None for f in files]
     return sha256_json({"files": list(zip(names, digests, strict=True)), **draw})
 

@@ -76,6 +76,9 @@ def pack(engine_dir: str | Path, out: str | Path) -> Path:
                 info.mode = 0o644
                 tar.addfile(info, io.BytesIO(data))
         os.chmod(tmp, 0o666 & ~_umask())
+        from dense_edge.stages import fault
+
+        fault("bundle", "written")
         os.replace(tmp, out)
     except OSError as exc:
         raise _unwritable(out, exc) from None

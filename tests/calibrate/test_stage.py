@@ -12,6 +12,7 @@ from dense_edge.calibrate import collect as collect_module
 from dense_edge.calibrate.stage import calibrate_stage
 from dense_edge.cli import cli
 from dense_edge.data import Preprocess, load_splits
+from dense_edge.errors import StageError
 from tests.conftest import DIGITS_SET, digits_recipe
 
 
@@ -63,7 +64,10 @@ def test_statistics_are_collected_once(run_copy, monkeypatch):
     monkeypatch.setattr(collect_module, "collect", _forbid_recollect(collect_module.collect))
     for method in ("entropy", "mse"):
         other = calibrate_stage(
-            digits_recipe(**{"calibration.method": method}), run_copy, profiles=["tensorrt"]
+            digits_recipe(**{"calibration.method": method}),
+            run_copy,
+            profiles=["tensorrt"],
+            force=True,  # another method replaces a finished profile only when asked
         )
         assert not other[0].reused
         assert other[0].record["statistics"]["key"] == first[0].record["statistics"]["key"]
@@ -84,7 +88,9 @@ def test_a_current_profile_is_reused(run_copy):
     assert not calibrate_stage(recipe, run_copy, profiles=["onnxruntime"])[0].reused
     assert calibrate_stage(recipe, run_copy, profiles=["onnxruntime"])[0].reused
     changed = digits_recipe(**{"calibration.percentile": 99.9})
-    assert not calibrate_stage(changed, run_copy, profiles=["onnxruntime"])[0].reused
+    with pytest.raises(StageError, match=r"other inputs: percentile 99\.99 -> 99\.9.*--force"):
+        calibrate_stage(changed, run_copy, profiles=["onnxruntime"])
+    assert not calibrate_stage(changed, run_copy, profiles=["onnxruntime"], force=True)[0].reused
 
 
 def test_accuracy_aware_keeps_layers_in_float_to_meet_the_budget(run_copy):

@@ -68,7 +68,8 @@ def test_engines_are_reused_or_refused(run_copy):
     other = recipe.model_copy(
         update={"targets": [recipe.targets[0].model_copy(update={"threads": 1})]}
     )
-    with pytest.raises(StageError, match=r"built from other inputs.*--force"):
+    changed = r"made from other inputs: settings\.threads null -> 1.*--force"
+    with pytest.raises(StageError, match=changed):
         compile_stage(other, run_copy, "onnxruntime", "fp32")
     rebuilt = compile_stage(other, run_copy, "onnxruntime", "fp32", force=True)
     assert not rebuilt.reused and rebuilt.manifest["threads"] == 1

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from dense_edge import models
 from dense_edge.cli import cli
-from dense_edge.errors import CheckFailed, UserError, WeightsError
+from dense_edge.errors import CheckFailed, StageError, UserError, WeightsError
 from dense_edge.export import export_stage, metadata
 from dense_edge.rundir import RunDir
 from dense_edge.targets.onnxruntime.runner import OnnxRuntimeRunner
@@ -77,7 +77,7 @@ def test_dynamic_hw(run):
 
 def test_fp16_export_keeps_float32_io(run):
     result = export_stage(_recipe(), run, precision="fp16")
-    assert result.path.name == "model.fp16.onnx"
+    assert result.path == run.root / "onnx-fp16" / "model.onnx"
     model = onnx.load(str(result.path))
     assert model.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
     assert model.graph.output[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
@@ -99,7 +99,9 @@ def test_reused_when_current(run):
     first = export_stage(_recipe(), run)
     assert not first.reused
     assert export_stage(_recipe(), run).reused
-    assert not export_stage(_recipe(**{"export.opset": 16}), run).reused
+    with pytest.raises(StageError, match=r"other inputs: export\.opset 20 -> 16"):
+        export_stage(_recipe(**{"export.opset": 16}), run)
+    assert not export_stage(_recipe(**{"export.opset": 16}), run, force=True).reused
 
 
 def test_parity_failure_exits_non_zero_and_leaves_no_model(run):
@@ -107,9 +109,10 @@ def test_parity_failure_exits_non_zero_and_leaves_no_model(run):
     with pytest.raises(CheckFailed, match="ONNX parity failed"):
         export_stage(recipe, run)
     assert not (run.onnx / "model.onnx").exists()
-    assert (run.onnx / "model.rejected.onnx").exists()
-    assert not json.loads((run.onnx / "parity.json").read_text())["passed"]
-    assert not [p for p in run.onnx.iterdir() if p.name.startswith(".")]  # no temp files
+    rejected = run.root / "rejected" / "onnx"
+    assert (rejected / "model.onnx").exists()
+    assert not json.loads((rejected / "parity.json").read_text())["passed"]
+    assert not [p for p in run.root.iterdir() if "dense-edge-" in p.name]  # no temp folders
 
 
 @pytest.mark.parametrize("opset", [11, 21])
