@@ -136,6 +136,14 @@ def run_recipe(recipe: Recipe, run: RunDir, *, force: bool = False) -> RunResult
 
     train_stage(recipe, run, force=force)
     export_stage(recipe, run, force=force)
+    if force:  # compile reaches calibrate without --force: redo the int8 models here
+        from dense_edge.calibrate.stage import calibrate_stage
+        from dense_edge.targets.registry import get
+
+        profiles = sorted({get(t.name).profile for t in recipe.targets
+                           if t.name != "onnx" and "int8" in t.precisions})  # fmt: skip
+        if profiles:
+            calibrate_stage(recipe, run, profiles=profiles, force=True)
     engines, notes, names = [], [], []
     for target in recipe.targets:
         if target.name == "onnx":

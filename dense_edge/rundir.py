@@ -156,6 +156,8 @@ def lock(run: RunDir, command: str | None = None) -> Iterator[None]:
             f"run folder {run.root} is in use by {_holder(info)}",
             fix="wait for that command to finish, or use another --out",
         ) from None
+    from dense_edge.stages import command_scope
+
     _HELD.add(run.root)
     try:
         with contextlib.suppress(OSError):
@@ -168,7 +170,8 @@ def lock(run: RunDir, command: str | None = None) -> Iterator[None]:
                     "since": now(),
                 },
             )
-        yield
+        with command_scope():
+            yield
     finally:
         _HELD.discard(run.root)
         with contextlib.suppress(OSError):

@@ -46,6 +46,21 @@ RECORD_FORMAT = "dense-edge/stage"
 POINTS = ("started", "built", "recorded", "swapped", "committed")
 
 
+# (folder, fingerprint) of the stages built by the command now running: `--force` rebuilds a
+# stage once per command, not once per caller (run --force reaches export from several stages).
+_BUILT: set[tuple[str, str]] | None = None
+
+
+@contextlib.contextmanager
+def command_scope() -> Iterator[None]:
+    global _BUILT
+    outer, _BUILT = _BUILT, set()
+    try:
+        yield
+    finally:
+        _BUILT = outer
+
+
 class InjectedFault(BaseException):
     """Raised by :func:`fault` where ``DENSE_EDGE_FAULT`` asks: behaves like a kill."""
 
@@ -79,9 +94,8 @@ _FIXES = {
 
 def environment_error(exc: OSError, path: str | Path) -> UserError:
     """An ``OSError`` met while writing ``path``, as a one-line error with the fix."""
-    where = exc.filename if isinstance(exc.filename, str) and exc.filename[:1] != "<" else path
     return UserError(
-        f"cannot write {where} ({exc.strerror or exc.__class__.__name__})",
+        f"cannot write {path} ({exc.strerror or exc.__class__.__name__})",
         fix=_FIXES.get(exc.errno or 0, "check the disk and permissions, or choose another --out"),
     )
 
@@ -272,6 +286,8 @@ class Stage:
         check_slot(self.folder)
         if not self.folder.exists() or not any(self.folder.iterdir()):
             return None
+        if force and _BUILT is not None and (str(self.folder), self.fingerprint) in _BUILT:
+            force = False  # forced once already in this command
         rec = self.record()
         if rec is None:
             if force:
@@ -331,6 +347,8 @@ class Stage:
                     write_json(tmp / RECORD, self.record_data(tmp))
                 fault(self.name, "recorded")
                 commit(tmp, self.folder, self.name)
+                if _BUILT is not None:
+                    _BUILT.add((str(self.folder), self.fingerprint))
         finally:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
