@@ -19,7 +19,7 @@ Engine folders are shipped to devices, so their record lives in their ``manifest
 
 Fault injection for tests: ``DENSE_EDGE_FAULT=<stage>:<point>`` raises :class:`InjectedFault`
 (a ``BaseException``, like a kill) at that point; ``DENSE_EDGE_FAULT=<stage>:<point>:ENOSPC``
-raises that ``OSError`` instead.
+raises that ``OSError`` instead, and ``...:KILL`` sends the process SIGKILL.
 """
 
 from __future__ import annotations
@@ -73,6 +73,10 @@ def fault(stage: str, point: str) -> None:
     parts = spec.split(":")
     if len(parts) < 2 or parts[0] != stage or parts[1] != point:
         return
+    if len(parts) > 2 and parts[2] == "KILL":  # a real kill: no finally, no cleanup
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)
     if len(parts) > 2:
         code = getattr(errno, parts[2])
         raise OSError(code, os.strerror(code), f"<{stage}:{point}>")

@@ -176,3 +176,33 @@ def test_resume_after_a_kill_is_bit_identical(tmp_path, straight, point):
     for key, value in straight.items():
         assert torch.equal(value, got[key]), key
     assert not run.checkpoint.exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("point", ["built", "swapped"])
+def test_a_real_sigkill_during_compile_loses_nothing(run, point):
+    """The process dies at the point (SIGKILL: no cleanup runs); the next command repairs."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import DIGITS_SET, REPO
+
+    args = [sys.executable, "-m", "dense_edge", "compile", "--out", str(run.root), "--target",
+            "onnxruntime", "--precision", "fp32", "--set", DIGITS_SET]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    assert subprocess.run(args, env=env, cwd=REPO, capture_output=True).returncode == 0
+    engine = run.engine("onnxruntime", "fp32")
+    old = _digest(engine)
+    killed = subprocess.run(
+        [*args, "--threads", "2", "--force"],
+        env={**env, "DENSE_EDGE_FAULT": f"engines/onnxruntime-fp32:{point}:KILL"},
+        cwd=REPO,
+        capture_output=True,
+    )
+    assert killed.returncode == -9
+    assert leftovers(run.root)  # what a kill leaves: a temp (and, swapped, the old) folder
+    again = subprocess.run(args, env=env, cwd=REPO, capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr  # the old engine is back, whole, and reused
+    assert "(reused)" in again.stdout and _digest(engine) == old
+    assert not leftovers(run.root)
