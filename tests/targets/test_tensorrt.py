@@ -164,7 +164,9 @@ def test_the_device_kit_holds_a_verified_qdq_model_and_the_commands(run_copy):
     kit = write_device_kit(digits_recipe(), run_copy, "int8")
     m = json.loads((kit / bundle.MANIFEST).read_text())
     assert m["kind"] == "tensorrt-kit" and m["precision"] == "int8"
-    for name in ("model.onnx", "model.fp32.onnx", "trtexec.sh", "polygraphy.sh", "build_plan.json"):
+    names = ("model.onnx", "model.fp32.onnx", "trtexec.sh", "polygraphy.sh", "validate.sh",
+             "build_plan.json", "eval/images.npy", "eval/labels.npy", "eval/eval.json")  # fmt: skip
+    for name in names:
         assert (kit / name).exists()
         assert m["files"][name]["sha256"] == bundle.sha256(kit / name)
     assert check(kit / "model.onnx", "tensorrt").ok

@@ -85,6 +85,23 @@ class BuildPlan:
     engine: str = "model.engine"
     notes: list[str] = field(default_factory=list)
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> BuildPlan:
+        """The plan ``to_dict`` wrote (a kit's ``build_plan.json``)."""
+        p = d["profile"]
+        return cls(
+            precision=d["precision"],
+            onnx=d["onnx"],
+            onnx_fp32=d["onnx_fp32"],
+            profile=Profile(tuple(p["min"]), tuple(p["opt"]), tuple(p["max"])),
+            workspace_mb=int(d["workspace_mb"]),
+            optimization_level=int(d["optimization_level"]),
+            dla_core=d.get("dla_core"),
+            timing_cache=d.get("timing_cache", "timing.cache"),
+            engine=d.get("engine", "model.engine"),
+            notes=list(d.get("notes", [])),
+        )
+
     def strongly_typed(self, version: Version) -> bool:
         if version[0] >= 11:
             return True
