@@ -19,7 +19,7 @@ from dense_edge.report.merge import merge
 from dense_edge.report.schema import json_schema
 from dense_edge.rundir import RunDir
 from dense_edge.targets import bundle
-from dense_edge.targets.tensorrt import evalset
+from dense_edge.targets.tensorrt import availability, evalset
 from dense_edge.targets.tensorrt.export import write_device_kit
 from dense_edge.targets.tensorrt.selfcheck import l4t_release
 from tests.conftest import VALIDATE_FAST, digits_recipe
@@ -171,3 +171,20 @@ def test_jetpack_release_is_read_from_nv_tegra_release():
     assert l4t_release(text) == "R36.4.3"
     assert l4t_release("# R35 (release), REVISION: 5.0, GCID: 35550185") == "R35.5.0"
     assert l4t_release("not a tegra release file") is None
+
+
+@pytest.mark.skipif(not availability.available(), reason="TensorRT is not installed here")
+@pytest.mark.tensorrt
+@pytest.mark.cuda
+def test_kit_validate_builds_and_measures_on_the_gpu(kit_run, tmp_path):  # pragma: no cover
+    _, kit, _, _ = kit_run
+    copy = tmp_path / "kit"
+    shutil.copytree(kit, copy)
+    out = tmp_path / "device.json"
+    result = CliRunner().invoke(cli, ["kit", "validate", str(copy), "--iterations", "20",
+                                      "--out", str(out)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    assert report["measured_by"] == "tensorrt" and report["environment"]["tensorrt"]
+    assert report["accuracy"]["agreement"] >= 0.98
+    assert report["latency"]["1"]["clock"].startswith("gpu compute")

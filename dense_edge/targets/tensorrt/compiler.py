@@ -11,7 +11,7 @@ from dense_edge.errors import MissingDependencyError, UserError
 from dense_edge.progress import console, info, quiet
 from dense_edge.targets.tensorrt import availability
 from dense_edge.targets.tensorrt.dla import describe_placement, summarize_placement
-from dense_edge.targets.tensorrt.plan import INPUT_NAME, BuildPlan, plan_for
+from dense_edge.targets.tensorrt.plan import INPUT_NAME, PRECISION_RUN, BuildPlan, plan_for
 
 if TYPE_CHECKING:
     import tensorrt as trt
@@ -269,8 +269,6 @@ def compile_engine(
     files.insert(0, ENGINE)
     if (out_dir / LAYERS).exists():
         files.append(LAYERS)
-    ran = {"int8": "int8 (+ the ONNX's float type where it has no Q/DQ)", "fp16": "fp16",
-           "fp32": "fp32 (TF32 off)"}  # fmt: skip
     return {
         "files": files,
         "runtime": {"name": "tensorrt", "version": built["version"]},
@@ -290,7 +288,7 @@ def compile_engine(
             "hardware_compatibility": "NONE",
         },
         "profiles": [{k: list(v) for k, v in plan.to_dict()["profile"].items()}],
-        "precision_run": ran[precision],
+        "precision_run": PRECISION_RUN[precision],
         "threads": None,
         "streams": None,
         "build_plan": plan.to_dict(),

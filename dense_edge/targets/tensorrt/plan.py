@@ -25,6 +25,9 @@ from typing import Any
 from dense_edge.errors import UserError
 
 INPUT_NAME = "images"
+# What runs, per precision asked (strongly typed: the ONNX's types).
+PRECISION_RUN = {"int8": "int8 (+ the ONNX's float type where it has no Q/DQ)", "fp16": "fp16",
+                 "fp32": "fp32 (TF32 off)"}  # fmt: skip
 Version = tuple[int, int]  # (major, minor) of TensorRT
 
 OLDEST = (8, 6)  # --builderOptimizationLevel and Q/DQ strong enough for DenseNet: 8.6 onwards

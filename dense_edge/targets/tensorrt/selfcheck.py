@@ -81,13 +81,14 @@ def _tensorrt_runner(
 ) -> tuple[Runner, dict[str, Any]]:
     from dense_edge.progress import info
     from dense_edge.targets.tensorrt.compiler import build
-    from dense_edge.targets.tensorrt.plan import BuildPlan
+    from dense_edge.targets.tensorrt.plan import PRECISION_RUN, BuildPlan
     from dense_edge.targets.tensorrt.runner import TensorRTRunner
 
     plan = BuildPlan.from_dict(manifest["build_plan"])
     engine = kit / plan.engine
     config: dict[str, Any] = {"dla_core": plan.dla_core}
     runtime_manifest: dict[str, Any] = {"config": config, "precision": plan.precision}
+    runtime_manifest["precision_run"] = PRECISION_RUN[plan.precision]
     if rebuild or not engine.exists():
         info(f"kit: building {engine} with TensorRT")
         built = build(plan, kit, timing_cache=kit / plan.timing_cache)
