@@ -47,6 +47,7 @@ def _register() -> None:
         compile,
         doctor,
         export,
+        kit,
         report,
         run,
         train,
@@ -61,6 +62,7 @@ def _register() -> None:
     cli.add_command(report.report)
     cli.add_command(run.run)
     cli.add_command(bundle.bundle)
+    cli.add_command(kit.kit)
     cli.add_command(doctor.doctor)
 
 

@@ -92,3 +92,30 @@ def compare(base: Path, new: Path, tolerances: tuple[str, ...], across_machines:
             f"{worst.metric} {worst.delta}"
         )
     click.echo("no regressions beyond tolerance")
+
+
+@report.command()
+@click.argument("device_report", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--run",
+    "run_path",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Run directory (default: the one the kit was exported from, if it is here).",
+)
+def merge(device_report: Path, run_path: Path | None) -> None:
+    """Add a device report (the kit's validate.sh) to the run's report, marked where measured."""
+    from dense_edge.errors import UserError
+    from dense_edge.report.merge import load_device_report, merge_into_run
+    from dense_edge.rundir import RunDir
+
+    if run_path is None:
+        recorded = load_device_report(device_report)["kit"].get("run", {}).get("dir")
+        if not recorded or not Path(recorded).is_dir():
+            raise UserError(
+                "the run this kit came from is not here", path=device_report, fix="pass --run RUN"
+            )
+        run_path = Path(recorded)
+    run = RunDir.at(run_path)
+    merged = merge_into_run(device_report, run.report)
+    click.echo(f"merged {device_report} into {run.report / 'report.json'}")
+    print_summary(merged, run.report)

@@ -15,8 +15,10 @@ from dense_edge.errors import MissingDependencyError, UserError
 from dense_edge.targets import bundle
 from dense_edge.targets.tensorrt import availability, compat
 from dense_edge.targets.tensorrt.compiler import make_plan
+from dense_edge.targets.tensorrt.dla import describe_placement, summarize_placement
 from dense_edge.targets.tensorrt.export import write_device_kit
-from dense_edge.targets.tensorrt.plan import Profile
+from dense_edge.targets.tensorrt.plan import Profile, dla_refusal
+from dense_edge.targets.tensorrt.runner import is_aligned, misaligned_chunks
 from tests.conftest import DIGITS_SET, digits_recipe
 
 HAVE_TRT = availability.available()
@@ -38,31 +40,91 @@ def test_profiles_come_from_the_recipe():
 def test_strong_typing_and_flags_per_version():
     int8 = make_plan("int8", [1, 8, 8], _settings())
     fp16 = make_plan("fp16", [1, 8, 8], _settings())
-    assert int8.strongly_typed(10) and int8.strongly_typed(11)
-    assert int8.builder_flags(10) == [] == int8.builder_flags(11)  # precision from the Q/DQ ONNX
-    # 10.x builds FP16 from the float ONNX with the FP16 flag; 11.x has no flag: FP16 ONNX.
-    assert not fp16.strongly_typed(10) and fp16.builder_flags(10) == ["FP16"]
-    assert fp16.source_for(10) == "model.fp32.onnx" and fp16.source_for(11) == "model.onnx"
-    assert fp16.builder_flags(11) == []
-    dla = make_plan("int8", [1, 8, 8], _settings(dla_core=1))
-    assert "GPU_FALLBACK" in dla.builder_flags(11)
+    fp32 = make_plan("fp32", [1, 8, 8], _settings())
+    # 8.6: weak typing, the only mode: the Q/DQ model with INT8, the float model with FP16.
+    assert not int8.strongly_typed((8, 6)) and int8.builder_flags((8, 6)) == ["INT8"]
+    assert fp16.builder_flags((8, 6)) == ["FP16"] and fp16.source_for((8, 6)) == "model.fp32.onnx"
+    # 10.x and 11.x: strongly typed, precision from the ONNX, FP16 from the FP16 ONNX on both.
+    for version in ((10, 0), (10, 13), (11, 0)):
+        for plan in (int8, fp16, fp32):
+            assert plan.strongly_typed(version) and plan.builder_flags(version) == []
+        assert fp16.source_for(version) == "model.onnx"
+    # fp32 means fp32: TF32 cleared everywhere, never for the other precisions.
+    assert all(fp32.cleared_flags(v) == ["TF32"] for v in ((8, 6), (10, 0), (11, 1)))
+    assert int8.cleared_flags((10, 0)) == [] == fp16.cleared_flags((11, 0))
 
 
-def test_trtexec_lines_for_10_and_11():
-    plan = make_plan("int8", [3, 32, 32], _settings(max_batch=8, dla_core=0))
-    ten, eleven = plan.trtexec_args(10), plan.trtexec_args(11)
-    assert "--stronglyTyped" in ten and "--stronglyTyped" not in eleven
-    for args in (ten, eleven):
-        assert "--minShapes=images:1x3x32x32" in args and "--maxShapes=images:8x3x32x32" in args
-        assert "--memPoolSize=workspace:512M" in args and "--builderOptimizationLevel=3" in args
-        assert "--timingCacheFile=timing.cache" in args
-        assert "--useDLACore=0" in args and "--allowGPUFallback" in args
-        assert not {"--int8", "--fp16", "--best"} & set(args)
-    fp16_10 = make_plan("fp16", [3, 32, 32], _settings()).trtexec_args(10)
-    assert "--fp16" in fp16_10 and "--onnx=model.fp32.onnx" in fp16_10
+def _dla(precision="int8", **kw):
+    return make_plan(precision, [1, 8, 8], _settings(min_batch=4, max_batch=4, dla_core=0, **kw))
+
+
+def test_dla_plans_need_static_shapes_and_fp16_or_int8():
+    with pytest.raises(UserError, match=r"DLA needs a static shape.*batch 1\.\.16.*equal"):
+        make_plan("int8", [1, 8, 8], _settings(dla_core=0))
+    with pytest.raises(UserError, match="DLA runs FP16 or INT8 only"):
+        _dla("fp32")
+    plan = _dla()
+    assert plan.profile.is_static and plan.problems() == []
+    # 10.x DLA builds are weakly typed (NVIDIA's DLA recipe): INT8 + FP16, GPU fallback.
+    assert not plan.strongly_typed((10, 3))
+    assert plan.builder_flags((10, 3)) == ["INT8", "FP16", "GPU_FALLBACK"]
+    assert _dla("fp16").builder_flags((10, 3)) == ["FP16", "GPU_FALLBACK"]
+    assert plan.strongly_typed((11, 4)) and plan.builder_flags((11, 4)) == ["GPU_FALLBACK"]
+
+
+def test_dla_is_refused_on_tensorrt_11_0_to_11_3_with_the_reason():
+    plan = _dla()
+    for version in ((11, 0), (11, 1), (11, 3)):
+        (problem,) = plan.problems(version)
+        assert f"TensorRT 11.{version[1]} has no DLA support" in problem
+        assert "11.0 through 11.3" in problem and "11.4.1" in problem
+    assert dla_refusal((11, 4)) is None and dla_refusal((10, 3)) is None
+    assert plan.problems((10, 3)) == [] == plan.problems((11, 4))
+    assert make_plan("int8", [1, 8, 8], _settings()).problems((11, 1)) == []  # GPU: fine
+
+
+def test_tensorrt_older_than_8_6_is_refused():
+    (problem,) = make_plan("int8", [1, 8, 8], _settings()).problems((8, 5))
+    assert "TensorRT 8.5 is older than 8.6" in problem
+
+
+def test_dla_placement_counts_what_falls_back_to_the_gpu():
+    rows = [("conv0", "CONVOLUTION", True), ("cat1", "CONCATENATION", False),
+            ("pool", "POOLING", True), ("cat2", "CONCATENATION", False), ("fc", "MATRIX_MULTIPLY",
+            False)]  # fmt: skip
+    p = summarize_placement(rows)
+    assert (p["layers"], p["dla_layers"], p["gpu_fallback_layers"]) == (5, 2, 3)
+    assert p["gpu_fallback"] == ["cat1", "cat2", "fc"]
+    assert p["gpu_fallback_by_type"] == {"CONCATENATION": 2, "MATRIX_MULTIPLY": 1}
+    line = describe_placement(p)
+    assert line == ("tensorrt: DLA runs 2 of 5 layers; 3 fall back to the GPU "
+                    "(CONCATENATION x2, MATRIX_MULTIPLY x1)")  # fmt: skip
+
+
+def test_batch_chunks_that_are_not_256_byte_aligned_are_found():
+    assert is_aligned(0) and is_aligned(512) and not is_aligned(128)
+    # 1x8x8 float32 = 256 bytes an image: every chunk starts aligned.
+    assert misaligned_chunks(20, 8, 1 * 8 * 8 * 4) == []
+    # 3x7x7 float32 = 588 bytes: chunk 1 starts at 4704 (= 18*256 + 96), chunk 2 at 9408 (+192).
+    assert misaligned_chunks(20, 8, 3 * 7 * 7 * 4) == [1, 2]
+    assert misaligned_chunks(32, 16, 3 * 7 * 7 * 4) == [1]  # 9408 = 36*256 + 192
+    assert misaligned_chunks(4, 8, 3) == []  # one chunk: it is the tensor itself
+
+
+def test_trtexec_lines_per_version():
+    plan = make_plan("int8", [3, 32, 32], _settings(max_batch=8))
+    base = ["--onnx=model.onnx", "--saveEngine=model.engine", "--minShapes=images:1x3x32x32",
+            "--optShapes=images:1x3x32x32", "--maxShapes=images:8x3x32x32",
+            "--memPoolSize=workspace:512", "--builderOptimizationLevel=3",
+            "--timingCacheFile=timing.cache"]  # fmt: skip
+    assert plan.trtexec_args((8, 6)) == [*base, "--int8"]
+    assert plan.trtexec_args((10, 3)) == [*base, "--stronglyTyped"]
+    assert plan.trtexec_args((11, 1)) == base
+    dla = _dla().trtexec_args((10, 3))
+    assert dla[-4:] == ["--int8", "--fp16", "--useDLACore=0", "--allowGPUFallback"]
+    assert "--stronglyTyped" not in dla
     script = plan.trtexec_script()
-    assert "trtexec --onnx=model.onnx" in script and "-ge 11" in script
-    assert "polygraphy run model.engine --model-type engine --trt" in plan.polygraphy_script()
+    assert "/usr/src/tensorrt/bin" in script and "TensorRT v" in script
 
 
 def _manifest(version="10.13.0.35", cc="8.9", name="NVIDIA L4"):
@@ -102,12 +164,15 @@ def test_the_device_kit_holds_a_verified_qdq_model_and_the_commands(run_copy):
     kit = write_device_kit(digits_recipe(), run_copy, "int8")
     m = json.loads((kit / bundle.MANIFEST).read_text())
     assert m["kind"] == "tensorrt-kit" and m["precision"] == "int8"
-    for name in ("model.onnx", "model.fp32.onnx", "trtexec.sh", "polygraphy.sh", "build_plan.json"):
+    names = ("model.onnx", "model.fp32.onnx", "trtexec.sh", "polygraphy.sh", "validate.sh",
+             "build_plan.json", "eval/images.npy", "eval/labels.npy", "eval/eval.json")  # fmt: skip
+    for name in names:
         assert (kit / name).exists()
         assert m["files"][name]["sha256"] == bundle.sha256(kit / name)
     assert check(kit / "model.onnx", "tensorrt").ok
     plan = json.loads((kit / "build_plan.json").read_text())
     assert plan["tensorrt_11"]["strongly_typed"] and plan["profile"]["max"] == [8, 1, 8, 8]
+    assert plan["tensorrt_8_6"]["flags"] == ["INT8"] and plan["tensorrt_10"]["strongly_typed"]
 
 
 @pytest.mark.skipif(HAVE_TRT, reason="checks the message shown where TensorRT is missing")

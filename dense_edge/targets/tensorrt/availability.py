@@ -42,3 +42,12 @@ def available() -> bool:
 
 def major_version(version: str) -> int:
     return int(version.split(".")[0])
+
+
+def version_tuple(version: str) -> tuple[int, int]:
+    """``(major, minor)`` of a TensorRT version string such as ``10.13.0.35``."""
+    parts = [*version.split("."), "0"][:2]
+    try:
+        return int(parts[0]), int(parts[1])
+    except ValueError:
+        raise MissingDependencyError(f"unrecognised TensorRT version {version!r}") from None

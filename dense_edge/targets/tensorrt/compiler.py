@@ -5,17 +5,19 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from dense_edge.errors import MissingDependencyError, UserError
-from dense_edge.progress import console, quiet
+from dense_edge.progress import console, info, quiet
 from dense_edge.targets.tensorrt import availability
-from dense_edge.targets.tensorrt.plan import INPUT_NAME, BuildPlan, plan_for
+from dense_edge.targets.tensorrt.dla import describe_placement, summarize_placement
+from dense_edge.targets.tensorrt.plan import INPUT_NAME, PRECISION_RUN, BuildPlan, plan_for
 
 if TYPE_CHECKING:
     import tensorrt as trt
 
 ENGINE = "model.engine"
+LAYERS = "layers.json"  # the engine inspector's description of the built engine
 
 
 def make_plan(precision: str, input_shape: list[int], settings: Any) -> BuildPlan:
@@ -111,26 +113,30 @@ def build(plan: BuildPlan, kit: Path, *, timing_cache: Path | None) -> dict[str,
             fix="build on the target device (the bundle's trtexec.sh) or a GPU machine",
         )
     version = str(trt.__version__)
-    major = availability.major_version(version)
+    release = availability.version_tuple(version)
+    problems = plan.problems(release)
+    if problems:
+        raise UserError("; ".join(problems), fix="change the recipe's targets entry for tensorrt")
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
     flags = 0
     # 11.x is always strongly typed (the flag is deprecated and ignored there).
     strongly_typed_flag = getattr(trt.NetworkDefinitionCreationFlag, "STRONGLY_TYPED", None)
-    if plan.strongly_typed(major) and major < 11 and strongly_typed_flag is not None:
+    if plan.strongly_typed(release) and release[0] < 11 and strongly_typed_flag is not None:
         flags |= 1 << int(strongly_typed_flag)
     network = builder.create_network(flags)
-    source = kit / plan.source_for(major)
+    source = kit / plan.source_for(release)
     parse_onnx(network, logger, source)
 
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, plan.workspace_mb << 20)
     config.builder_optimization_level = plan.optimization_level
-    for name in plan.builder_flags(major):
-        flag = getattr(trt.BuilderFlag, name, None)
-        if flag is None:
-            raise UserError(f"TensorRT {version} has no builder flag {name}")
-        config.set_flag(flag)
+    config.profiling_verbosity = trt.ProfilingVerbosity.DETAILED  # for the layer report
+    for name in plan.builder_flags(release):
+        config.set_flag(_builder_flag(name, version))
+    for name in plan.cleared_flags(release):
+        config.clear_flag(_builder_flag(name, version))
+    placement = None
     if plan.dla_core is not None:
         if builder.num_DLA_cores <= plan.dla_core:
             raise UserError(
@@ -139,6 +145,8 @@ def build(plan: BuildPlan, kit: Path, *, timing_cache: Path | None) -> dict[str,
             )
         config.default_device_type = trt.DeviceType.DLA
         config.DLA_core = plan.dla_core
+        placement = dla_placement(network, config)
+        info(describe_placement(placement))
 
     profile = builder.create_optimization_profile()
     p = plan.profile
@@ -148,8 +156,7 @@ def build(plan: BuildPlan, kit: Path, *, timing_cache: Path | None) -> dict[str,
     if config.add_optimization_profile(profile) < 0:
         raise UserError(f"invalid optimisation profile {plan.profile}")
 
-    cache_bytes = timing_cache.read_bytes() if timing_cache and timing_cache.exists() else b""
-    config.set_timing_cache(config.create_timing_cache(cache_bytes), False)
+    cache_state = attach_timing_cache(config, timing_cache)
     monitor = _progress_monitor()  # must outlive the build
     config.progress_monitor = monitor
 
@@ -160,6 +167,7 @@ def build(plan: BuildPlan, kit: Path, *, timing_cache: Path | None) -> dict[str,
             fix="lower optimization_level, raise workspace_mb, or check the model with polygraphy",
         )
     (kit / ENGINE).write_bytes(bytes(serialized))
+    _write_layer_info(logger, bytes(serialized), kit / LAYERS, plan.dla_core)
     if timing_cache is not None:
         updated = config.get_timing_cache()
         if updated is not None:
@@ -170,12 +178,72 @@ def build(plan: BuildPlan, kit: Path, *, timing_cache: Path | None) -> dict[str,
     props = torch.cuda.get_device_properties(0)
     return {
         "version": version,
-        "major": major,
+        "major": release[0],
         "gpu": {"name": props.name, "compute_capability": f"{props.major}.{props.minor}"},
-        "strongly_typed": plan.strongly_typed(major),
-        "flags": plan.builder_flags(major),
+        "strongly_typed": plan.strongly_typed(release),
+        "flags": plan.builder_flags(release),
+        "cleared_flags": plan.cleared_flags(release),
         "source_onnx": source.name,
+        "timing_cache": cache_state,
+        "dla": placement,
     }
+
+
+def _builder_flag(name: str, version: str) -> trt.BuilderFlag:
+    import tensorrt as trt
+
+    flag = getattr(trt.BuilderFlag, name, None)
+    if flag is None:
+        raise UserError(f"TensorRT {version} has no builder flag {name}")
+    return cast("trt.BuilderFlag", flag)
+
+
+def attach_timing_cache(config: trt.IBuilderConfig, path: Path | None) -> str:
+    """Load the timing cache at ``path`` into ``config``; one TensorRT rejects is replaced.
+
+    ``set_timing_cache`` returns False for a cache from another TensorRT version or GPU; the
+    build then starts from an empty cache, which overwrites the old file, and says so.
+    """
+    data = path.read_bytes() if path is not None and path.exists() else b""
+    if config.set_timing_cache(config.create_timing_cache(data), False):
+        return "loaded" if data else "new"
+    info(
+        f"tensorrt: TensorRT rejected the timing cache {path} (made by another TensorRT "
+        "version or GPU?); building with an empty one, which replaces it"
+    )
+    if not config.set_timing_cache(config.create_timing_cache(b""), False):
+        raise UserError("TensorRT rejected an empty timing cache")
+    return "replaced (the old one was rejected)"
+
+
+def dla_placement(network: trt.INetworkDefinition, config: trt.IBuilderConfig) -> dict[str, Any]:
+    """Which network layers the builder can run on the DLA, and which fall back to the GPU."""
+    import tensorrt as trt
+
+    rows = []
+    for i in range(network.num_layers):
+        layer = network.get_layer(i)
+        on_dla = (
+            config.can_run_on_DLA(layer) and config.get_device_type(layer) == trt.DeviceType.DLA
+        )
+        rows.append((layer.name, str(layer.type).split(".")[-1], bool(on_dla)))
+    return summarize_placement(rows)
+
+
+def _write_layer_info(
+    logger: trt.ILogger, engine_bytes: bytes, path: Path, dla_core: int | None
+) -> None:
+    """The built engine's layers, as TensorRT's engine inspector describes them (JSON)."""
+    import tensorrt as trt
+
+    runtime = trt.Runtime(logger)
+    if dla_core is not None:
+        runtime.DLA_core = dla_core
+    engine = runtime.deserialize_cuda_engine(engine_bytes)
+    if engine is None:
+        return
+    inspector = engine.create_engine_inspector()
+    path.write_text(inspector.get_engine_information(trt.LayerInformationFormat.JSON))
 
 
 def compile_engine(
@@ -199,7 +267,8 @@ def compile_engine(
     files = write_kit(out_dir, source, float_onnx, plan)
     built = build(plan, out_dir, timing_cache=timing_cache)
     files.insert(0, ENGINE)
-    ran = {"int8": "int8 (+ fp32 where the ONNX has no Q/DQ)", "fp16": "fp16", "fp32": "fp32"}
+    if (out_dir / LAYERS).exists():
+        files.append(LAYERS)
     return {
         "files": files,
         "runtime": {"name": "tensorrt", "version": built["version"]},
@@ -209,6 +278,9 @@ def compile_engine(
         "config": {
             "strongly_typed": built["strongly_typed"],
             "builder_flags": built["flags"],
+            "cleared_builder_flags": built["cleared_flags"],
+            "timing_cache": built["timing_cache"],
+            "dla_placement": built["dla"],
             "source_onnx": built["source_onnx"],
             "workspace_mb": plan.workspace_mb,
             "optimization_level": plan.optimization_level,
@@ -216,7 +288,7 @@ def compile_engine(
             "hardware_compatibility": "NONE",
         },
         "profiles": [{k: list(v) for k, v in plan.to_dict()["profile"].items()}],
-        "precision_run": ran[precision],
+        "precision_run": PRECISION_RUN[precision],
         "threads": None,
         "streams": None,
         "build_plan": plan.to_dict(),

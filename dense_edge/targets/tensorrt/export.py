@@ -20,7 +20,7 @@ from dense_edge.progress import info
 from dense_edge.recipe import Recipe
 from dense_edge.rundir import RunDir
 from dense_edge.targets import bundle
-from dense_edge.targets.tensorrt import availability
+from dense_edge.targets.tensorrt import availability, evalset
 from dense_edge.targets.tensorrt.compiler import make_plan, write_kit
 
 KIT_KIND = "tensorrt-kit"
@@ -49,10 +49,15 @@ def write_device_kit(recipe: Recipe, run: RunDir, precision: str) -> Path:
     manifest = metadata.read(source)
     plan = make_plan(precision, manifest["input_shape"], target_settings(recipe, "tensorrt"))
     out = kit_dir(run, precision)
+    model_manifest = json.loads((run.model / "manifest.json").read_text())
     with atomic_dir(out) as tmp:
         files = write_kit(tmp, source, run.onnx_model, plan)
+        eval_files, evaluation = evalset.write(tmp, recipe, run)
+        files += eval_files
+        (tmp / "validate.sh").write_text(VALIDATE_SH)
+        (tmp / "validate.sh").chmod(0o755)
         (tmp / "README.txt").write_text(_readme(precision, plan.engine))
-        files.append("README.txt")
+        files += ["validate.sh", "README.txt"]
         write_json(
             tmp / bundle.MANIFEST,
             new_manifest(
@@ -62,6 +67,11 @@ def write_device_kit(recipe: Recipe, run: RunDir, precision: str) -> Path:
                     "target": "tensorrt",
                     "precision": precision,
                     "build_plan": plan.to_dict(),
+                    "evaluation": evaluation,
+                    "run": {
+                        "dir": str(run.root.resolve()),
+                        "weights_sha256": model_manifest.get("weights", {}).get("sha256"),
+                    },
                     "files": bundle.file_table(tmp, files),
                 },
             ),
@@ -69,17 +79,37 @@ def write_device_kit(recipe: Recipe, run: RunDir, precision: str) -> Path:
     return out
 
 
+VALIDATE_SH = """#!/usr/bin/env bash
+# Validate this kit on the device: build (or load) the engine, run eval/ through it, and write
+# device_report.json (top-1, drop against float, agreement, cosine, GPU latency, versions).
+# Bring the report home and add it to the run: dense-edge report merge device_report.json
+set -euo pipefail
+cd "$(dirname "$0")"
+if command -v dense-edge >/dev/null 2>&1; then
+  exec dense-edge kit validate . "$@"
+elif command -v python3 >/dev/null 2>&1 && python3 -c 'import dense_edge' >/dev/null 2>&1; then
+  exec python3 -m dense_edge kit validate . "$@"
+fi
+echo "validate.sh: dense-edge is not installed here. Install it with" >&2
+echo "  python3 -m pip install 'dense-edge[tensorrt]'  (on JetPack: python3 -m pip install" >&2
+echo "  dense-edge, with JetPack's TensorRT and NVIDIA's torch for Jetson); run this again" >&2
+exit 127
+"""
+
+
 def _readme(precision: str, engine: str) -> str:
     return f"""TensorRT build kit ({precision}), made by dense-edge.
 
-On the device (TensorRT 10.x or 11.x, trtexec on PATH):
+On the device (TensorRT 8.6, 10.x or 11.x; trtexec on PATH or in /usr/src/tensorrt/bin):
     bash trtexec.sh          # builds {engine} with the recipe's profiles and settings
     bash polygraphy.sh       # checks {engine} against ONNX Runtime on the float model
-Or, with dense-edge installed there and this run directory copied:
-    pip install 'dense-edge[tensorrt]'
-    dense-edge compile --target tensorrt --precision {precision} --out RUN
-model.onnx is what TensorRT builds (strongly typed: its precision is the engine's);
-build_plan.json records profiles, workspace and flags for TensorRT 10 and 11.
+    bash validate.sh         # runs eval/ through {engine}: device_report.json
+Then, where the run lives:
+    dense-edge report merge device_report.json --run RUN
+model.onnx is what TensorRT builds (strongly typed on 10.x/11.x: its precision is the
+engine's); build_plan.json records profiles, workspace and flags per TensorRT version.
+eval/ holds validation images (never the calibration images), labels and the float model's
+logits; manifest.json holds the sha256 of every file.
 """
 
 
@@ -98,7 +128,9 @@ def export_tensorrt(
     where = ", ".join(str(k) for k in kits)
     return [], (
         f"TensorRT engines were not built here ({reason}); the build kits for the device are in "
-        f"{where}: run `bash trtexec.sh` there, or install with {availability.INSTALL_HINT}"
+        f"{where}: on the device run `bash trtexec.sh` and `bash validate.sh`, then "
+        "`dense-edge report merge device_report.json` here; or install with "
+        f"{availability.INSTALL_HINT}"
     )
 
 
@@ -116,8 +148,23 @@ def _why_not_here() -> str | None:
     return None
 
 
-def read_kit(folder: Path) -> dict[str, Any]:
+def read_kit(folder: Path, *, verify: bool = False) -> dict[str, Any]:
+    """A kit's manifest; with ``verify``, after checking every listed file's sha256."""
     path = folder / bundle.MANIFEST
     if not path.exists():
-        raise UserError("not a TensorRT build kit", path=folder)
-    return dict(json.loads(path.read_text()))
+        raise UserError("not a TensorRT build kit (no manifest.json)", path=folder)
+    manifest = dict(json.loads(path.read_text()))
+    if manifest.get("kind") != KIT_KIND:
+        raise UserError(f"manifest kind is {manifest.get('kind')!r}, not a TensorRT kit", path=path)
+    if verify:
+        for name, entry in manifest.get("files", {}).items():
+            f = folder / name
+            if Path(name).is_absolute() or ".." in Path(name).parts:
+                raise UserError(f"the kit lists a file outside it: {name}", path=path)
+            if not f.exists() or bundle.sha256(f) != entry.get("sha256"):
+                raise UserError(
+                    f"kit file {name} is missing or does not match its sha256",
+                    path=folder,
+                    fix="copy the kit again (scp -r) or export it again",
+                )
+    return manifest

@@ -1,11 +1,19 @@
 """The build plan: everything about a TensorRT build that can be decided without TensorRT.
 
-Profiles come from the recipe's ``targets`` entry; the network is strongly typed (precision from
-the ONNX) for Q/DQ and float32 models on 10.x and for everything on 11.x, where strong typing is
-the only mode. On 10.x an FP16 build takes the float32 ONNX and the FP16 builder flag (weak
-typing, TensorRT picks per layer), the way 10.x builds are usually made; 11.x has no such flag and
-builds the FP16 ONNX. The plan also writes the equivalent ``trtexec`` line (one script for both
-versions) and a Polygraphy command that checks the engine against ONNX Runtime.
+Profiles come from the recipe's ``targets`` entry. What the network is built from, and with
+which flags, depends on the TensorRT version (``(major, minor)``):
+
+- 8.6 (JetPack 6.0) and 9.x: weak typing, the only mode there: int8 = the Q/DQ ONNX with the INT8
+  flag (``trtexec --int8``), fp16 = the float32 ONNX with the FP16 flag.
+- 10.x: strongly typed, precision from the ONNX (the Q/DQ model, the FP16 model, the float32
+  model); the weak-typing FP16 flag is deprecated there (10.12). DLA on 10.x is the exception:
+  NVIDIA's own DLA recipe for 10.x is weakly typed (``--useDLACore=0 --fp16 --allowGPUFallback``;
+  trtexec 10.x sets the FP16 flag itself for DLA builds), so a DLA plan keeps it.
+- 11.x: strongly typed always; the precision flags no longer exist.
+
+fp32 builds clear TF32 (on by default), so fp32 means fp32. DLA builds need static shapes
+(min = opt = max), FP16 or INT8 tensors and no CUDA graph; the layers the DLA cannot run fall
+back to the GPU, and the builder reports which (see ``dla_placement``).
 """
 
 from __future__ import annotations
@@ -14,7 +22,31 @@ import shlex
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from dense_edge.errors import UserError
+
 INPUT_NAME = "images"
+# What runs, per precision asked (strongly typed: the ONNX's types).
+PRECISION_RUN = {"int8": "int8 (+ the ONNX's float type where it has no Q/DQ)", "fp16": "fp16",
+                 "fp32": "fp32 (TF32 off)"}  # fmt: skip
+Version = tuple[int, int]  # (major, minor) of TensorRT
+
+OLDEST = (8, 6)  # --builderOptimizationLevel and Q/DQ strong enough for DenseNet: 8.6 onwards
+# "DLA was unavailable in TensorRT 11.0 through 11.3 ... TensorRT 11.4.0 supported DLA only on
+# Windows on ARM", and 11.4.1 restores it on Jetson AGX Orin with JetPack 7.2.2 or later, strongly
+# typed (NVIDIA, TensorRT 11.4.1 "Working with DLA" and release notes).
+DLA_GAP = ((11, 0), (11, 3))
+
+
+def dla_refusal(version: Version) -> str | None:
+    """Why this TensorRT cannot build a DLA engine at all, or None."""
+    if DLA_GAP[0] <= version[:2] <= DLA_GAP[1]:
+        return (
+            f"TensorRT {version[0]}.{version[1]} has no DLA support (NVIDIA: DLA was unavailable "
+            "in TensorRT 11.0 through 11.3; it returns in 11.4.1 on Jetson AGX Orin with JetPack "
+            "7.2.2+); build this DLA kit with TensorRT 10.x (JetPack 6) or 11.4.1+, or remove "
+            "dla_core to build for the GPU"
+        )
+    return None
 
 
 @dataclass(frozen=True)
@@ -34,6 +66,10 @@ class Profile:
     def max_batch(self) -> int:
         return self.max[0]
 
+    @property
+    def is_static(self) -> bool:
+        return self.min == self.opt == self.max
+
     @staticmethod
     def dims(shape: tuple[int, ...]) -> str:
         return "x".join(str(d) for d in shape)
@@ -42,8 +78,8 @@ class Profile:
 @dataclass(frozen=True)
 class BuildPlan:
     precision: str  # fp32 | fp16 | int8
-    onnx: str  # the model 11.x (and 10.x for fp32/int8) builds, relative to the kit/bundle
-    onnx_fp32: str  # the float32 ONNX (10.x FP16 builds use it with the FP16 flag)
+    onnx: str  # the model a strongly typed build takes, relative to the kit/bundle
+    onnx_fp32: str  # the float32 ONNX (weakly typed FP16 builds take it with the FP16 flag)
     profile: Profile
     workspace_mb: int
     optimization_level: int
@@ -52,64 +88,174 @@ class BuildPlan:
     engine: str = "model.engine"
     notes: list[str] = field(default_factory=list)
 
-    def strongly_typed(self, major: int) -> bool:
-        return major >= 11 or self.precision != "fp16"
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> BuildPlan:
+        """The plan ``to_dict`` wrote (a kit's ``build_plan.json``)."""
+        p = d["profile"]
+        return cls(
+            precision=d["precision"],
+            onnx=d["onnx"],
+            onnx_fp32=d["onnx_fp32"],
+            profile=Profile(tuple(p["min"]), tuple(p["opt"]), tuple(p["max"])),
+            workspace_mb=int(d["workspace_mb"]),
+            optimization_level=int(d["optimization_level"]),
+            dla_core=d.get("dla_core"),
+            timing_cache=d.get("timing_cache", "timing.cache"),
+            engine=d.get("engine", "model.engine"),
+            notes=list(d.get("notes", [])),
+        )
 
-    def source_for(self, major: int) -> str:
-        return self.onnx_fp32 if self.precision == "fp16" and major < 11 else self.onnx
+    def strongly_typed(self, version: Version) -> bool:
+        if version[0] >= 11:
+            return True
+        if version[0] == 10:
+            return self.dla_core is None
+        return False  # 8.6 / 9.x: weak typing
 
-    def builder_flags(self, major: int) -> list[str]:
-        """BuilderFlag names to set (and which exist) for a TensorRT major version."""
+    def source_for(self, version: Version) -> str:
+        weak_fp16 = self.precision == "fp16" and not self.strongly_typed(version)
+        return self.onnx_fp32 if weak_fp16 else self.onnx
+
+    def builder_flags(self, version: Version) -> list[str]:
+        """BuilderFlag names to set for a TensorRT version."""
         flags = []
-        if not self.strongly_typed(major):
-            flags.append("FP16")
+        if not self.strongly_typed(version):
+            if self.precision == "int8":
+                flags.append("INT8")
+            if self.precision == "fp16" or (self.precision == "int8" and self.dla_core is not None):
+                flags.append("FP16")  # the DLA runs FP16 or INT8, never FP32
         if self.dla_core is not None:
             flags.append("GPU_FALLBACK")
         return flags
 
+    def cleared_flags(self, version: Version) -> list[str]:
+        """BuilderFlag names to clear: TF32 would round fp32 inner products to 10-bit mantissas."""
+        return ["TF32"] if self.precision == "fp32" else []
+
+    def problems(self, version: Version | None = None) -> list[str]:
+        """What makes this plan unbuildable (on ``version``, when given)."""
+        out = []
+        if self.dla_core is not None:
+            if not self.profile.is_static:
+                p = self.profile
+                out.append(
+                    f"DLA needs a static shape, but the profile spans batch {p.min[0]}..{p.max[0]}"
+                    f" (opt {p.opt[0]}): set targets min_batch, opt_batch and max_batch equal"
+                )
+            if self.precision == "fp32":
+                out.append("DLA runs FP16 or INT8 only: build fp16 or int8, or remove dla_core")
+            if version is not None and (refusal := dla_refusal(version)):
+                out.append(refusal)
+        if version is not None and version < OLDEST:
+            out.append(
+                f"TensorRT {version[0]}.{version[1]} is older than 8.6, the oldest this kit "
+                "supports: upgrade TensorRT (JetPack 6 ships 8.6 or 10.x)"
+            )
+        return out
+
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["profile"] = {k: list(v) for k, v in asdict(self.profile).items()}
-        d["tensorrt_10"] = {"onnx": self.source_for(10), "strongly_typed": self.strongly_typed(10),
-                            "flags": self.builder_flags(10)}  # fmt: skip
-        d["tensorrt_11"] = {"onnx": self.source_for(11), "strongly_typed": True,
-                            "flags": self.builder_flags(11)}  # fmt: skip
+        for key, version in (("tensorrt_8_6", (8, 6)), ("tensorrt_10", (10, 0)),
+                             ("tensorrt_11", (11, 0))):  # fmt: skip
+            d[key] = {
+                "onnx": self.source_for(version),
+                "strongly_typed": self.strongly_typed(version),
+                "flags": self.builder_flags(version),
+                "cleared_flags": self.cleared_flags(version),
+            }
         return d
 
     # -- NVIDIA's own tools -------------------------------------------------------------------
-    def trtexec_args(self, major: int) -> list[str]:
+    def trtexec_args(self, version: Version) -> list[str]:
+        """trtexec's options for a TensorRT version (without the program name)."""
         p = self.profile
         args = [
-            "trtexec",
-            f"--onnx={self.source_for(major)}",
+            f"--onnx={self.source_for(version)}",
             f"--saveEngine={self.engine}",
             f"--minShapes={INPUT_NAME}:{Profile.dims(p.min)}",
             f"--optShapes={INPUT_NAME}:{Profile.dims(p.opt)}",
             f"--maxShapes={INPUT_NAME}:{Profile.dims(p.max)}",
-            f"--memPoolSize=workspace:{self.workspace_mb}M",
+            # A size without a suffix is MiB in every trtexec from 8.6 to 11.x.
+            f"--memPoolSize=workspace:{self.workspace_mb}",
             f"--builderOptimizationLevel={self.optimization_level}",
             f"--timingCacheFile={self.timing_cache}",
         ]
-        if major < 11:
-            args.append("--stronglyTyped" if self.strongly_typed(major) else "--fp16")
+        if self.strongly_typed(version) and version[0] == 10:
+            args.append("--stronglyTyped")  # 11.x: always on (the option is a no-op there)
+        flags = self.builder_flags(version)
+        args += [f"--{f.lower()}" for f in ("INT8", "FP16") if f in flags]
+        if "TF32" in self.cleared_flags(version):
+            args.append("--noTF32")
         if self.dla_core is not None:
             args += [f"--useDLACore={self.dla_core}", "--allowGPUFallback"]
         return args
 
     def trtexec_script(self) -> str:
-        ten = shlex.join(self.trtexec_args(10))
-        eleven = shlex.join(self.trtexec_args(11))
+        eight = shlex.join(self.trtexec_args((8, 6)))
+        ten = shlex.join(self.trtexec_args((10, 0)))
+        eleven = shlex.join(self.trtexec_args((11, 4)))
+        dla_gate = ""
+        if self.dla_core is not None:
+            dla_gate = (
+                '  if [ "$major" -eq 11 ] && [ "$minor" -le 3 ]; then\n'
+                '    fail "TensorRT $version has no DLA support (NVIDIA: DLA was unavailable in '
+                "TensorRT 11.0 through 11.3; it returns in 11.4.1 on Jetson AGX Orin with "
+                "JetPack 7.2.2+). Build with TensorRT 10.x or 11.4.1+, or rebuild the kit "
+                'without dla_core."\n'
+                "  fi\n"
+            )
         return f"""#!/usr/bin/env bash
-# Build this engine with NVIDIA's trtexec (the same settings dense-edge's builder uses).
-# Run it in this folder on the target device; it writes {self.engine}.
+# Build {self.engine} with NVIDIA's trtexec, with the settings dense-edge's builder uses.
+# Run it in this folder on the target device. trtexec is found on PATH, then in $TENSORRT_BIN
+# (default /usr/src/tensorrt/bin, where JetPack puts it); TRTEXEC=/path/to/trtexec overrides.
+# The TensorRT version is read from trtexec's banner, "[TensorRT vN]", where N is
+# major*1000+minor*100+patch up to 9.x (v8602 = 8.6.2) and major*10000+minor*100+patch from 10.0
+# (v100300 = 10.3.0). Extra arguments are passed to trtexec (e.g. --verbose).
 set -euo pipefail
 cd "$(dirname "$0")"
-major=$(trtexec --help 2>&1 | sed -n 's/.*TensorRT v\\([0-9][0-9]\\).*/\\1/p' | head -n 1)
-if [ "${{major:-10}}" -ge 11 ]; then
-  {eleven}
-else
-  {ten}
+fail() {{ echo "trtexec.sh: $*" >&2; exit 1; }}
+jetpack_bin=${{TENSORRT_BIN:-/usr/src/tensorrt/bin}}
+trtexec=${{TRTEXEC:-}}
+if [ -z "$trtexec" ]; then
+  if command -v trtexec >/dev/null 2>&1; then
+    trtexec=$(command -v trtexec)
+  elif [ -x "$jetpack_bin/trtexec" ]; then
+    trtexec=$jetpack_bin/trtexec
+  else
+    echo "trtexec.sh: trtexec is not installed: not on PATH and not in $jetpack_bin." >&2
+    echo "  On a Jetson: sudo apt install nvidia-tensorrt (JetPack puts trtexec in" >&2
+    echo "  /usr/src/tensorrt/bin). Elsewhere: NVIDIA's TensorRT tar package (bin/trtexec) or" >&2
+    echo "  the libnvinfer-bin deb. Or point TRTEXEC=/path/to/trtexec at it." >&2
+    exit 127
+  fi
 fi
+[ -x "$trtexec" ] || fail "TRTEXEC=$trtexec is not an executable file"
+help=$("$trtexec" --help 2>&1) || true
+if [[ $help =~ \\[TensorRT\\ v([0-9]+)\\] ]]; then
+  code=${{BASH_REMATCH[1]}}
+else
+  fail "could not read the TensorRT version from '$trtexec --help' (expected a line like \\
+'&&&& RUNNING TensorRT.trtexec [TensorRT v100300]'); is $trtexec NVIDIA's trtexec?"
+fi
+code=$((10#$code))
+if [ "$code" -ge 100000 ]; then
+  major=$((code / 10000)); minor=$((code / 100 % 100)); patch=$((code % 100))
+else
+  major=$((code / 1000)); minor=$((code / 100 % 10)); patch=$((code % 100))
+fi
+version=$major.$minor.$patch
+if [ "$major" -ge 11 ]; then
+{dla_gate}  args=({eleven})
+elif [ "$major" -eq 10 ]; then
+  args=({ten})
+elif [ "$major" -eq 9 ] || {{ [ "$major" -eq 8 ] && [ "$minor" -ge 6 ]; }}; then
+  args=({eight})
+else
+  fail "TensorRT $version is older than 8.6, the oldest this kit supports; upgrade TensorRT"
+fi
+echo "trtexec.sh: TensorRT $version ($trtexec)"
+exec "$trtexec" "${{args[@]}}" "$@"
 """
 
     def polygraphy_script(self) -> str:
@@ -118,14 +264,29 @@ fi
         tol = {"int8": ("0.3", "0.1"), "fp16": ("0.05", "0.01"), "fp32": ("1e-4", "1e-4")}
         atol, rtol = tol[self.precision]
         return f"""#!/usr/bin/env bash
-# Check the engine against ONNX Runtime running the float32 ONNX, on the same random inputs,
+# Check {self.engine} against ONNX Runtime running the float32 ONNX, on the same random inputs,
 # with NVIDIA's Polygraphy. Tolerances are for {self.precision} (int8 differs most).
+# Polygraphy is found on PATH or as python3 -m polygraphy; POLYGRAPHY=... overrides.
 set -euo pipefail
 cd "$(dirname "$0")"
-polygraphy run {self.onnx_fp32} --onnxrt --input-shapes {shapes} \\
+fail() {{ echo "polygraphy.sh: $*" >&2; exit 1; }}
+if [ -n "${{POLYGRAPHY:-}}" ]; then
+  read -r -a polygraphy <<<"$POLYGRAPHY"
+elif command -v polygraphy >/dev/null 2>&1; then
+  polygraphy=(polygraphy)
+elif command -v python3 >/dev/null 2>&1 && python3 -c 'import polygraphy' >/dev/null 2>&1; then
+  polygraphy=(python3 -m polygraphy)
+else
+  echo "polygraphy.sh: Polygraphy is not installed (no polygraphy on PATH, no python3 -m" >&2
+  echo "  polygraphy). Install it with: python3 -m pip install polygraphy onnxruntime" >&2
+  echo "  (it also needs TensorRT's Python bindings: python3-libnvinfer on JetPack)." >&2
+  exit 127
+fi
+[ -f {self.engine} ] || fail "no {self.engine} here: build it first with bash trtexec.sh"
+"${{polygraphy[@]}}" run {self.onnx_fp32} --onnxrt --input-shapes {shapes} \\
   --save-outputs reference.json --save-inputs inputs.json
-polygraphy run {self.engine} --model-type engine --trt --load-inputs inputs.json \\
-  --load-outputs reference.json --atol {atol} --rtol {rtol} --check-error-stat median
+"${{polygraphy[@]}}" run {self.engine} --model-type engine --trt --load-inputs inputs.json \\
+  --load-outputs reference.json --atol {atol} --rtol {rtol} --check-error-stat median "$@"
 """
 
 
@@ -142,16 +303,23 @@ def plan_for(
     onnx: str,
     onnx_fp32: str,
 ) -> BuildPlan:
+    """The plan, refused with every reason at once if it cannot be built on any TensorRT."""
     opt = opt_batch or min_batch
     notes = []
     if precision == "int8":
         notes.append(
-            "int8: explicit quantisation (Q/DQ ONNX), strongly typed; layers without Q/DQ "
-            "(BatchNorm, pooling, concatenation) run in the ONNX's float precision"
+            "int8: explicit quantisation (Q/DQ ONNX); strongly typed on 10.x/11.x, so layers "
+            "without Q/DQ run in the ONNX's float type; on 8.6 (weak typing, --int8) they may "
+            "run in fp32"
         )
+    if precision == "fp32":
+        notes.append("fp32: TF32 is cleared (--noTF32), so fp32 layers compute in fp32")
     if dla_core is not None:
-        notes.append("DLA: layers the DLA cannot run fall back to the GPU (GPU_FALLBACK)")
-    return BuildPlan(
+        notes.append(
+            "DLA: static shapes; layers the DLA cannot run fall back to the GPU (GPU_FALLBACK); "
+            "no CUDA graph; not on TensorRT 11.0-11.3"
+        )
+    plan = BuildPlan(
         precision=precision,
         onnx=onnx,
         onnx_fp32=onnx_fp32,
@@ -161,3 +329,10 @@ def plan_for(
         dla_core=dla_core,
         notes=notes,
     )
+    problems = plan.problems()
+    if problems:
+        raise UserError(
+            f"tensorrt {precision} with dla_core {dla_core}: " + "; ".join(problems),
+            fix="change the recipe's targets entry for tensorrt",
+        )
+    return plan

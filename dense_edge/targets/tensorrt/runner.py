@@ -23,6 +23,20 @@ if TYPE_CHECKING:
     import torch
 
 
+ALIGNMENT = 256  # bytes: IExecutionContext.set_tensor_address needs 256-byte aligned addresses
+
+
+def is_aligned(address: int) -> bool:
+    return address % ALIGNMENT == 0
+
+
+def misaligned_chunks(batch: int, max_batch: int, item_bytes: int) -> list[int]:
+    """Indices of the chunks ``torch.split(x, max_batch)`` makes whose start is not aligned
+    (``x`` itself aligned, ``item_bytes`` per image): those are copied before binding."""
+    starts = range(0, batch, max_batch)
+    return [i for i, first in enumerate(starts) if not is_aligned(first * item_bytes)]
+
+
 class TensorRTRunner(Runner):
     name = "tensorrt"
 
@@ -71,6 +85,12 @@ class TensorRTRunner(Runner):
         self.runtime = trt.Runtime(self.logger)
         dla_core = self.manifest.get("config", {}).get("dla_core")
         if dla_core is not None:
+            if self.cuda_graph:
+                raise UserError(
+                    "this engine runs on the DLA, which CUDA graphs cannot capture",
+                    path=self.engine_path,
+                    fix="run it without cuda_graph",
+                )
             self.runtime.DLA_core = int(dla_core)
         engine = self.runtime.deserialize_cuda_engine(self.engine_path.read_bytes())
         if engine is None:
@@ -92,10 +112,16 @@ class TensorRTRunner(Runner):
         self.output_dtype = _torch_dtype(engine.get_tensor_dtype(self.output_name))
         shapes = engine.get_tensor_profile_shape(self.input_name, 0)
         self.max_batch = int(shapes[2][0])
+        # A chunk that does not start on a 256-byte boundary is copied here before binding.
+        top = shapes[2]
+        item = [int(top[i]) for i in range(1, len(top))]
+        self._staging = torch.empty(
+            (self.max_batch, *item), dtype=self.input_dtype, device=self.device
+        )
 
     def deactivate_impl(self) -> None:
         self._graph = None
-        for attr in ("context", "engine", "runtime"):
+        for attr in ("context", "engine", "runtime", "_staging"):
             if hasattr(self, attr):
                 delattr(self, attr)
 
@@ -127,6 +153,10 @@ class TensorRTRunner(Runner):
         end = torch.cuda.Event(enable_timing=True)
         with torch.cuda.stream(self.stream):
             x = x.to(self.input_dtype).contiguous()
+            if not is_aligned(x.data_ptr()):
+                staged = self._staging[: x.shape[0]]
+                staged.copy_(x)
+                x = staged
             if self.cuda_graph:
                 graph, static_in, static_out = self._captured(tuple(x.shape))
                 static_in.copy_(x)
@@ -154,6 +184,9 @@ class TensorRTRunner(Runner):
         dims = self.context.get_tensor_shape(self.output_name)
         out_shape = tuple(int(dims[i]) for i in range(len(dims)))
         out = torch.empty(out_shape, dtype=self.output_dtype, device=self.device)
+        for tensor in (x, out):  # the caching allocator aligns to 512 bytes; checked anyway
+            if not is_aligned(tensor.data_ptr()):
+                raise RuntimeError(f"tensor address {tensor.data_ptr():#x} is not 256-byte aligned")
         self.context.set_tensor_address(self.input_name, x.data_ptr())
         self.context.set_tensor_address(self.output_name, out.data_ptr())
         return out
@@ -183,6 +216,7 @@ class TensorRTRunner(Runner):
             "device": str(getattr(self, "device", "cuda")),
             "precision_run": self.manifest.get("precision_run", "?"),
             "cuda_graph": self.cuda_graph,
+            "dla_core": self.manifest.get("config", {}).get("dla_core"),
             "max_batch": getattr(self, "max_batch", None),
         }
 

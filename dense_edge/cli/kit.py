@@ -1,0 +1,52 @@
+"""``dense-edge kit validate KIT``: a TensorRT build kit proves itself on the device."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.group()
+def kit() -> None:
+    """TensorRT build kits (RUN/kits/tensorrt-<precision>/) on the device."""
+
+
+@kit.command("validate")
+@click.argument("kit_dir", metavar="KIT", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--runner",
+    type=click.Choice(["tensorrt", "onnxruntime"]),
+    default="tensorrt",
+    show_default=True,
+    help="tensorrt: the engine on this GPU. onnxruntime: the kit's ONNX on ONNX Runtime, to "
+    "check a kit where there is no GPU (not a TensorRT measurement).",
+)
+@click.option("--rebuild", is_flag=True, help="Build the engine even if model.engine exists.")
+@click.option("--iterations", type=click.IntRange(min=1), default=200, show_default=True)
+@click.option("--warmup", type=click.IntRange(min=0), default=20, show_default=True)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Device report path (default: KIT/device_report.json).",
+)
+def validate(
+    kit_dir: Path, runner: str, rebuild: bool, iterations: int, warmup: int, out: Path | None
+) -> None:
+    """Run the kit's evaluation set through its engine; write the device report."""
+    from dense_edge.targets.tensorrt.selfcheck import validate_kit, write_report
+
+    report = validate_kit(
+        kit_dir, runner=runner, rebuild=rebuild, iterations=iterations, warmup=warmup
+    )
+    path = write_report(report, out or kit_dir / "device_report.json")
+    acc, first = report["accuracy"], next(iter(report["latency"].values()))
+    click.echo(
+        f"{report['engine']['name']}: top-1 {acc['top1']:.4f} ({acc['top1_drop_points']:+.2f} pts "
+        f"against float), agreement {acc['agreement']:.4f}, cosine {acc['cosine']:.6f}, "
+        f"p50 {first['p50_ms']:.3f} ms / p99 {first['p99_ms']:.3f} ms at batch {first['batch']} "
+        f"({first['clock']}) on {report['evaluation']['samples']} images"
+    )
+    if report["note"]:
+        click.secho(f"note: {report['note']}", fg="yellow", err=True)
+    click.echo(f"device report: {path} (add it to the run: dense-edge report merge {path.name})")

@@ -1,0 +1,126 @@
+"""``dense-edge report merge DEVICE_REPORT``: a kit's device measurement joins the run's report.
+
+The device report (written by ``dense-edge kit validate`` on the device) becomes one engine entry
+with the same accuracy and latency fields as the engines measured here, plus ``measured_on``:
+where, on which GPU and with which TensorRT, CUDA and JetPack it was measured, and the device
+report's path. It replaces the run's ``kit`` entry of the same engine (a kit written here but not
+built), or an earlier merge from the same host; the budgets are checked on it, and report.md and
+report.html are rendered again. A device report of another model is refused.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from dense_edge.errors import UserError
+
+DEVICE_SCHEMA = "dense-edge/device-report"
+DEVICE_VERSION = 1
+
+
+def load_device_report(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError("device report not found", path=path) from None
+    except (OSError, ValueError) as exc:
+        raise UserError(f"not a readable JSON device report ({exc})", path=path) from None
+    if not isinstance(data, dict) or data.get("schema") != DEVICE_SCHEMA:
+        raise UserError(
+            f"not a dense-edge device report (no 'schema': '{DEVICE_SCHEMA}')",
+            path=path,
+            fix="make one on the device with the kit's validate.sh (dense-edge kit validate)",
+        )
+    if data.get("schema_version") != DEVICE_VERSION:
+        raise UserError(
+            f"device report version {data.get('schema_version')!r} is not {DEVICE_VERSION}",
+            path=path,
+            fix="validate the kit with the same dense-edge version as this one",
+        )
+    return data
+
+
+def engine_entry(device: dict[str, Any], path: Path) -> dict[str, Any]:
+    """The report.json engine entry for a device report."""
+    e, env = device["engine"], device["environment"]
+    return {
+        "name": e["name"],
+        "target": e["target"],
+        "precision": e["precision"],
+        "precision_run": e["precision_run"],
+        "path": device["kit"]["path"],
+        "size_bytes": int(e.get("size_bytes", 0)),
+        "runtime": e.get("runtime"),
+        "device": e.get("device"),
+        "device_kind": "cuda" if device["measured_by"] == "tensorrt" else "cpu",
+        "accuracy": device["accuracy"],
+        "latency": device["latency"],
+        "cold_start_s": device["cold_start_s"],
+        "peak_rss_mib": device["peak_rss_mib"] if device["peak_rss_mib"] is not None else 0.0,
+        "speedup": {},  # the float model was not timed on the device
+        "status": "measured",
+        "measured_on": {
+            "where": "device",
+            "host": env.get("host"),
+            "gpu": env.get("gpu"),
+            "tensorrt": env.get("tensorrt"),
+            "cuda": env.get("cuda"),
+            "jetpack": env.get("jetpack"),
+            "report": str(Path(path).resolve()),
+        },
+        "evaluation": device["evaluation"],
+        "note": device.get("note"),
+    }
+
+
+def merge(report: dict[str, Any], device: dict[str, Any], path: Path) -> dict[str, Any]:
+    """``report`` with the device report's engine entry in place; budgets and verdict updated."""
+    from dense_edge.validate import budgets as budgets_mod
+
+    theirs = device["kit"].get("run", {}).get("weights_sha256")
+    ours = report.get("model", {}).get("weights_sha256")
+    if theirs and ours and theirs != ours:
+        raise UserError(
+            "this device report measured a kit of another model (weights sha256 "
+            f"{theirs[:12]}..., this run's {ours[:12]}...)",
+            path=path,
+            fix="merge it into the run its kit was exported from (--run)",
+        )
+    entry = engine_entry(device, path)
+    host = entry["measured_on"]["host"]
+    engines = []
+    for e in report["engines"]:
+        same = e["name"] == entry["name"]
+        replaced = same and (
+            e.get("status") == "kit" or (e.get("measured_on") or {}).get("host") == host
+        )
+        if replaced:
+            continue
+        if same:  # an engine measured here keeps its row: the device row gets its own name
+            entry["name"] = f"{entry['name']}@{host}"
+        engines.append(e)
+    engines.append(entry)
+    budgets = budgets_mod.Budgets(**report.get("budgets", {}))
+    violations = [v for v in report.get("violations", []) if v["engine"] != entry["name"]]
+    violations += budgets_mod.check(entry, budgets)
+    names = {e["name"] for e in engines}
+    violations = [v for v in violations if v["engine"] in names]
+    return {
+        **report,
+        "engines": engines,
+        "violations": violations,
+        "passed": not violations and not any(e.get("status") == "kit" for e in engines),
+    }
+
+
+def merge_into_run(device_path: Path, report_dir: Path) -> dict[str, Any]:
+    """Merge the device report at ``device_path`` into ``report_dir/report.json``; re-render."""
+    from dense_edge.report.schema import load
+    from dense_edge.report.write import write_reports
+
+    device = load_device_report(device_path)
+    merged = merge(load(report_dir / "report.json"), device, device_path)
+    write_reports(merged, report_dir)
+    return merged

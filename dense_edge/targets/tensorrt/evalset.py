@@ -1,0 +1,97 @@
+"""The evaluation set a kit carries, so that it can validate itself on the device.
+
+A few hundred images of the recipe's validation split (``validate.split``: test or val, never
+the training split the calibration images come from), preprocessed to float32 NCHW exactly as
+every engine sees them, their labels, and the float PyTorch model's logits on exactly these
+inputs. The set is capped in bytes (``MAX_BYTES``), so large inputs mean fewer images; the
+manifest's file table holds the sha256 of every file.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dense_edge.recipe import Recipe
+from dense_edge.rundir import RunDir
+
+FOLDER = "eval"
+IMAGES, LABELS, LOGITS, INFO = "images.npy", "labels.npy", "float_logits.npy", "eval.json"
+SAMPLES = 300
+MAX_BYTES = 16 << 20
+
+
+def count_for(input_shape: list[int], num_classes: int, wanted: int, available: int) -> int:
+    """How many images fit: ``wanted`` at most, the split's size, and the byte cap."""
+    per_image = 4 * int(np.prod(input_shape)) + 4 * num_classes + 8
+    return max(0, min(wanted, available, MAX_BYTES // per_image))
+
+
+def write(
+    folder: Path, recipe: Recipe, run: RunDir, *, samples: int = SAMPLES
+) -> tuple[list[str], dict[str, Any] | None]:
+    """Write ``folder/eval/``; (file names relative to ``folder``, its description).
+
+    Without labelled data (a weights-only recipe) there is nothing to validate against: no set,
+    and the description says why.
+    """
+    from dense_edge.data import Preprocess, load_splits
+    from dense_edge.errors import UserError
+    from dense_edge.targets.pytorch.runner import PyTorchRunner
+
+    manifest = json.loads((run.model / "manifest.json").read_text())
+    pre = Preprocess.from_dict(manifest["preprocess"])
+    split = recipe.validation.split  # "test" or "val": never the calibration (training) images
+    try:
+        splits = load_splits(recipe, pre)
+    except UserError as exc:
+        return [], {"samples": 0, "reason": f"no labelled data ({exc})"}
+    part = splits.split(split)
+    n = count_for(manifest["input_shape"], manifest["num_classes"], samples, len(part))
+    if n == 0:
+        return [], {"samples": 0, "reason": f"the {split} split is empty or one image is too big"}
+    keep = np.sort(np.random.default_rng(0).permutation(len(part))[:n])
+    part = part.subset(keep)
+    images = np.ascontiguousarray(part.to_array(pre), dtype=np.float32)
+    labels = np.asarray(part.labels, dtype=np.int64)
+    with PyTorchRunner(run.model) as reference:
+        logits = reference.infer_all(images, batch_size=32).astype(np.float32)
+    out = folder / FOLDER
+    out.mkdir(parents=True, exist_ok=True)
+    np.save(out / IMAGES, images)
+    np.save(out / LABELS, labels)
+    np.save(out / LOGITS, logits)
+    info = {
+        "split": split,
+        "samples": n,
+        "of": len(splits.split(split)),
+        "source": splits.source,
+        "float_top1": round(float((logits.argmax(1) == labels).mean()), 6),
+        "batch_sizes": list(recipe.validation.batch_sizes),
+        "max_bytes": MAX_BYTES,
+    }
+    (out / INFO).write_text(json.dumps(info, indent=2) + "\n")
+    return [f"{FOLDER}/{name}" for name in (IMAGES, LABELS, LOGITS, INFO)], info
+
+
+def read(kit: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+    """(images, labels, float logits, description) of a kit's evaluation set."""
+    from dense_edge.errors import UserError
+
+    folder = kit / FOLDER
+    if not (folder / INFO).exists():
+        raise UserError(
+            "this kit carries no evaluation set",
+            path=kit,
+            fix="export it again from a recipe with labelled data (data.source / data.root)",
+        )
+    info = json.loads((folder / INFO).read_text())
+    images = np.load(folder / IMAGES, allow_pickle=False)
+    labels = np.load(folder / LABELS, allow_pickle=False)
+    logits = np.load(folder / LOGITS, allow_pickle=False)
+    if not len(images) == len(labels) == len(logits) == info["samples"]:
+        raise UserError("the evaluation set's files disagree in length", path=folder)
+    return images, labels, logits, info
