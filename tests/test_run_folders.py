@@ -143,13 +143,16 @@ def test_bug5_a_second_command_on_a_locked_run_says_who_holds_it(tmp_path):
 
 
 # 6 --------------------------------------------------------------------------------------------
-def test_bug6_recalibrating_with_the_same_settings_keeps_engines_current(run):
+def test_bug6_recalibrating_with_the_same_settings_keeps_engines_current(run, monkeypatch):
+    from dense_edge import manifest
     from dense_edge.calibrate.stage import calibrate_stage
     from dense_edge.compile.stage import compile_stage
 
     recipe = digits_recipe(**{"calibration.samples": 32, "calibration.source": "data"})
     compile_stage(recipe, run, "onnxruntime", "int8")
-    calibrate_stage(recipe, run, profiles=["onnxruntime"], force=True)  # a new `created`
+    # recalibrated later (a new `created` inside the int8 model), same settings
+    monkeypatch.setattr(manifest, "now", lambda: "2031-01-01T00:00:00+00:00")
+    calibrate_stage(recipe, run, profiles=["onnxruntime"], force=True)
     assert compile_stage(recipe, run, "onnxruntime", "int8").reused
 
 
