@@ -116,9 +116,13 @@ def test_debug_lists_the_worst_layers(run_copy):
 def test_cli_check_and_bad_input(run_copy, tmp_path):
     runner = CliRunner()
     ok = runner.invoke(cli, ["calibrate", "--out", str(run_copy.root), "--profile", "tensorrt",
-                             "--set", DIGITS_SET])  # fmt: skip
+                             "--explain", "--set", DIGITS_SET])  # fmt: skip
     assert ok.exit_code == 0, ok.output
     model = run_copy.int8_profile("tensorrt") / "model.onnx"
+    plan = json.loads((model.parent / "plan.json").read_text())
+    assert plan["estimate"] and plan["total_bytes_per_image"] < plan["fp16_engine"][
+        "total_bytes_per_image"]  # fmt: skip
+    assert "estimated traffic per image" in ok.output and "int8" in ok.output
     good = runner.invoke(cli, ["calibrate", "--check", str(model), "--profile", "tensorrt"])
     assert good.exit_code == 0 and "follows the tensorrt profile" in good.output
     bad = runner.invoke(cli, ["calibrate", "--check", str(model), "--profile", "onnxruntime"])
