@@ -12,7 +12,6 @@ from onnx import TensorProto, helper, numpy_helper
 
 from dense_edge.calibrate.collect import Statistics
 from dense_edge.calibrate.graph import WEIGHTED, Graph, concat_groups, gemm_outputs, node_name
-from dense_edge.calibrate.histogram import TensorStats
 from dense_edge.calibrate.methods import MethodOptions, Range, asymmetric_range, symmetric_range
 from dense_edge.calibrate.precision import to_fp16
 from dense_edge.calibrate.profiles import Rules
@@ -156,15 +155,22 @@ def _qlinear_readers(
 def _group_ranges(
     graph: Graph, stats: Statistics, groups: dict[str, int], opts: MethodOptions
 ) -> dict[int, Range]:
-    """One symmetric range per concatenation group, from the merged statistics of its leaves."""
+    """One symmetric range per concatenation group: the widest of its members' own ranges.
+
+    Each member (a block input, a layer's new features) is calibrated on its own statistics
+    with the chosen method, and the group takes the widest range, as ModelOpt's concat
+    elimination does. (A percentile of the *merged* histogram instead clips the member whose
+    values are largest, usually the block input: one more test image changed on digits.)
+    """
     members: dict[int, list[str]] = defaultdict(list)
     for t, gid in groups.items():
         if graph.op(t) != "Concat":
             members[gid].append(t)
-    return {
-        gid: symmetric_range(TensorStats.merge([stats.get(graph, t) for t in sorted(ts)]), opts)
-        for gid, ts in members.items()
-    }
+    out: dict[int, Range] = {}
+    for gid, ts in members.items():
+        ranges = [symmetric_range(stats.get(graph, t), opts) for t in sorted(ts)]
+        out[gid] = max(ranges, key=lambda r: r.amax)
+    return out
 
 
 # -- writing the model ----------------------------------------------------------------------------
