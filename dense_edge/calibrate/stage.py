@@ -121,7 +121,6 @@ def _fingerprint(ctx: _Context, profile: str) -> str:
         method=c.method,
         percentile=c.percentile if c.method == "percentile" else None,
         bins=c.bins,
-        concat=c.concat if profile == "tensorrt" else None,
         float_parts=c.float_parts if profile == "tensorrt" else None,
         preset=c.nncf_preset if profile == "openvino" else None,
         accuracy_aware=c.accuracy_aware.model_dump(mode="json"),
@@ -187,7 +186,7 @@ def _onnx_profile(ctx: _Context, profile: str, target: Path, *, debug: bool) -> 
     from dense_edge.fileio import atomic_path
 
     c = ctx.recipe.calibration
-    rules = rules_for(profile, concat=c.concat, float_dtype=c.float_parts)
+    rules = rules_for(profile, float_dtype=c.float_parts)
     stats = _stats(ctx)
     model = onnx.load(str(ctx.onnx_path))
     record = _base_record(ctx, profile)

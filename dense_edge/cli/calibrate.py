@@ -29,11 +29,6 @@ PROFILES = ["tensorrt", "onnxruntime", "openvino"]
     help="'data' (the training split), an image folder or a .json calibration manifest.",
 )
 @click.option(
-    "--concat",
-    type=click.Choice(["int8", "float"]),
-    help="TensorRT Concats: int8 with one scale per concatenation group (default) or float.",
-)
-@click.option(
     "--float-parts",
     type=click.Choice(["fp16", "fp32"]),
     help="TensorRT: type of the layers left unquantised (default fp16; I/O stay fp32).",
@@ -69,7 +64,6 @@ def calibrate(
     percentile: float | None,
     samples: int | None,
     source: str | None,
-    concat: str | None,
     float_parts: str | None,
     accuracy_aware: bool | None,
     max_top1_drop: float | None,
@@ -92,7 +86,6 @@ def calibrate(
             "calibration.percentile": percentile,
             "calibration.samples": samples,
             "calibration.source": source,
-            "calibration.concat": concat,
             "calibration.float_parts": float_parts,
             "calibration.accuracy_aware.enabled": accuracy_aware,
             "calibration.accuracy_aware.max_top1_drop": max_top1_drop,

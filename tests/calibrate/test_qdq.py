@@ -43,7 +43,7 @@ def _inits(model):
     return {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
 
 
-TRT_VARIANTS = [{}, {"concat": "float"}, {"float_dtype": "fp32"}]
+TRT_VARIANTS = [{}, {"float_dtype": "fp32"}]
 
 
 @pytest.mark.parametrize(("profile", "kw"), [*(("tensorrt", kw) for kw in TRT_VARIANTS),
@@ -119,12 +119,12 @@ def test_fp16_scales_are_positive_float16(float_model, stats):
         assert scale.dtype == np.float16 and np.all(scale > 0)
 
 
-def test_float_options_keep_concats_and_float_parts_as_asked(float_model, stats):
-    q, _ = _quantize(float_model, stats, "tensorrt", concat="float", float_dtype="fp32")
-    g = Graph(q)
-    for c in _qdq(q, "Concat"):
-        assert all(g.producer[t].op_type != "DequantizeLinear" for t in c.input)
-        assert {u.op_type for u in g.consumers[c.output[0]]} == {"BatchNormalization"}
+def test_fp32_float_parts_stay_selectable(float_model, stats):
+    q, _ = _quantize(float_model, stats, "tensorrt", float_dtype="fp32")
+    fp16, _ = _quantize(float_model, stats, "tensorrt")
+    assert [n.op_type for n in _qdq(q, "QuantizeLinear")] == [
+        n.op_type for n in _qdq(fp16, "QuantizeLinear")
+    ]  # the same placement
     assert "Cast" not in {n.op_type for n in q.graph.node}
     assert {i.data_type for i in q.graph.initializer} <= {
         onnx.TensorProto.FLOAT,

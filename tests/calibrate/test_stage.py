@@ -100,10 +100,12 @@ def test_accuracy_aware_keeps_layers_in_float_to_meet_the_budget(run_copy):
     aa = result.record["accuracy_aware"]
     assert aa["budget_met"]
     assert aa["steps"][-1]["agreement"] == 1.0
-    assert result.record["plan"]["float_layers"] == aa["float_layers"]
+    by_rule = ["/classifier/Gemm"]  # tensorrt keeps Gemms with < 16 outputs in float anyway
+    float_layers = [*aa["float_layers"], *(g for g in by_rule if g not in aa["float_layers"])]
+    assert sorted(result.record["plan"]["float_layers"]) == sorted(float_layers)
     if aa["float_layers"]:
         assert aa["sensitivity"] and len(aa["steps"]) == len(aa["float_layers"]) + 1
-    assert result.record["check"]["float_layers"] == aa["float_layers"]
+    assert sorted(result.record["check"]["float_layers"]) == sorted(float_layers)
 
 
 def test_debug_lists_the_worst_layers(run_copy):

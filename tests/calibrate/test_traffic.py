@@ -1,5 +1,5 @@
-"""The traffic and precision plan: exact on a small graph, and the DenseNet layouts ranked the way
-their Q/DQ placement says they should be (int8 Concats < float Concats < the FP16 engine)."""
+"""The traffic and precision plan: exact on a small graph, and the DenseNet layout ranked the way
+its Q/DQ placement says it should be (about half the FP16 engine, no more than ModelOpt's)."""
 
 from __future__ import annotations
 
@@ -69,25 +69,20 @@ def layouts(digits_exported):
     stats = collect(path, images, bins=256, key="t", cache_dir=None)
     model = onnx.load(str(path))
     out = {"float model": model}
-    for concat in ("int8", "float"):
-        rules = rules_for("tensorrt", concat=concat)
-        out[f"{concat} concat"] = rules.write(model, stats, MethodOptions("minmax"))[0]
+    for label, float_dtype in (("int8", "fp16"), ("fp32 float parts", "fp32")):
+        rules = rules_for("tensorrt", float_dtype=float_dtype)
+        out[label] = rules.write(model, stats, MethodOptions("minmax"))[0]
     return out
 
 
-def test_int8_concats_move_fewer_bytes_than_float_concats_and_fp16(layouts):
-    int8 = plan_record(layouts["int8 concat"], layouts["float model"])
-    flt = plan_record(layouts["float concat"], layouts["float model"])
-    assert int8["total_bytes_per_image"] < flt["total_bytes_per_image"]
+def test_int8_concats_move_about_half_the_fp16_engine_bytes(layouts):
+    int8 = plan_record(layouts["int8"], layouts["float model"])
+    f32 = plan_record(layouts["fp32 float parts"], layouts["float model"])
+    assert int8["total_bytes_per_image"] <= f32["total_bytes_per_image"]
     assert int8["ratio_to_fp16_engine"] < 0.6  # int8 features are half of fp16's bytes
     assert set(int8["by_precision"]) <= {"int8", "fp16", "fp32"}
     concat_rows = [t for t in int8["tensors"] if t["tensor"].endswith("Concat_output_0")]
     assert concat_rows and all(t["precision"] == "int8" for t in concat_rows)
-    assert all(
-        t["precision"] == "fp16"
-        for t in flt["tensors"]
-        if "norm" in t["tensor"] or t["tensor"].endswith("/Concat_output_0")
-    )
     text = "\n".join(explain_lines(int8))
     assert "FP16 engine" in text and "estimate" in text
 
@@ -98,5 +93,5 @@ def test_our_layout_moves_no_more_bytes_than_modelopt(layouts):
 
     fixture = Path(__file__).resolve().parent / "fixtures" / "modelopt-digits-int8-fp16.onnx"
     theirs = estimate(onnx.load(str(fixture))).total
-    ours = estimate(layouts["int8 concat"]).total
+    ours = estimate(layouts["int8"]).total
     assert ours <= theirs
