@@ -1,8 +1,17 @@
 """The Q/DQ checker: does a quantised model obey its profile's rules? (No TensorRT needed.)
 
 ``dense-edge calibrate --check MODEL --profile P`` lists every violation with the node it is on.
-Weighted layers without quantisation are reported as float layers, not violations: keeping them is
-what accuracy-aware mode does on purpose.
+Everything it judges comes from the profile's :class:`~dense_edge.calibrate.profiles.Rules`, the
+same object the writer places Q/DQ from.
+
+For ``tensorrt`` it accepts every layout TensorRT builds: int8 initializers or FP32/FP16 weights
+behind Q/DQ, Q/DQ on Concat inputs and outputs, around pooling and anywhere else, FP16 float
+parts and Cast nodes. It refuses what TensorRT rejects or what silently defeats int8: non-zero
+zero points, uint8, per-tensor or wrong-axis weight scales, scales that are not positive finite
+constants, a Q not followed by its DQ, int32 biases, and a Conv/Gemm quantised on one side only
+(int8 weights with a float input, or the reverse). Concats that TensorRT must copy in float are
+listed as notes. Weighted layers without quantisation are float layers, not violations: keeping
+them is what accuracy-aware mode does on purpose.
 """
 
 from __future__ import annotations
@@ -16,9 +25,11 @@ import onnx
 from onnx import TensorProto, numpy_helper
 
 from dense_edge.calibrate.graph import Graph, node_name
+from dense_edge.calibrate.profiles import Rules, rules_for
 from dense_edge.errors import UserError
 
 INT8, UINT8, INT32 = TensorProto.INT8, TensorProto.UINT8, TensorProto.INT32
+FLOATS = (TensorProto.FLOAT, TensorProto.FLOAT16, TensorProto.BFLOAT16)
 
 
 @dataclass(frozen=True)
@@ -35,6 +46,7 @@ class CheckReport:
     violations: list[Violation] = field(default_factory=list)
     quantized_layers: list[str] = field(default_factory=list)
     float_layers: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # accepted, but slower than it could be
 
     @property
     def ok(self) -> bool:
@@ -51,6 +63,7 @@ class CheckReport:
             "violations": [v.__dict__ for v in self.violations],
             "quantized_layers": len(self.quantized_layers),
             "float_layers": self.float_layers,
+            "notes": self.notes,
         }
 
 
@@ -59,20 +72,31 @@ def check(path: str | Path, profile: str) -> CheckReport:
     if not path.exists():
         raise UserError("model not found", path=path)
     if profile == "openvino" or path.suffix == ".xml":
-        return _check_openvino(path)
+        return _check_openvino(path)  # NNCF's IR: no Q/DQ rules of ours to apply
     try:
         model = onnx.load(str(path))
     except Exception as exc:
         raise UserError(
             f"not a readable ONNX model ({exc.__class__.__name__})", path=path
         ) from None
-    if profile not in ("tensorrt", "onnxruntime"):
-        raise UserError(f"unknown profile {profile!r}", fix="tensorrt, onnxruntime or openvino")
-    return check_onnx(model, profile, str(path))
+    try:
+        rules = rules_for(profile)
+    except ValueError:
+        raise UserError(
+            f"unknown profile {profile!r}", fix="tensorrt, onnxruntime or openvino"
+        ) from None
+    return check_onnx(model, rules, str(path))
 
 
-def check_onnx(model: onnx.ModelProto, profile: str, where: str = "model") -> CheckReport:
-    report = CheckReport(profile, where)
+def check_onnx(model: onnx.ModelProto, profile: str | Rules, where: str = "model") -> CheckReport:
+    """Check ``model`` against a profile's rules (a name, or the :class:`Rules` themselves).
+
+    The layout options of a profile (tensorrt's ``concat``, ``float``) do not change what is
+    accepted: the checker accepts every layout the runtime builds and refuses what it rejects or
+    silently runs in float.
+    """
+    rules = profile if isinstance(profile, Rules) else rules_for(profile)
+    report = CheckReport(rules.name, where)
     g = Graph(model)
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
     if opset < 13:
@@ -85,16 +109,16 @@ def check_onnx(model: onnx.ModelProto, profile: str, where: str = "model") -> Ch
         )
         return report
     for n in qnodes:
-        _check_qdq_node(report, g, n, profile)
+        _check_qdq_node(report, g, n, rules)
     for n in model.graph.node:
         if n.op_type == "QuantizeLinear":
             _check_pairing(report, g, n)
     for n in g.weighted_nodes():
-        _check_weighted(report, g, n, profile)
-    if profile == "tensorrt":
-        _check_trt_placement(report, g)
+        _check_weighted(report, g, n, rules)
+    if rules.quantize_outputs:
+        _check_units(report, g)
     else:
-        _check_ort_units(report, g)
+        _note_concats(report, g)
     return report
 
 
@@ -112,16 +136,45 @@ def _const(g: Graph, name: str) -> np.ndarray | None:
     return None
 
 
+def _constant_type(g: Graph, name: str) -> int | None:
+    """The element type of a constant tensor (initializer or Constant node), else None."""
+    init = g.weight(name)
+    if init is not None:
+        return int(init.data_type)
+    node = g.producer.get(name)
+    if node is not None and node.op_type == "Constant" and node.attribute:
+        value = onnx.helper.get_attribute_value(node.attribute[0])
+        if isinstance(value, onnx.TensorProto):
+            return int(value.data_type)
+        return TensorProto.FLOAT
+    return None
+
+
 def _zero_point_type(g: Graph, n: onnx.NodeProto) -> int | None:
     if len(n.input) < 3 or not n.input[2]:
         return UINT8  # ONNX default
-    init = g.weight(n.input[2])
-    return init.data_type if init is not None else None
+    return _constant_type(g, n.input[2])
 
 
-def _check_qdq_node(report: CheckReport, g: Graph, n: onnx.NodeProto, profile: str) -> None:
+def _weight_source(g: Graph, n: onnx.NodeProto) -> tuple[str, int] | None:
+    """For a Q/DQ on a constant: ``(constant name, its type)``; None for activations.
+
+    Weights arrive either as integer initializers behind DequantizeLinear, or as float (fp32 or
+    fp16) initializers behind QuantizeLinear -> DequantizeLinear (TensorRT quantises them at
+    build time; ModelOpt writes this form).
+    """
+    src = n.input[0]
+    if n.op_type == "DequantizeLinear":
+        q = g.producer.get(src)
+        if q is not None and q.op_type == "QuantizeLinear":
+            src = q.input[0]
+    kind = _constant_type(g, src)
+    return (src, kind) if kind is not None else None
+
+
+def _check_qdq_node(report: CheckReport, g: Graph, n: onnx.NodeProto, rules: Rules) -> None:
     name = node_name(n)
-    is_weight = n.op_type == "DequantizeLinear" and n.input[0] in g.initializers
+    weight = _weight_source(g, n)
     zp_type = _zero_point_type(g, n)
     zp = _const(g, n.input[2]) if len(n.input) > 2 and n.input[2] else np.array(0)
     scale = _const(g, n.input[1])
@@ -130,32 +183,30 @@ def _check_qdq_node(report: CheckReport, g: Graph, n: onnx.NodeProto, profile: s
         return
     if np.any(scale <= 0) or not np.all(np.isfinite(scale)):
         report.add("scale", name, "scales must be finite and positive")
-    if is_weight:
-        data = g.weight(n.input[0])
-        assert data is not None
-        if data.data_type == INT32:
-            if profile == "tensorrt":
-                report.add("bias", name, "quantised bias: TensorRT expects float biases")
+    if weight is not None:
+        _, kind = weight
+        if kind == INT32:
+            if rules.bias != "int32":
+                report.add("bias", name, f"quantised bias: {rules.name} expects float biases")
             return
-        if data.data_type != INT8:
-            report.add("weights", name, "weights must be int8 initializers")
+        if kind not in (INT8, *FLOATS) or zp_type not in (INT8, None):
+            report.add("weights", name, "weights must be int8 (or float behind Q/DQ to int8)")
         if zp is not None and np.any(zp != 0):
             report.add("weights", name, "weight zero points must be 0 (symmetric)")
         return
     # Activation Q/DQ.
     if scale.size != 1:
         report.add("per-tensor", name, "activations are quantised per tensor (one scale)")
-    if profile == "tensorrt":
-        if zp_type != INT8:
-            report.add("dtype", name, "activations must be int8 for TensorRT")
-        if zp is not None and np.any(zp != 0):
-            report.add("symmetric", name, "zero point must be 0 (symmetric)")
-    elif zp_type != UINT8:
-        report.add(
-            "dtype",
-            name,
-            "activations should be uint8: ONNX Runtime's x86 int8 kernels run u8s8 fastest",
+    want = INT8 if rules.activation == "int8" else UINT8
+    if zp_type != want:
+        why = (
+            f"activations must be int8 for {rules.name}"
+            if want == INT8
+            else "activations should be uint8: ONNX Runtime's x86 int8 kernels run u8s8 fastest"
         )
+        report.add("dtype", name, why)
+    if rules.symmetric and zp is not None and np.any(zp != 0):
+        report.add("symmetric", name, "zero point must be 0 (symmetric)")
 
 
 def _check_pairing(report: CheckReport, g: Graph, q: onnx.NodeProto) -> None:
@@ -177,7 +228,7 @@ def _from_dq(g: Graph, tensor: str) -> onnx.NodeProto | None:
     return node if node is not None and node.op_type == "DequantizeLinear" else None
 
 
-def _check_weighted(report: CheckReport, g: Graph, n: onnx.NodeProto, profile: str) -> None:
+def _check_weighted(report: CheckReport, g: Graph, n: onnx.NodeProto, rules: Rules) -> None:
     name = node_name(n)
     x_dq = _from_dq(g, n.input[0])
     w_dq = _from_dq(g, n.input[1]) if len(n.input) > 1 else None
@@ -186,11 +237,18 @@ def _check_weighted(report: CheckReport, g: Graph, n: onnx.NodeProto, profile: s
         return
     report.quantized_layers.append(name)
     if x_dq is None:
-        report.add("placement", name, "weights are quantised but the input is not")
+        report.add(
+            "placement",
+            name,
+            "weights are int8 but the input is not quantised: the layer runs in float",
+        )
     if w_dq is None:
-        report.add("placement", name, "input is quantised but the weights are not")
+        report.add(
+            "placement", name, "input is int8 but the weights are not quantised: no int8 kernel"
+        )
         return
-    w = g.weight(w_dq.input[0])
+    source = _weight_source(g, w_dq)
+    w = g.weight(source[0]) if source else None
     if w is None:
         report.add("weights", name, "quantised weights must be initializers")
         return
@@ -199,16 +257,17 @@ def _check_weighted(report: CheckReport, g: Graph, n: onnx.NodeProto, profile: s
     want_axis = 0
     if n.op_type == "Gemm" and not next((a.i for a in n.attribute if a.name == "transB"), 0):
         want_axis = 1
-    if scale is None or scale.size == 1:
-        report.add("per-channel", name, "weights must be quantised per output channel")
-    elif axis != want_axis or scale.size != w.dims[want_axis]:
-        report.add(
-            "per-channel",
-            name,
-            f"weight scales must run along axis {want_axis} ({w.dims[want_axis]} channels), "
-            f"found axis {axis} with {scale.size}",
-        )
-    if profile == "onnxruntime" and len(n.input) > 2 and n.input[2]:
+    if rules.weights_per_channel:
+        if scale is None or scale.size == 1:
+            report.add("per-channel", name, "weights must be quantised per output channel")
+        elif axis != want_axis or scale.size != w.dims[want_axis]:
+            report.add(
+                "per-channel",
+                name,
+                f"weight scales must run along axis {want_axis} ({w.dims[want_axis]} channels), "
+                f"found axis {axis} with {scale.size}",
+            )
+    if rules.bias == "int32" and len(n.input) > 2 and n.input[2]:
         b_dq = _from_dq(g, n.input[2])
         if b_dq is None:
             report.add("bias", name, "bias should be int32 behind DequantizeLinear")
@@ -221,46 +280,30 @@ def _check_weighted(report: CheckReport, g: Graph, n: onnx.NodeProto, profile: s
                     report.add("bias", name, "bias scale must equal input scale x weight scale")
 
 
-def _check_trt_placement(report: CheckReport, g: Graph) -> None:
-    """Q/DQ on Conv/Gemm inputs only; on Concat inputs only with one shared scale."""
-    for q in (n for n in g.model.graph.node if n.op_type == "QuantizeLinear"):
-        src = g.producer.get(q.input[0])
-        dq_users = [
-            u for d in g.consumers.get(q.output[0], []) for u in g.consumers.get(d.output[0], [])
-        ]
-        ops = {u.op_type for u in dq_users}
-        if ops <= {"Conv", "Gemm"}:
-            continue
-        if ops <= {"Concat", "Conv", "Gemm"} and "Concat" in ops:
-            continue  # judged per Concat below
-        what = src.op_type if src is not None else "the input"
-        report.add(
-            "placement",
-            node_name(q),
-            f"Q/DQ on an output of {what} read by {sorted(ops)}: TensorRT wants Q/DQ on "
-            "Conv/Gemm inputs (and Concat inputs with shared scales)",
-        )
+def _note_concats(report: CheckReport, g: Graph) -> None:
+    """Concats TensorRT builds but cannot run in int8 (a note, not a violation)."""
     for c in (n for n in g.model.graph.node if n.op_type == "Concat"):
         dqs = [_from_dq(g, t) for t in c.input]
-        if not any(dqs):
-            continue
+        out_q = [u for u in g.consumers.get(c.output[0], []) if u.op_type == "QuantizeLinear"]
+        if not any(dqs) or out_q:
+            continue  # float, or quantised after the Concat (TensorRT moves that Q to the inputs)
         if not all(dqs):
-            report.add("concat", node_name(c), "some Concat inputs are quantised and some not")
+            report.notes.append(
+                f"{node_name(c)}: some inputs are int8 and some float: TensorRT copies it in float"
+            )
             continue
         values = [_const(g, d.input[1]) for d in dqs if d]
         if any(v is None for v in values):
             continue  # non-constant scales are reported on the DQ nodes themselves
-        scales = {float(np.asarray(v).ravel()[0]) for v in values}
+        scales = {float(np.asarray(v).ravel()[0]) for v in values if v is not None}
         if len(scales) > 1:
-            report.add(
-                "concat",
-                node_name(c),
-                f"Concat inputs have {len(scales)} different scales: TensorRT cannot run it in "
-                "int8 (use one shared scale per dense block)",
+            report.notes.append(
+                f"{node_name(c)}: inputs have {len(scales)} different scales: TensorRT cannot "
+                "elide it in int8 (one scale per concatenation group can)"
             )
 
 
-def _check_ort_units(report: CheckReport, g: Graph) -> None:
+def _check_units(report: CheckReport, g: Graph) -> None:
     """Each quantised Conv/Gemm is a full DQ -> op -> Q unit, so it becomes a QLinear kernel."""
     outputs = set(g.outputs)
     for n in g.weighted_nodes():

@@ -30,10 +30,12 @@ class LayerError:
 def _with_outputs(model: onnx.ModelProto, names: list[str]) -> onnx.ModelProto:
     model = copy.deepcopy(model)
     have = {o.name for o in model.graph.output}
+    inferred = onnx.shape_inference.infer_shapes(model).graph.value_info
+    types = {v.name: v.type.tensor_type.elem_type for v in inferred}  # fp16 in fp16 models
     for n in names:
         if n not in have:
             model.graph.output.append(
-                onnx.helper.make_tensor_value_info(n, onnx.TensorProto.FLOAT, None)
+                onnx.helper.make_tensor_value_info(n, types.get(n, onnx.TensorProto.FLOAT), None)
             )
     return model
 

@@ -90,3 +90,38 @@ class Graph:
 
 def node_name(node: onnx.NodeProto) -> str:
     return node.name or f"{node.op_type}:{node.output[0]}"
+
+
+def concat_groups(graph: Graph) -> dict[str, int]:
+    """Tensor -> concatenation group: the union of every tensor joined by Concats.
+
+    In a DenseNet each dense block is one group: the block input, every layer's new features and
+    every Concat output. Sharing one scale per group lets each producer write int8 straight into
+    the concatenated buffer.
+    """
+    parent: dict[str, str] = {}
+
+    def find(x: str) -> str:
+        while parent.setdefault(x, x) != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for node in graph.model.graph.node:
+        if node.op_type != "Concat":
+            continue
+        root = find(node.output[0])
+        for inp in node.input:
+            if inp and inp not in graph.initializers:
+                parent[find(inp)] = root
+    roots: dict[str, int] = {}
+    return {t: roots.setdefault(find(t), len(roots)) for t in list(parent)}
+
+
+def gemm_outputs(graph: Graph, node: onnx.NodeProto) -> int | None:
+    """Number of output features of a Gemm (None when its weight is not a constant)."""
+    w = graph.weight(node.input[1]) if len(node.input) > 1 else None
+    if w is None or len(w.dims) != 2:
+        return None
+    trans_b = next((a.i for a in node.attribute if a.name == "transB"), 0)
+    return int(w.dims[0] if trans_b else w.dims[1])

@@ -1,24 +1,38 @@
 """Q/DQ rules per target: what each runtime builds into fast INT8 kernels.
 
-``tensorrt`` (TensorRT 10.x and 11.x, explicit quantisation)
-    Symmetric int8 everywhere (zero points 0). Weights per output channel (axis 0) as int8
-    initializers behind DequantizeLinear; activations per tensor. Q/DQ sits on the *inputs* of
-    Conv and Gemm, never on their outputs: TensorRT fuses DQ->Conv and the BatchNorm->ReLU->Q
-    before it into one kernel. Biases stay float (TensorRT adds them in the kernel's epilogue).
+A :class:`Rules` object is the one description of a profile: the writer
+(:mod:`dense_edge.calibrate.qdq`) places Q/DQ from it and the checker
+(:mod:`dense_edge.calibrate.checker`) judges any model against it. ``rules.write(...)`` and
+``rules.check(...)`` are the two things a profile does.
 
-    DenseNet's concatenations (``concat`` option):
+``tensorrt`` (TensorRT 8.6 with ``--int8``, 10.x and 11.x strongly typed, explicit quantisation)
+    Symmetric int8 (zero points 0). Weights per output channel (axis 0; axis 1 for a Gemm without
+    ``transB``) as int8 initializers behind DequantizeLinear; activations per tensor; biases float
+    (TensorRT adds them in the kernel's epilogue). The layout is the one NVIDIA's ModelOpt writes
+    for DenseNet, because DenseNet INT8 is bound by memory traffic, not arithmetic:
 
-    * ``float`` (default): no Q/DQ on Concat inputs. What follows a DenseNet concatenation is a
-      BatchNorm (a per-channel scale and shift) and a ReLU, not a convolution, so the quantised
-      point is after them, at the bottleneck convolution's input, with a scale measured on that
-      layer's own normalised activations. The concatenation and the pooling run in float.
-    * ``shared``: the feature maps of each dense block are quantised once, with one scale for the
-      whole block, so every Concat has inputs of equal scale and TensorRT can elide it in int8
-      (a quarter of the memory traffic for the quadratic term). The price is resolution: early
-      and late feature maps of a block share one range. Measured on digits in the docs.
-
-    Pooling (the stem's max-pool, the transitions' average pool) gets no Q/DQ of its own:
-    TensorRT propagates quantisation through pooling where that helps.
+    * Conv and Gemm inputs are quantised; TensorRT fuses ``DQ -> Conv (-> ReLU) -> Q`` into one
+      int8 kernel. Gemms with fewer than 16 outputs (a 10-class classifier) stay float, as in
+      ModelOpt: their int8 kernel saves nothing.
+    * Concatenations run in int8: every tensor joined by a Concat
+      (the block input, each layer's new features, the Concat outputs) is one *concatenation
+      group* with one scale, so each producer writes int8 straight into the concatenated buffer
+      and TensorRT elides the copy. Every reader of a group tensor, including the BatchNorm that
+      follows, takes the dequantised tensor, so no float copy is kept alive; the BatchNorm and
+      ReLU after a Concat then run as one kernel that reads int8 and writes int8. The group's
+      scale is the widest of its members' own ranges. The old options (Concats in float, or
+      one merged scale per block on Concat inputs only) are gone: on digits float Concats were
+      no more accurate (within one test image either way) and moved ~1.25x the bytes; on the
+      deep model the int8 groups already agree with float on every test image, for every
+      method, so float Concats had nothing to win (bench/README.md).
+    * Pooling: TensorRT does *not* propagate quantisation through a pooling layer on its own.
+      AveragePool and MaxPool get DQ on their input and Q on their output, so they run in int8;
+      the GlobalAveragePool input is quantised (it reads the largest late feature map).
+    * Every layer that is not quantised runs in FP16 (``float_parts: fp16``, default) with FP32
+      model inputs and outputs (a Cast at each end): in a strongly typed network the ONNX's
+      types are the engine's types, so this one ONNX builds the same engine on TensorRT 10
+      and 11.
+      ``float_parts: fp32`` keeps the float parts in FP32 (slower; for debugging accuracy).
 
 ``onnxruntime`` (CPU execution provider)
     Unsigned 8-bit activations with zero points, signed 8-bit per-channel weights (u8s8: the
@@ -35,34 +49,79 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import onnx
+
+    from dense_edge.calibrate.checker import CheckReport
+    from dense_edge.calibrate.collect import Statistics
+    from dense_edge.calibrate.methods import MethodOptions
+    from dense_edge.calibrate.qdq import QuantPlan
 
 PROFILES = ("tensorrt", "onnxruntime", "openvino")
+FLOAT_CHOICES = ("fp16", "fp32")
 
 
 @dataclass(frozen=True)
 class Rules:
+    """One profile's Q/DQ layout: read by the writer and by the checker."""
+
     name: str
     activation: str  # "int8" (symmetric, zero point 0) or "uint8" (asymmetric)
     weights_per_channel: bool = True
     bias: str = "float"  # "float" or "int32"
-    # Ops whose inputs are quantised; for output_quantized profiles, also their outputs.
+    # Ops whose data inputs are quantised; for output_quantized profiles, also their outputs.
     quantized_ops: tuple[str, ...] = ("Conv", "Gemm")
-    quantize_outputs: bool = False
+    quantize_outputs: bool = False  # ONNX Runtime: DQ -> op -> Q units (QLinear kernels)
     absorb_relu: bool = False
-    concat: str = "float"  # tensorrt only: "float" or "shared"
+    concat: str = "qlinear"  # "int8": one scale per concatenation group; "qlinear": ORT units
+    pools: bool = False  # DQ in, Q out around AveragePool/MaxPool
+    global_pool_input: bool = False  # quantise the GlobalAveragePool's input
+    min_gemm_outputs: int = 0  # Gemms with fewer outputs stay float
+    float_dtype: str = "fp32"  # type of the layers that are not quantised ("fp16" or "fp32")
 
     @property
     def symmetric(self) -> bool:
         return self.activation == "int8"
 
+    def options(self) -> dict[str, str]:
+        """The user-facing options of this profile (recorded next to the model)."""
+        if self.name != "tensorrt":
+            return {}
+        return {"concat": self.concat, "float_parts": self.float_dtype}
 
-def rules_for(profile: str, *, concat: str = "float") -> Rules:
+    def write(
+        self,
+        model: onnx.ModelProto,
+        stats: Statistics,
+        opts: MethodOptions,
+        exclude: set[str] | frozenset[str] = frozenset(),
+    ) -> tuple[onnx.ModelProto, QuantPlan]:
+        from dense_edge.calibrate.qdq import quantize_model
+
+        return quantize_model(model, stats, self, opts, exclude)
+
+    def check(self, model: onnx.ModelProto, where: str = "model") -> CheckReport:
+        from dense_edge.calibrate.checker import check_onnx
+
+        return check_onnx(model, self, where)
+
+
+def rules_for(profile: str, *, float_dtype: str = "fp16") -> Rules:
     if profile == "tensorrt":
-        if concat not in ("float", "shared"):
-            raise ValueError(
-                f"tensorrt concat treatment must be 'float' or 'shared', not {concat!r}"
-            )
-        return Rules("tensorrt", activation="int8", bias="float", concat=concat)
+        if float_dtype not in FLOAT_CHOICES:
+            raise ValueError(f"tensorrt float parts must be one of {FLOAT_CHOICES}")
+        return Rules(
+            "tensorrt",
+            activation="int8",
+            bias="float",
+            concat="int8",
+            pools=True,
+            global_pool_input=True,
+            min_gemm_outputs=16,
+            float_dtype=float_dtype,
+        )
     if profile == "onnxruntime":
         return Rules(
             "onnxruntime",

@@ -11,12 +11,15 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from dense_edge.calibrate.collect import Statistics
-from dense_edge.calibrate.graph import Graph, node_name
-from dense_edge.calibrate.histogram import TensorStats
+from dense_edge.calibrate.graph import WEIGHTED, Graph, concat_groups, gemm_outputs, node_name
 from dense_edge.calibrate.methods import MethodOptions, Range, asymmetric_range, symmetric_range
+from dense_edge.calibrate.precision import to_fp16
 from dense_edge.calibrate.profiles import Rules
+from dense_edge.errors import UserError
 
 MIN_QDQ_OPSET = 13
+MIN_FP16_QDQ_OPSET = 19  # QuantizeLinear/DequantizeLinear with float16 scales
+POOLS = ("AveragePool", "MaxPool")
 
 
 @dataclass
@@ -46,55 +49,39 @@ def plan(
     opts: MethodOptions,
     exclude: set[str] | frozenset[str] = frozenset(),
 ) -> QuantPlan:
+    """Which tensors get Q/DQ, with which range, and which nodes read the dequantised copy."""
     p = QuantPlan()
-    outputs = set(graph.outputs)
     for node in graph.weighted_nodes():
-        (p.kept_float if node_name(node) in exclude else p.weighted).append(node_name(node))
+        float_layer = node_name(node) in exclude or _tiny_gemm(graph, node, rules)
+        (p.kept_float if float_layer else p.weighted).append(node_name(node))
+    if rules.quantize_outputs:
+        readers = _qlinear_readers(graph, rules, exclude)
+    else:
+        readers = _explicit_readers(graph, rules, set(p.weighted))
+    groups = concat_groups(graph) if rules.concat == "int8" else {}
+    group_ranges = _group_ranges(graph, stats, groups, opts) if groups else {}
+    outputs = set(graph.outputs)
 
-    def quantized_consumer(node: onnx.NodeProto) -> bool:
-        if node_name(node) in exclude:
-            return False
-        if rules.quantize_outputs:
-            return True  # ONNX Runtime: a quantised tensor is read quantised by everyone
-        if node.op_type in rules.quantized_ops:
-            return True
-        return rules.concat == "shared" and node.op_type == "Concat"
-
-    candidates: list[str] = []
-    for node in graph.model.graph.node:
-        if node_name(node) in exclude:
+    for tensor, users in readers.items():
+        if not users:
             continue
-        if node.op_type in rules.quantized_ops:
-            data_inputs = [node.input[0]] if node.op_type in ("Conv", "Gemm") else node.input
-            candidates += [t for t in data_inputs if t and t not in graph.initializers]
-            if rules.quantize_outputs:
-                candidates += [t for t in node.output if t not in outputs]
-        if rules.concat == "shared" and node.op_type == "Concat":
-            candidates += list(node.input)
-    shared = _shared_concat_ranges(graph, stats, opts) if rules.concat == "shared" else {}
-
-    for tensor in dict.fromkeys(candidates):
-        readers = [n for n in graph.consumers.get(tensor, []) if quantized_consumer(n)]
-        if not readers:
-            continue
-        if rules.absorb_relu and all(n.op_type == "Relu" for n in readers):
+        if rules.absorb_relu and all(n.op_type == "Relu" for n in users):
             continue  # quantised after the ReLU, which is absorbed
-        # The ReLU's output holds the statistics, also when the ReLU is absorbed.
-        stats_name = tensor
         relu = graph.producer.get(tensor)
         if (
             rules.absorb_relu
             and relu is not None
             and relu.op_type == "Relu"
-            and len(readers) == len(graph.consumers.get(tensor, []))
+            and len(users) == len(graph.consumers.get(tensor, []))
             and len(graph.consumers.get(relu.input[0], [])) == 1
             and relu.input[0] not in outputs
             and tensor not in outputs
         ):
             p.absorbed_relus.append(node_name(relu))
-        st = stats.get(graph, stats_name)
-        if tensor in shared:
-            rng = shared[tensor]
+        # The ReLU's output holds the statistics, also when the ReLU is absorbed.
+        st = stats.get(graph, tensor)
+        if tensor in groups:
+            rng = group_ranges[groups[tensor]]
         elif tensor in graph.inputs:
             # The model input's range is fixed by preprocessing: clipping it never helps.
             exact = MethodOptions("minmax")
@@ -104,40 +91,86 @@ def plan(
         else:
             rng = asymmetric_range(st, opts)
         p.activations[tensor] = rng
-        p.source[tensor] = stats_name
-        p.rewired[tensor] = [node_name(n) for n in readers]
+        p.source[tensor] = tensor
+        p.rewired[tensor] = [node_name(n) for n in users]
     return p
 
 
-def _shared_concat_ranges(graph: Graph, stats: Statistics, opts: MethodOptions) -> dict[str, Range]:
-    """One symmetric range per group of tensors that are concatenated together (a dense block)."""
-    parent: dict[str, str] = {}
+def _tiny_gemm(graph: Graph, node: onnx.NodeProto, rules: Rules) -> bool:
+    if node.op_type != "Gemm" or not rules.min_gemm_outputs:
+        return False
+    n = gemm_outputs(graph, node)
+    return n is not None and n < rules.min_gemm_outputs
 
-    def find(x: str) -> str:
-        while parent.setdefault(x, x) != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
+
+def _explicit_readers(
+    graph: Graph, rules: Rules, quantized_layers: set[str]
+) -> dict[str, list[onnx.NodeProto]]:
+    """TensorRT-style explicit quantisation: tensor -> the nodes that read its DQ'd copy."""
+    readers: dict[str, list[onnx.NodeProto]] = defaultdict(list)
+    groups = concat_groups(graph)  # with float Concats, a pool feeding one stays float out
+
+    def want(tensor: str, nodes: list[onnx.NodeProto]) -> None:
+        if not tensor or tensor in graph.initializers:
+            return
+        have = readers[tensor]
+        have += [n for n in nodes if all(n is not h for h in have)]
 
     for node in graph.model.graph.node:
-        if node.op_type == "Concat":
-            leaves = [t for inp in node.input for t in graph.concat_leaves(inp)]
-            for other in leaves[1:]:
-                parent[find(other)] = find(leaves[0])
-            # Concat inputs that are themselves concatenations join the same group.
-            for inp in node.input:
-                parent[find(inp)] = find(leaves[0])
-    groups: dict[str, list[str]] = defaultdict(list)
-    for t in list(parent):
-        groups[find(t)].append(t)
-    ranges: dict[str, Range] = {}
-    for members in groups.values():
-        leaves = sorted({leaf for m in members for leaf in graph.concat_leaves(m)})
-        merged = TensorStats.merge([stats.get(graph, t) for t in leaves])
-        rng = symmetric_range(merged, opts)
-        for m in members:
-            ranges[m] = rng
-    return ranges
+        if node.op_type in WEIGHTED and node.op_type in rules.quantized_ops:
+            if node_name(node) in quantized_layers:
+                want(node.input[0], [node])
+        elif rules.pools and node.op_type in POOLS:
+            want(node.input[0], [node])
+            if rules.concat == "int8" or node.output[0] not in groups:
+                want(node.output[0], graph.consumers.get(node.output[0], []))
+        elif rules.global_pool_input and node.op_type == "GlobalAveragePool":
+            want(node.input[0], [node])
+    if rules.concat == "int8":
+        # Every reader of a concatenated tensor takes the DQ'd copy: no float copy stays alive.
+        for tensor in groups:
+            want(tensor, graph.consumers.get(tensor, []))
+    outputs = set(graph.outputs)
+    return {t: users for t, users in readers.items() if t not in outputs}
+
+
+def _qlinear_readers(
+    graph: Graph, rules: Rules, exclude: set[str] | frozenset[str]
+) -> dict[str, list[onnx.NodeProto]]:
+    """ONNX Runtime QLinear units: inputs and outputs of every op with a quantised kernel."""
+    outputs = set(graph.outputs)
+    candidates: list[str] = []
+    for node in graph.model.graph.node:
+        if node_name(node) in exclude or node.op_type not in rules.quantized_ops:
+            continue
+        data_inputs = [node.input[0]] if node.op_type in WEIGHTED else list(node.input)
+        candidates += [t for t in data_inputs if t and t not in graph.initializers]
+        candidates += [t for t in node.output if t not in outputs]
+    return {
+        t: [n for n in graph.consumers.get(t, []) if node_name(n) not in exclude]
+        for t in dict.fromkeys(candidates)
+    }
+
+
+def _group_ranges(
+    graph: Graph, stats: Statistics, groups: dict[str, int], opts: MethodOptions
+) -> dict[int, Range]:
+    """One symmetric range per concatenation group: the widest of its members' own ranges.
+
+    Each member (a block input, a layer's new features) is calibrated on its own statistics
+    with the chosen method, and the group takes the widest range, as ModelOpt's concat
+    elimination does. (A percentile of the *merged* histogram instead clips the member whose
+    values are largest, usually the block input: one more test image changed on digits.)
+    """
+    members: dict[int, list[str]] = defaultdict(list)
+    for t, gid in groups.items():
+        if graph.op(t) != "Concat":
+            members[gid].append(t)
+    out: dict[int, Range] = {}
+    for gid, ts in members.items():
+        ranges = [symmetric_range(stats.get(graph, t), opts) for t in sorted(ts)]
+        out[gid] = max(ranges, key=lambda r: r.amax)
+    return out
 
 
 # -- writing the model ----------------------------------------------------------------------------
@@ -152,7 +185,7 @@ def quantize_model(
 ) -> tuple[onnx.ModelProto, QuantPlan]:
     """A Q/DQ copy of ``model`` following ``rules``; ``exclude`` names weighted nodes kept float."""
     model = copy.deepcopy(model)
-    _ensure_opset(model)
+    _ensure_opset(model, rules)
     graph = Graph(model)
     qp = plan(graph, stats, rules, opts, exclude)
     g = model.graph
@@ -201,7 +234,7 @@ def quantize_model(
             continue
         w = graph.array(w_name).astype(np.float32)
         axis = _weight_axis(node)
-        wq, w_scale = _quantize_weights(w, axis)
+        wq, w_scale = _quantize_weights(w, axis, rules.float_dtype)
         node.input[1] = _dequantized_constant(
             _safe(f"{node_name(node)}_weight"), wq, w_scale, axis, new_inits, pre_nodes
         )
@@ -229,6 +262,8 @@ def quantize_model(
     g.node.extend(nodes)
     g.initializer.extend(new_inits)
     _drop_unused_initializers(model)
+    if rules.float_dtype == "fp16":
+        to_fp16(model)
     return model, qp
 
 
@@ -262,12 +297,25 @@ def _dequantized_constant(
 
 def _activation_params(rng: Range, rules: Rules) -> tuple[float, np.ndarray]:
     if rules.symmetric:
-        scale = max(rng.amax, 1e-12) / 127.0
-        return float(scale), np.array(0, np.int8)
+        s = representable(max(rng.amax, 1e-12) / 127.0, rules.float_dtype)
+        return float(s), np.array(0, np.int8)
     lo, hi = min(rng.lo, 0.0), max(rng.hi, 0.0)
     scale = max(hi - lo, 1e-12) / 255.0
     zero = int(np.clip(np.round(-lo / scale), 0, 255))
     return float(scale), np.array(zero, np.uint8)
+
+
+def representable(scale: float | np.ndarray, float_dtype: str) -> np.ndarray:
+    """``scale`` rounded *up* to a value the model's float type holds exactly (never to 0), so
+    a float16 scale quantises exactly what it dequantises and nothing overflows 127."""
+    s = np.asarray(scale, np.float32)
+    if float_dtype != "fp16":
+        return s
+    tiny = np.finfo(np.float16).smallest_subnormal
+    h = np.maximum(s, np.float32(tiny)).astype(np.float16)
+    low = h.astype(np.float32) < s
+    h = np.where(low, np.nextafter(h, np.float16(np.inf)), h)
+    return h.astype(np.float32)
 
 
 def _weight_axis(node: onnx.NodeProto) -> int:
@@ -277,22 +325,28 @@ def _weight_axis(node: onnx.NodeProto) -> int:
     return 0
 
 
-def _quantize_weights(w: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
+def _quantize_weights(
+    w: np.ndarray, axis: int, float_dtype: str = "fp32"
+) -> tuple[np.ndarray, np.ndarray]:
     """Symmetric per-channel int8 along ``axis``: returns ``(int8 weights, float32 scales)``."""
     moved = np.moveaxis(w, axis, 0)
     amax = np.abs(moved.reshape(moved.shape[0], -1)).max(axis=1)
-    scale = np.where(amax > 0, amax / 127.0, 1.0).astype(np.float32)
+    scale = representable(np.where(amax > 0, amax / 127.0, 1.0), float_dtype)
     shape = [1] * w.ndim
     shape[axis] = -1
     q = np.clip(np.round(w / scale.reshape(shape)), -127, 127).astype(np.int8)
     return q, scale
 
 
-def _ensure_opset(model: onnx.ModelProto) -> None:
+def _ensure_opset(model: onnx.ModelProto, rules: Rules) -> None:
+    need = MIN_FP16_QDQ_OPSET if rules.float_dtype == "fp16" else MIN_QDQ_OPSET
     for entry in model.opset_import:
-        if entry.domain in ("", "ai.onnx") and entry.version < MIN_QDQ_OPSET:
-            raise ValueError(
-                f"per-channel Q/DQ needs opset {MIN_QDQ_OPSET}+, the model has {entry.version}"
+        if entry.domain in ("", "ai.onnx") and entry.version < need:
+            what = "float16 Q/DQ scales need" if need > MIN_QDQ_OPSET else "per-channel Q/DQ needs"
+            raise UserError(
+                f"{what} opset {need}+, the model has {entry.version}",
+                fix=f"export with export.opset >= {need}"
+                + (" or set calibration.float_parts=fp32" if need > MIN_QDQ_OPSET else ""),
             )
 
 

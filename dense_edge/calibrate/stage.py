@@ -26,7 +26,7 @@ from dense_edge.recipe import Recipe
 from dense_edge.rundir import RunDir
 from dense_edge.stages import Stage, upstream
 
-RULES_VERSION = 1  # bump when Q/DQ placement changes, so old int8 models are redone
+RULES_VERSION = 2  # bump when Q/DQ placement changes, so old int8 models are redone
 
 
 @dataclass
@@ -48,6 +48,10 @@ class _Context:
     opts: MethodOptions
     val: tuple[np.ndarray, np.ndarray] | None
     stats: Any = None
+
+
+PLAN_FILE = "plan.json"  # the tensorrt traffic and precision plan, next to its model
+TRAFFIC_SUMMARY = ("total_bytes_per_image", "fp16_engine", "ratio_to_fp16_engine", "by_precision")
 
 
 def model_file(run: RunDir, profile: str) -> Path:
@@ -172,7 +176,7 @@ def _inputs(recipe: Recipe, run: RunDir, profile: str, images: str) -> dict[str,
         "method": c.method,
         "percentile": c.percentile if c.method == "percentile" else None,
         "bins": c.bins,
-        "concat": c.concat if profile == "tensorrt" else None,
+        "float_parts": c.float_parts if profile == "tensorrt" else None,
         "preset": c.nncf_preset if profile == "openvino" else None,
         "accuracy_aware": aa,
         # the validation split picks float layers when accuracy-aware
@@ -227,14 +231,13 @@ def _stats(ctx: _Context) -> Any:
 def _onnx_profile(ctx: _Context, profile: str, target: Path, *, debug: bool) -> dict[str, Any]:
     import onnx
 
-    from dense_edge.calibrate import checker
     from dense_edge.calibrate.profiles import rules_for
-    from dense_edge.calibrate.qdq import _activation_params, quantize_model
+    from dense_edge.calibrate.qdq import _activation_params
     from dense_edge.export import metadata as onnx_metadata
     from dense_edge.fileio import atomic_path
 
     c = ctx.recipe.calibration
-    rules = rules_for(profile, concat=c.concat)
+    rules = rules_for(profile, float_dtype=c.float_parts)
     stats = _stats(ctx)
     model = onnx.load(str(ctx.onnx_path))
     record = _base_record(ctx, profile)
@@ -248,8 +251,8 @@ def _onnx_profile(ctx: _Context, profile: str, target: Path, *, debug: bool) -> 
     exclude: set[str] = set()
     if c.accuracy_aware.enabled:
         exclude, record["accuracy_aware"] = _search(ctx, model, stats, rules)
-    qmodel, plan = quantize_model(model, stats, rules, ctx.opts, exclude)
-    report = checker.check_onnx(qmodel, profile, str(target))
+    qmodel, plan = rules.write(model, stats, ctx.opts, exclude)
+    report = rules.check(qmodel, str(target))
     if not report.ok:  # our own output broke our own rules: a bug, not a user error
         raise RuntimeError(f"{profile} Q/DQ model failed its checker: {report.violations[:3]}")
     onnx_metadata.embed(
@@ -264,7 +267,16 @@ def _onnx_profile(ctx: _Context, profile: str, target: Path, *, debug: bool) -> 
         "weights": "int8 symmetric per output channel",
         "bias": rules.bias,
         "concat": rules.concat if profile == "tensorrt" else "quantised (QLinearConcat)",
-    }
+        **({"float": rules.float_dtype, "pools": "int8 (DQ in, Q out)",
+            "global_pool_input": "int8", "gemm_float_below_outputs": rules.min_gemm_outputs}
+           if profile == "tensorrt" else {}),
+    }  # fmt: skip
+    if profile == "tensorrt":
+        from dense_edge.calibrate.traffic import plan_record
+
+        traffic = plan_record(qmodel, model)
+        write_json(target.parent / PLAN_FILE, traffic)
+        record["traffic"] = {k: traffic[k] for k in TRAFFIC_SUMMARY}
     record["ranges"] = {
         t: {
             "lo": round(r.lo, 6),

@@ -28,7 +28,11 @@ PROFILES = ["tensorrt", "onnxruntime", "openvino"]
     "--source",
     help="'data' (the training split), an image folder or a .json calibration manifest.",
 )
-@click.option("--concat", type=click.Choice(["float", "shared"]), help="TensorRT Concat inputs.")
+@click.option(
+    "--float-parts",
+    type=click.Choice(["fp16", "fp32"]),
+    help="TensorRT: type of the layers left unquantised (default fp16; I/O stay fp32).",
+)
 @click.option(
     "--accuracy-aware/--no-accuracy-aware",
     default=None,
@@ -45,6 +49,11 @@ PROFILES = ["tensorrt", "onnxruntime", "openvino"]
     type=click.Path(path_type=Path),
     help="Only check MODEL against --profile's rules and list violations.",
 )
+@click.option(
+    "--explain",
+    is_flag=True,
+    help="Print the tensorrt precision and estimated traffic plan (int8/tensorrt/plan.json).",
+)
 def calibrate(
     recipe_path: Path | None,
     out: Path | None,
@@ -55,16 +64,17 @@ def calibrate(
     percentile: float | None,
     samples: int | None,
     source: str | None,
-    concat: str | None,
+    float_parts: str | None,
     accuracy_aware: bool | None,
     max_top1_drop: float | None,
     min_agreement: float | None,
     debug: bool,
     check_model: Path | None,
+    explain: bool,
 ) -> None:
     """Calibrate on real images and write INT8 models for each target profile."""
     if check_model is not None:
-        _check(check_model, profiles)
+        _check(check_model, profiles, explain)
         return
     from dense_edge.calibrate.stage import calibrate_stage
 
@@ -76,7 +86,7 @@ def calibrate(
             "calibration.percentile": percentile,
             "calibration.samples": samples,
             "calibration.source": source,
-            "calibration.concat": concat,
+            "calibration.float_parts": float_parts,
             "calibration.accuracy_aware.enabled": accuracy_aware,
             "calibration.accuracy_aware.max_top1_drop": max_top1_drop,
             "calibration.accuracy_aware.min_agreement": min_agreement,
@@ -96,9 +106,35 @@ def calibrate(
                 [[e["layer"], e["snr_db"], e["cosine"]] for e in r.record["layers"][:10]],
             )
     print_table("INT8 calibration (validation split)", SUMMARY_COLUMNS, summary_rows(results))
+    if explain:
+        trt = [r for r in results if r.profile == "tensorrt"]
+        if not trt:
+            raise click.UsageError(
+                "--explain describes the tensorrt profile: add --profile tensorrt"
+            )
+        _explain_file(trt[0].path.parent / "plan.json")
 
 
-def _check(model: Path, profiles: tuple[str, ...]) -> None:
+def _explain_file(plan_path: Path) -> None:
+    from dense_edge.calibrate.traffic import explain_lines
+    from dense_edge.fileio import read_json
+
+    click.echo(f"{plan_path}:")
+    for line in explain_lines(read_json(plan_path)):
+        click.echo(line)
+
+
+def _explain_model(model: Path) -> None:
+    import onnx
+
+    from dense_edge.calibrate.traffic import explain_lines, plan_record, strip_qdq
+
+    q = onnx.load(str(model))
+    for line in explain_lines(plan_record(q, strip_qdq(q))):
+        click.echo(line)
+
+
+def _check(model: Path, profiles: tuple[str, ...], explain: bool = False) -> None:
     from dense_edge.calibrate.checker import check
     from dense_edge.errors import CheckFailed, UserError
     from dense_edge.progress import print_table
@@ -121,3 +157,7 @@ def _check(model: Path, profiles: tuple[str, ...]) -> None:
         f"{model}: follows the {report.profile} profile "
         f"({len(report.quantized_layers)} quantised layers{floats})"
     )
+    for note in report.notes:
+        click.echo(f"  note: {note}")
+    if explain and report.profile == "tensorrt":
+        _explain_model(model)

@@ -129,7 +129,7 @@ class CalibrationSection(_Section):
     bins: int = Field(default=2048, ge=128)
     skip_unreadable: bool = False
     profiles: list[Profile] = Field(default_factory=lambda: list(ALL_PROFILES))
-    concat: Literal["float", "shared"] = "float"  # TensorRT: Q/DQ treatment of Concat inputs
+    float_parts: Literal["fp16", "fp32"] = "fp16"  # TensorRT: type of the non-quantised layers
     nncf_preset: Literal["performance", "mixed"] = "performance"  # OpenVINO (NNCF)
     accuracy_aware: AccuracyAwareSection = Field(default_factory=AccuracyAwareSection)
 

@@ -43,46 +43,93 @@ def _inits(model):
     return {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
 
 
-@pytest.mark.parametrize(("profile", "kw"), [("tensorrt", {}), ("tensorrt", {"concat": "shared"}),
+TRT_VARIANTS = [{}, {"float_dtype": "fp32"}]
+
+
+@pytest.mark.parametrize(("profile", "kw"), [*(("tensorrt", kw) for kw in TRT_VARIANTS),
                                              ("onnxruntime", {})])  # fmt: skip
 def test_each_profile_passes_its_own_checker_and_runs(float_model, stats, profile, kw, tmp_path):
-    q, _ = _quantize(float_model, stats, profile, **kw)
+    q, plan = _quantize(float_model, stats, profile, **kw)
     report = check_onnx(q, profile)
     assert report.ok, report.violations[:3]
-    assert len(report.quantized_layers) == len(Graph(float_model).weighted_nodes())
+    weighted = len(Graph(float_model).weighted_nodes())
+    # TensorRT leaves the 10-output classifier in float (a Gemm with < 16 outputs, as ModelOpt).
+    tiny = ["/classifier/Gemm"] if profile == "tensorrt" else []
+    assert report.float_layers == tiny and plan.kept_float == tiny
+    assert len(report.quantized_layers) == weighted - len(tiny)
     onnx.checker.check_model(q, full_check=True)
     path = tmp_path / "q.onnx"
     onnx.save(q, str(path))
     with OnnxRuntimeRunner(path) as r:
-        assert r.infer(np.zeros((2, 1, 8, 8), np.float32)).shape == (2, 10)
+        out = r.infer(np.zeros((2, 1, 8, 8), np.float32))
+        assert out.shape == (2, 10) and out.dtype == np.float32
 
 
-def test_tensorrt_profile_is_symmetric_int8_on_weighted_inputs_only(float_model, stats):
+def _dq_scale(g, inits, tensor):
+    dq = g.producer.get(tensor)
+    assert dq is not None and dq.op_type == "DequantizeLinear", tensor
+    return float(inits[dq.input[1]])
+
+
+def test_tensorrt_default_layout_is_the_densenet_aware_one(float_model, stats):
     q, _ = _quantize(float_model, stats, "tensorrt")
     inits = _inits(q)
     g = Graph(q)
     for node in _qdq(q, "QuantizeLinear"):
         assert inits[node.input[2]].dtype == np.int8 and inits[node.input[2]] == 0
-        readers = {u.op_type for d in g.consumers[node.output[0]] for u in g.consumers[d.output[0]]}
-        assert readers <= {"Conv", "Gemm"}
-    for conv in g.weighted_nodes():
+    for conv in (n for n in g.weighted_nodes() if n.op_type == "Conv"):
+        _dq_scale(g, inits, conv.input[0])  # every conv input quantised
         w_dq = g.producer[conv.input[1]]
         assert inits[w_dq.input[0]].dtype == np.int8
         axis = next(a.i for a in w_dq.attribute if a.name == "axis")
         assert axis == 0 and inits[w_dq.input[1]].shape == (inits[w_dq.input[0]].shape[0],)
         if len(conv.input) > 2:
-            assert conv.input[2] in inits and inits[conv.input[2]].dtype == np.float32
+            assert inits[conv.input[2]].dtype == np.float16  # float biases, in fp16
+    # Concats: inputs and output share one scale; nothing reads a concatenated tensor in float.
+    concats = _qdq(q, "Concat")
+    assert len(concats) == 12
+    for c in concats:
+        scales = {_dq_scale(g, inits, t) for t in c.input}
+        assert len(scales) == 1
+        (q_out,) = g.consumers[c.output[0]]
+        assert q_out.op_type == "QuantizeLinear" and float(inits[q_out.input[1]]) in scales
+        for t in c.input:
+            src = g.producer[g.producer[t].input[0]].input[0]  # the float tensor behind Q/DQ
+            assert {u.op_type for u in g.consumers[src]} == {"QuantizeLinear"}
+    for pool in _qdq(q, "AveragePool"):
+        _dq_scale(g, inits, pool.input[0])
+        assert {u.op_type for u in g.consumers[pool.output[0]]} == {"QuantizeLinear"}
+    (gap,) = _qdq(q, "GlobalAveragePool")
+    _dq_scale(g, inits, gap.input[0])
+    (gemm,) = _qdq(q, "Gemm")
+    assert g.producer[gemm.input[0]].op_type == "Flatten"  # tiny classifier: float input
+    assert gemm.input[1] in inits and inits[gemm.input[1]].dtype == np.float16
+    # FP16 float parts, FP32 model inputs and outputs.
+    assert q.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    assert q.graph.output[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    assert [n.op_type for n in (q.graph.node[0], q.graph.node[-1])] == ["Cast", "Cast"]
+    assert not [i.name for i in q.graph.initializer if i.data_type == onnx.TensorProto.FLOAT]
     assert "Relu" in {n.op_type for n in q.graph.node}  # TensorRT fuses BN-ReLU-Q itself
 
 
-def test_shared_concat_mode_gives_each_concat_one_scale(float_model, stats):
-    q, _ = _quantize(float_model, stats, "tensorrt", concat="shared")
-    g, inits = Graph(q), _inits(q)
-    concats = [n for n in q.graph.node if n.op_type == "Concat"]
-    assert concats
-    for c in concats:
-        scales = {float(inits[g.producer[t].input[1]]) for t in c.input}
-        assert len(scales) == 1
+def test_fp16_scales_are_positive_float16(float_model, stats):
+    q, _ = _quantize(float_model, stats, "tensorrt")
+    for n in _qdq(q, "QuantizeLinear"):
+        scale = _inits(q)[n.input[1]]
+        assert scale.dtype == np.float16 and np.all(scale > 0)
+
+
+def test_fp32_float_parts_stay_selectable(float_model, stats):
+    q, _ = _quantize(float_model, stats, "tensorrt", float_dtype="fp32")
+    fp16, _ = _quantize(float_model, stats, "tensorrt")
+    assert [n.op_type for n in _qdq(q, "QuantizeLinear")] == [
+        n.op_type for n in _qdq(fp16, "QuantizeLinear")
+    ]  # the same placement
+    assert "Cast" not in {n.op_type for n in q.graph.node}
+    assert {i.data_type for i in q.graph.initializer} <= {
+        onnx.TensorProto.FLOAT,
+        onnx.TensorProto.INT8,
+    }
 
 
 def test_onnxruntime_profile_is_u8s8_with_int32_bias_and_absorbed_relus(float_model, stats):
@@ -104,34 +151,83 @@ def test_excluded_layers_stay_float_and_are_reported(float_model, stats):
         float_model, stats, rules_for("tensorrt"), MethodOptions(), exclude={first}
     )
     report = check_onnx(q, "tensorrt")
-    assert report.ok and report.float_layers == [first] and plan.kept_float == [first]
+    tiny = "/classifier/Gemm"
+    assert report.ok and report.float_layers == [first, tiny] and plan.kept_float == [first, tiny]
 
 
 def test_checker_flags_the_other_profile(float_model, stats):
     ort_model, _ = _quantize(float_model, stats, "onnxruntime")
     rules = {v.rule for v in check_onnx(ort_model, "tensorrt").violations}
-    assert {"dtype", "symmetric", "bias", "placement", "concat"} <= rules
+    assert {"dtype", "symmetric", "bias"} <= rules
     trt_model, _ = _quantize(float_model, stats, "tensorrt")
     rules = {v.rule for v in check_onnx(trt_model, "onnxruntime").violations}
     assert {"dtype", "unit", "bias"} <= rules
 
 
-def test_checker_flags_per_tensor_weights_and_nonzero_zero_points(float_model, stats):
+def _set(g, name, value):
+    g.initializers[name].CopyFrom(numpy_helper.from_array(value, name))
+
+
+def _convs(g):
+    return [n for n in g.weighted_nodes() if n.op_type == "Conv"]
+
+
+def _break_per_tensor(g):
+    w_dq = g.producer[_convs(g)[0].input[1]]
+    scale = numpy_helper.to_array(g.initializers[w_dq.input[1]])
+    _set(g, w_dq.input[1], scale.max(keepdims=False))
+
+
+def _break_axis(g):
+    w_dq = g.producer[_convs(g)[0].input[1]]
+    for a in w_dq.attribute:
+        if a.name == "axis":
+            a.i = 1
+
+
+def _break_zero_point(g):
+    q = next(n for n in g.model.graph.node if n.op_type == "QuantizeLinear")
+    _set(g, q.input[2], np.array(3, np.int8))
+
+
+def _break_uint8(g):
+    for n in g.model.graph.node:
+        if n.op_type == "QuantizeLinear":
+            _set(g, n.input[2], np.array(0, np.uint8))
+
+
+def _break_scale(g):
+    q = next(n for n in g.model.graph.node if n.op_type == "QuantizeLinear")
+    _set(g, q.input[1], np.array(-0.5, np.float16))
+
+
+def _break_input_float(g):
+    # One conv reads its input in float while its weights stay int8 (its neighbours are int8).
+    conv = _convs(g)[3]
+    dq = g.producer[conv.input[0]]
+    conv.input[0] = g.producer[dq.input[0]].input[0]
+
+
+def _break_weights_float(g):
+    conv = _convs(g)[3]
+    w_dq = g.producer[conv.input[1]]
+    w = numpy_helper.to_array(g.initializers[w_dq.input[0]]).astype(np.float16)
+    g.model.graph.initializer.append(numpy_helper.from_array(w, "float_w"))
+    conv.input[1] = "float_w"
+
+
+@pytest.mark.parametrize(
+    ("breaker", "rule"),
+    [(_break_per_tensor, "per-channel"), (_break_axis, "per-channel"),
+     (_break_zero_point, "symmetric"), (_break_uint8, "dtype"), (_break_scale, "scale"),
+     (_break_input_float, "placement"), (_break_weights_float, "placement")],
+)  # fmt: skip
+def test_checker_refuses_real_errors(float_model, stats, breaker, rule):
     q, _ = _quantize(float_model, stats, "tensorrt")
     bad = copy.deepcopy(q)
-    g = Graph(bad)
-    conv = g.weighted_nodes()[0]
-    w_dq = g.producer[conv.input[1]]
-    scale_name = w_dq.input[1]
-    scale = numpy_helper.to_array(g.initializers[scale_name])
-    g.initializers[scale_name].CopyFrom(
-        numpy_helper.from_array(scale.max(keepdims=False), scale_name)
-    )
-    q_node = _qdq(bad, "QuantizeLinear")[0]
-    zp = g.initializers[q_node.input[2]]
-    zp.CopyFrom(numpy_helper.from_array(np.array(3, np.int8), zp.name))
-    rules = {v.rule for v in check_onnx(bad, "tensorrt").violations}
-    assert {"per-channel", "symmetric"} <= rules
+    breaker(Graph(bad))
+    report = check_onnx(bad, "tensorrt")
+    assert not report.ok and rule in {v.rule for v in report.violations}, report.violations
 
 
 def test_checker_on_a_float_model_and_missing_files(float_model, tmp_path):

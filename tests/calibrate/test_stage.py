@@ -106,10 +106,12 @@ def test_accuracy_aware_keeps_layers_in_float_to_meet_the_budget(run_copy):
     aa = result.record["accuracy_aware"]
     assert aa["budget_met"]
     assert aa["steps"][-1]["agreement"] == 1.0
-    assert result.record["plan"]["float_layers"] == aa["float_layers"]
+    by_rule = ["/classifier/Gemm"]  # tensorrt keeps Gemms with < 16 outputs in float anyway
+    float_layers = [*aa["float_layers"], *(g for g in by_rule if g not in aa["float_layers"])]
+    assert sorted(result.record["plan"]["float_layers"]) == sorted(float_layers)
     if aa["float_layers"]:
         assert aa["sensitivity"] and len(aa["steps"]) == len(aa["float_layers"]) + 1
-    assert result.record["check"]["float_layers"] == aa["float_layers"]
+    assert sorted(result.record["check"]["float_layers"]) == sorted(float_layers)
 
 
 def test_debug_lists_the_worst_layers(run_copy):
@@ -122,9 +124,13 @@ def test_debug_lists_the_worst_layers(run_copy):
 def test_cli_check_and_bad_input(run_copy, tmp_path):
     runner = CliRunner()
     ok = runner.invoke(cli, ["calibrate", "--out", str(run_copy.root), "--profile", "tensorrt",
-                             "--set", DIGITS_SET])  # fmt: skip
+                             "--explain", "--set", DIGITS_SET])  # fmt: skip
     assert ok.exit_code == 0, ok.output
     model = run_copy.int8_profile("tensorrt") / "model.onnx"
+    plan = json.loads((model.parent / "plan.json").read_text())
+    assert plan["estimate"] and plan["total_bytes_per_image"] < plan["fp16_engine"][
+        "total_bytes_per_image"]  # fmt: skip
+    assert "estimated traffic per image" in ok.output and "int8" in ok.output
     good = runner.invoke(cli, ["calibrate", "--check", str(model), "--profile", "tensorrt"])
     assert good.exit_code == 0 and "follows the tensorrt profile" in good.output
     bad = runner.invoke(cli, ["calibrate", "--check", str(model), "--profile", "onnxruntime"])

@@ -1,0 +1,131 @@
+"""Our ``tensorrt`` Q/DQ layout against NVIDIA ModelOpt's, on the same float ONNX and the same
+calibration images: Q/DQ placement, estimated bytes per image, top-1 and agreement.
+
+    python bench/modelopt_compare.py [--models digits,deep] [--venv runs/.modelopt-venv]
+
+ModelOpt's ``[onnx]`` extra pins onnx/onnxruntime versions that conflict with ours, so it runs in
+a virtual environment of its own that this script creates on first use: ``torch==2.13.0`` (the
+CPU build; ModelOpt requires torch) and ``nvidia-modelopt[onnx]`` from the package index. On
+x86 Linux that extra brings onnxruntime-gpu and cupy-cuda12x; both install and import here, and
+with ``calibration_eps=["cpu"]`` ModelOpt calibrates on ONNX Runtime's CPU provider.
+
+ModelOpt runs with its defaults (quantize_mode int8, entropy calibration, FP16 float parts,
+concat elimination) except ``calibration_eps=["cpu"]``; the worker is bench/modelopt_worker.py.
+Ours is the stage's ``tensorrt`` profile with the recipe's method (percentile 99.99) and with
+entropy (ModelOpt's method), so method and layout can be told apart. Bytes come from
+dense_edge.calibrate.traffic (an estimate from a model of TensorRT's fusions, applied to both);
+accuracy from ONNX Runtime on the test split.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from int8_models import ROOT, placement, setup, short_counts
+
+WORKER = Path(__file__).resolve().parent / "modelopt_worker.py"
+TORCH_PIN = "torch==2.13.0"  # the CPU build (find-links); never a newer CUDA torch
+
+
+def ensure_venv(venv: Path) -> Path:
+    """The ModelOpt environment's python, created and installed on first use."""
+    py = venv / "bin" / "python"
+    probe = [str(py), "-c", "import modelopt.onnx.quantization"]
+    if py.exists() and subprocess.run(probe, capture_output=True).returncode == 0:
+        return py
+    print(f"creating ModelOpt environment in {venv} (once; a few minutes)", flush=True)
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as pins:
+        pins.write(TORCH_PIN + "\n")
+    subprocess.run(
+        [str(py), "-m", "pip", "install", "-q", "-c", pins.name, TORCH_PIN,
+         "nvidia-modelopt[onnx]"],
+        check=True,
+    )  # fmt: skip
+    subprocess.run(probe, check=True)
+    return py
+
+
+def modelopt_quantize(py: Path, float_onnx: Path, images, out: Path, high: str = "fp16") -> Path:  # type: ignore[no-untyped-def]
+    import numpy as np
+
+    with tempfile.TemporaryDirectory() as tmp:
+        calib = Path(tmp) / "calib.npy"
+        np.save(calib, images)
+        result = subprocess.run(
+            [str(py), str(WORKER), str(float_onnx), str(calib), str(out), high],
+            capture_output=True,
+            text=True,
+        )
+    if result.returncode != 0 or not out.exists():
+        raise SystemExit(f"ModelOpt failed:\n{result.stdout[-2000:]}\n{result.stderr[-4000:]}")
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--models", default="digits,deep")
+    ap.add_argument("--venv", default=str(ROOT / "runs" / ".modelopt-venv"))
+    a = ap.parse_args()
+    os.environ.setdefault("DENSE_EDGE_QUIET", "1")
+    import onnx
+
+    from dense_edge.calibrate.checker import check_onnx
+    from dense_edge.calibrate.dataset import load_calibration_set
+    from dense_edge.calibrate.stage import calibrate_stage
+    from dense_edge.calibrate.traffic import estimate
+    from dense_edge.data import Preprocess
+    from dense_edge.fileio import read_json
+
+    py = ensure_venv(Path(a.venv))
+    for name in a.models.split(","):
+        b = setup(name)
+        recipe = b.recipe()
+        pre = Preprocess.from_dict(read_json(b.run.model / "manifest.json")["preprocess"])
+        cal = load_calibration_set(recipe, pre)
+        float_model = onnx.load(str(b.run.onnx_model))
+        fp16_total = estimate(float_model, as_fp16=True).total
+        out_dir = b.run.root / "bench"
+        out_dir.mkdir(exist_ok=True)
+        entries = []
+        for method in (recipe.calibration.method, "entropy"):
+            r = calibrate_stage(
+                b.recipe(**{"calibration.method": method}), b.run, profiles=["tensorrt"]
+            )[0]
+            mine = out_dir / f"ours-{method}.onnx"
+            mine.write_bytes(r.path.read_bytes())
+            label = f"ours ({method}" + (", 99.99)" if method == "percentile" else ")")
+            entries.append((label, mine))
+        calibrate_stage(recipe, b.run, profiles=["tensorrt"])  # leave the recipe's own model
+        mo = modelopt_quantize(py, b.run.onnx_model, cal.images, out_dir / "modelopt-int8.onnx")
+        entries.append(("modelopt (entropy)", mo))
+
+        print(
+            f"\n{name}: {recipe.model.arch}, {len(cal.images)} calibration images, test split "
+            f"{len(b.y)} images, float top-1 {b.float_top1:.4f}; FP16 engine "
+            f"{fp16_total / 1e6:.3f} MB/image (estimate)"
+        )
+        print(
+            f"{'quantiser':<24}{'MB/image':>9}{'vs FP16':>8}{'top-1':>8}{'drop pts':>9}"
+            f"{'agree':>8}{'checker':>9}  quantised inputs by reader"
+        )
+        for label, path in entries:
+            model = onnx.load(str(path))
+            total = estimate(model).total
+            top1, drop, agree = b.measure(path)
+            ok = "ok" if check_onnx(model, "tensorrt").ok else "FAIL"
+            print(
+                f"{label:<24}{total / 1e6:>9.3f}{total / fp16_total:>8.3f}{top1:>8.4f}"
+                f"{drop:>9.2f}{agree:>8.4f}{ok:>9}  {short_counts(placement(model))}"
+            )
+
+
+if __name__ == "__main__":
+    main()
