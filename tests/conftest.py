@@ -65,6 +65,11 @@ def run_copy(tmp_path: Path, digits_exported: Path):  # type: ignore[no-untyped-
 
 
 VALIDATE_FAST = {"validate.batch_sizes": [1, 4], "validate.iterations": 8, "validate.warmup": 1}
+# the engines the `validated` fixture builds, as the recipe's targets (so none is missing)
+VALIDATED_TARGETS = [
+    {"name": "onnxruntime", "precisions": ["fp32", "int8"]},
+    {"name": "openvino", "precisions": ["int8"]},
+]
 
 
 @pytest.fixture(scope="session")
@@ -80,7 +85,7 @@ def validated(tmp_path_factory: pytest.TempPathFactory, digits_exported: Path): 
     for part in ("model", "onnx"):
         shutil.copytree(digits_exported / part, root / part)
     run = RunDir.at(root)
-    recipe = digits_recipe(**VALIDATE_FAST)
+    recipe = digits_recipe(**VALIDATE_FAST, targets=VALIDATED_TARGETS)
     for target, precision in (
         ("onnxruntime", "fp32"),
         ("onnxruntime", "int8"),

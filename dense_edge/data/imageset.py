@@ -132,6 +132,9 @@ class Splits:
     classes: list[str]
     source: str
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    # where each split's images come from, for people ("test/ folder", "val/ folder (no test/)")
+    origins: dict[str, str] = field(default_factory=dict)
+    test_is_val: bool = False  # the "test" split is the validation images (no held-out test)
 
     def split(self, name: str) -> ImageSet:
         if name not in ("train", "val", "test"):

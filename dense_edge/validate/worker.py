@@ -48,7 +48,7 @@ def _rss_mib() -> float:
 
 
 def run(spec: dict[str, Any]) -> dict[str, Any]:
-    from dense_edge.validate.latency import measure
+    from dense_edge.validate.latency import measure_samples
 
     images = np.load(spec["images"])
     baseline = _rss_mib()
@@ -61,7 +61,7 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
         np.save(Path(spec["out"]) / "logits.npy", logits)
         latency = {}
         for b in spec["batch_sizes"]:
-            stats = measure(
+            stats, times = measure_samples(
                 runner,
                 images[: max(b, 1)],
                 batch=b,
@@ -71,9 +71,7 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
                 show_progress=False,
             )
             entry = stats.to_dict()
-            entry["samples_ms"] = [
-                round(t * 1000, 4) for t in runner.inference_times[-stats.iterations :]
-            ]
+            entry["samples_ms"] = [round(t * 1000, 4) for t in times]
             device_times = getattr(runner, "device_times", None)
             if device_times:
                 recent = np.asarray(device_times[-stats.iterations :])
