@@ -42,7 +42,19 @@ class ImageSet:
         for start in range(0, len(order), batch_size):
             idx = order[start : start + batch_size]
             images = [self.image(int(i)) for i in idx]
-            yield preprocess.batch(images), self.labels[idx].astype(np.int64)
+            try:
+                x = preprocess.batch(images)
+            except DataError:
+                for i, img in zip(idx, images, strict=True):  # name the image that does not fit
+                    try:
+                        preprocess.batch([img])
+                    except DataError as exc:
+                        where = self.describe(int(i))
+                        raise DataError(
+                            f"{where}: {exc}".replace(f"{where}: {where}", where)
+                        ) from None
+                raise
+            yield x, self.labels[idx].astype(np.int64)
 
     def to_array(self, preprocess: Preprocess, batch_size: int = 256) -> np.ndarray:
         parts = [x for x, _ in self.batches(preprocess, batch_size)]

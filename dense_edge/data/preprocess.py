@@ -110,6 +110,13 @@ class Preprocess:
         th, tw = self.input_size
         if self.resize is None and (h, w) == (th, tw):
             return img
+        if self.resize is None and not self.crop:
+            # Resizing is a decision of the preprocessing, never a silent rescue of odd images.
+            raise DataError(
+                f"image is {h}x{w}, the model takes {th}x{tw} and its preprocessing declares no "
+                f"resize",
+                fix=f"supply {th}x{tw} images, or set preprocess.resize: [{th}, {tw}] and retrain",
+            )
         from PIL import Image
 
         resample = {
@@ -164,6 +171,8 @@ class Preprocess:
         mean = np.asarray(self.mean, dtype=np.float32).reshape(-1, 1, 1)
         inv_std = (1.0 / np.asarray(self.std, dtype=np.float32)).reshape(-1, 1, 1)
         for i, img in enumerate(images):
+            if img.ndim >= 2 and min(img.shape[:2]) < 1:
+                raise DataError(f"image has shape {img.shape}: no pixels")
             img = self._geometry(self.check_array(img))
             if self.channel_order == "BGR" and self.channels == 3:
                 img = img[:, :, ::-1]

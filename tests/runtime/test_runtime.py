@@ -72,6 +72,16 @@ def test_bad_inputs_are_named(engine):
             model.predict(np.zeros((5, 5), np.float32))
         with pytest.raises(UserError, match="image not found"):
             model.predict("/no/such/image.png")
+        with pytest.raises(UserError, match=r"shape \(0, 8\) holds no pixels"):
+            model.predict(np.zeros((0, 8), np.uint8))
+        with pytest.raises(UserError, match=r"shape \(8, 0, 1\) holds no pixels"):
+            model.predict(np.zeros((8, 0, 1), np.uint8))
+        nan = np.zeros((1, 8, 8), np.float32)
+        nan[0, 3, 3] = np.nan
+        with pytest.raises(UserError, match=r"shape \(1, 8, 8\) has 1 NaN or infinite"):
+            model.predict(nan)
+        with pytest.raises(UserError, match="NaN or infinite"):
+            model.predict(np.full((2, 1, 8, 8), np.inf, np.float32))
 
 
 def test_runtime_does_not_import_torch(engine, digits, tmp_path):
