@@ -19,7 +19,7 @@ table{border-collapse:collapse;font-size:.85rem;margin:.5rem 0}td,th{padding:.3r
 border-bottom:1px solid #e4e6ef;text-align:right}td:first-child,th:first-child{text-align:left}
 th{background:#f4f5fa}.pass{color:#0a7a32;font-weight:700}.fail{color:#b3261e;font-weight:700}
 .plots{display:flex;flex-wrap:wrap;gap:1rem}.plots img{max-width:100%;border:1px solid #e4e6ef}
-.muted{color:#667}.verdict{font-size:1.4rem;margin:.4rem 0}
+.muted{color:#667}.prose{text-align:left;min-width:24rem}.verdict{font-size:1.4rem;margin:.4rem 0}
 .warn{background:#fdecea;border:2px solid #b3261e;color:#b3261e;padding:.6rem;font-weight:700}
 """
 
@@ -53,13 +53,14 @@ def latency_plot(report: dict[str, Any], batch: str) -> str:
     ax.boxplot(data, orientation="horizontal", tick_labels=names, showfliers=True,
                flierprops={"markersize": 2, "alpha": 0.4})  # fmt: skip
     for i, e in enumerate(engines, start=1):
-        ax.annotate(f"p50 {e['latency'][batch]['p50_ms']:.3g} ms", (1.0, i),
+        ax.annotate(f"p50 {tables.ms(e['latency'][batch]['p50_ms'])} ms", (1.0, i),
                     xycoords=("axes fraction", "data"), xytext=(4, 0),
                     textcoords="offset points", va="center", fontsize=8)  # fmt: skip
     ax.set_xscale("log")
     ax.set_xlabel(f"latency per batch of {batch}, ms (log scale)")
-    ax.set_title(f"Latency per call, batch {batch} ({engines[0]['latency'][batch]['iterations']}"
-                 " samples each)" if engines else f"Latency, batch {batch}")  # fmt: skip
+    counts = sorted({e["latency"][batch]["iterations"] for e in engines})
+    n = f"{counts[0]}" if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
+    ax.set_title(f"Latency per call, batch {batch} ({n} samples per engine)")  # fmt: skip
     ax.grid(axis="x", which="both", alpha=0.3)
     out = _png(fig)
     plt.close(fig)
@@ -133,6 +134,9 @@ def _cell(v: Any) -> str:
     if v is None:
         return "-"
     text = html.escape(str(v))
+    if len(text) > 40:  # prose (a reason, a path) reads left-aligned
+        return f'<div class="prose">{text}</div>'
+
     if text == "pass":
         return f'<span class="pass">{text}</span>'
     if text.startswith(("fail", "unverified", "not built", "kit written")):
