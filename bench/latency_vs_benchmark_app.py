@@ -6,7 +6,8 @@ Builds (or takes) an OpenVINO engine bundle, then, in interleaved rounds, times 
 dense-edge's harness (the validate worker's code path: :func:`measure_samples` in a process of
 its own) and with ``benchmark_app`` (``-api sync``, the bundle's own compile config through
 ``-load_config``: the same hint, precision and threads; ``-data_shape`` so the model keeps its
-dynamic batch axis as ours does). Prints both medians per batch size and our p50 / theirs per
+dynamic batch axis as ours does; ``-inference_only true`` so input filling is outside the loop,
+as ours is). Prints both medians per batch size and our p50 / theirs per
 round and as the median over rounds (target: within 5%, i.e. 0.95..1.05).
 
 ``--model densenet121`` (default) is torchvision's architecture at 224x224 with random weights,
@@ -59,15 +60,16 @@ def ours(bundle: Path, sample: Path, batch: int, seconds: float) -> tuple[float,
 def theirs(bundle: Path, config: Path, shape: list[int], seconds: float) -> tuple[float, int]:
     cmd = ["benchmark_app", "-m", str(bundle / "model.xml"), "-d", "CPU", "-api", "sync",
            "-load_config", str(config), "-data_shape", str(shape).replace(" ", ""),
-           "-t", str(int(seconds))]  # fmt: skip
+           "-inference_only", "true", "-t", str(int(seconds))]  # fmt: skip
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(proc.stdout[-2000:] + proc.stderr[-2000:])
-    median = re.search(r"Median:\s+([\d.]+) ms", proc.stdout)
+    median = re.search(r"Median:\s+([\d.]+) (ms|us)", proc.stdout)
     count = re.search(r"Count:\s+(\d+) iterations", proc.stdout)
     if not median or not count:
         raise RuntimeError("no median in benchmark_app's output:\n" + proc.stdout[-2000:])
-    return float(median.group(1)), int(count.group(1))
+    scale = 1e-3 if median.group(2) == "us" else 1.0
+    return float(median.group(1)) * scale, int(count.group(1))
 
 
 def build_densenet121(tmp: Path) -> Path:

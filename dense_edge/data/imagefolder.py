@@ -64,17 +64,23 @@ def load(
     test_fraction: float,
     split_seed: int,
     skip_corrupt: bool,
+    convert: bool = True,
 ) -> Splits:
+    """``convert``: colour images may be made grey (the preprocessing declares a resize)."""
     root = Path(root)
     skipped: list[tuple[str, str]] = []
     if (root / "train").is_dir():
         paths, labels, classes = scan(root / "train")
-        train = _checked(FileImageSet(paths, labels, color, "train"), skip_corrupt, skipped)
+        train = _checked(
+            FileImageSet(paths, labels, color, "train", convert), skip_corrupt, skipped
+        )
         sets = {}
         for name in ("val", "test"):
             if (root / name).is_dir():
                 p, lab, _ = scan(root / name, classes)
-                sets[name] = _checked(FileImageSet(p, lab, color, name), skip_corrupt, skipped)
+                sets[name] = _checked(
+                    FileImageSet(p, lab, color, name, convert), skip_corrupt, skipped
+                )
         if "val" not in sets and "test" not in sets:
             raise DataError(
                 "has train/ but neither val/ nor test/", path=root, fix="add a val/ or test/ folder"
@@ -89,7 +95,7 @@ def load(
         return Splits(train, val, test, classes, f"imagefolder:{root}", skipped, origins,
                       test_is_val="test" not in sets)  # fmt: skip
     paths, labels, classes = scan(root)
-    full = _checked(FileImageSet(paths, labels, color, "images"), skip_corrupt, skipped)
+    full = _checked(FileImageSet(paths, labels, color, "images", convert), skip_corrupt, skipped)
     tr, va, te = stratified_split(
         np.asarray(full.labels), [val_fraction, test_fraction], split_seed
     )

@@ -92,15 +92,18 @@ class FileImageSet(ImageSet):
         labels: Sequence[int] | np.ndarray,
         color: str,
         name: str = "images",
+        convert: bool = True,
     ):
         self.paths = [Path(p) for p in paths]
         self.labels = np.asarray(labels, dtype=np.int64)
         self.color = color
         self.name = name
+        self.convert = convert  # colour to grey only where the preprocessing declares a resize
         # Only the colour conversion of Preprocess is used to decode.
         self._decoder = Preprocess(
             input_size=(1, 1),
             color=color,
+            resize=(1, 1) if convert else None,
             mean=(0.0,) * (1 if color == "L" else 3),
             std=(1.0,) * (1 if color == "L" else 3),
         )
@@ -118,7 +121,8 @@ class FileImageSet(ImageSet):
 
     def subset(self, indices: Sequence[int] | np.ndarray) -> FileImageSet:
         idx = [int(i) for i in indices]
-        return FileImageSet([self.paths[i] for i in idx], self.labels[idx], self.color, self.name)
+        return FileImageSet([self.paths[i] for i in idx], self.labels[idx], self.color, self.name,
+                            self.convert)  # fmt: skip
 
     def describe(self, index: int) -> str:
         return str(self.paths[index])

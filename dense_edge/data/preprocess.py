@@ -21,6 +21,7 @@ import numpy as np
 from dense_edge.errors import DataError, UserError
 
 _INTERPOLATIONS = ("nearest", "bilinear", "bicubic")
+_COLOUR_MODES = ("RGB", "RGBA", "RGBX", "CMYK", "YCbCr", "LAB", "HSV")
 
 
 @dataclass(frozen=True)
@@ -93,14 +94,25 @@ class Preprocess:
     def load_image(self, path: str | Path) -> np.ndarray:
         """Decode an image file into a uint8 HWC array in this definition's colour mode."""
         try:
-            return self.from_pil(decode_image(path))
+            im = decode_image(path)
         except DataError as exc:
             if exc.fix is not None or "not found" in str(exc):
                 raise
             raise DataError(str(exc), fix="remove or replace the file") from None
+        try:
+            return self.from_pil(im)
+        except DataError as exc:
+            raise DataError(str(exc), path=path) from None
 
     def from_pil(self, im: Any) -> np.ndarray:
         if im.mode != self.color:
+            if self.color == "L" and im.mode in _COLOUR_MODES and self.resize is None:
+                # Throwing colour away is a decision of the preprocessing, as resizing is.
+                raise DataError(
+                    f"image is {im.mode} (colour), the model takes grey (L) images and its "
+                    f"preprocessing declares no resize or conversion",
+                    fix="supply grey images, or set preprocess.resize to convert and resize",
+                )
             im = im.convert(self.color)
         arr = np.asarray(im, dtype=np.uint8)
         return arr[:, :, None] if arr.ndim == 2 else arr

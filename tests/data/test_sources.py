@@ -84,6 +84,17 @@ def test_images_of_another_size_are_refused_unless_a_resize_is_declared(tmp_path
     assert "preprocess.resize" in message
 
 
+def test_colour_images_for_a_grey_model_are_refused_unless_a_resize_is_declared(tmp_path):
+    root = _folder(tmp_path / "imgs", size=(8, 8))  # RGB files
+    over = {"model.arch": "densenet-digits"}
+    recipe = _folder_recipe(root, **over)
+    with pytest.raises(DataError, match=r"\.png: image is RGB \(colour\), the model takes grey"):
+        load_splits(recipe).train.to_array(preprocess_for(recipe))
+    declared = _folder_recipe(root, **over, **{"preprocess.resize": [8, 8]})
+    x = load_splits(declared).train.to_array(preprocess_for(declared))
+    assert x.shape[1:] == (1, 8, 8)
+
+
 def test_imagefolder_with_train_val_folders(tmp_path):
     _folder(tmp_path / "d" / "train")
     _folder(tmp_path / "d" / "val", n=2)
