@@ -61,6 +61,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--run", type=Path, required=True, help="a finished digits run folder")
     ap.add_argument("--validations", type=int, default=5)
+    ap.add_argument("--keep", type=Path, help="also write every report.json into this folder")
     a = ap.parse_args()
     os.environ.setdefault("DENSE_EDGE_QUIET", "1")
     from dense_edge.cli.options import with_target
@@ -72,10 +73,10 @@ def main() -> None:
     recipe = load_recipe(None, {})
     t = Tolerance()
     print(f"defaults: top1={t.top1_points} points, agreement={t.agreement}, "
-          f"latency={t.latency_pct:g}% (p50 / float p50), latency_abs={t.latency_abs_pct:g}%; "
+          f"latency={t.latency_pct:g}% (p50 / float p50), latency_abs={t.latency_abs_pct}; "
           f"validate: {recipe.validation.iterations} iterations or "
-          f"{recipe.validation.time_budget_s} s per batch size, batches "
-          f"{recipe.validation.batch_sizes}", flush=True)  # fmt: skip
+          f"{recipe.validation.time_budget_s} s per batch size in {recipe.validation.rounds} "
+          f"interleaved rounds, batches {recipe.validation.batch_sizes}", flush=True)  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         run = tmp / "run"
@@ -83,6 +84,9 @@ def main() -> None:
         reports = []
         for i in range(a.validations):
             reports.append(validate(run, recipe))
+            if a.keep:
+                a.keep.mkdir(parents=True, exist_ok=True)
+                (a.keep / f"v{i + 1}.json").write_text(json.dumps(reports[-1], default=str))
             print(f"  validation {i + 1}/{a.validations} done", flush=True)
         print("\nexperiment 1: unchanged run, every pair (base -> new)")
         noise_pairs, noise_regs, noise_flagged = 0, 0, 0
@@ -100,6 +104,10 @@ def main() -> None:
             shutil.copytree(run, copy)
             change(copy)
             new = validate(copy, recipe)
+            if a.keep:
+                (a.keep / f"{label.replace(' ', '-')}.json").write_text(
+                    json.dumps(new, default=str)
+                )
             flagged, details = 0, ""
             for i, base in enumerate(reports):
                 n, what = judge(base, new)

@@ -117,8 +117,23 @@ def _worker(spec: dict[str, Any]) -> dict[str, Any]:
     if proc.returncode != 0:
         raise RuntimeError(f"validation worker failed for {spec['path']}:\n{proc.stderr[-3000:]}")
     result = json.loads((out / "result.json").read_text())
-    result["logits"] = np.load(out / "logits.npy")
+    if (out / "logits.npy").exists():
+        result["logits"] = np.load(out / "logits.npy")
     return result
+
+
+def _merge_rounds(first: dict[str, Any], later: list[dict[str, Any]]) -> None:
+    """Pool the latency samples of every round into ``first`` and recompute the statistics."""
+    for batch, lat in first["latency"].items():
+        samples = list(lat["samples_ms"])
+        for r in later:
+            samples += r["latency"][batch]["samples_ms"]
+        stats = latency_mod.summarize([t / 1000.0 for t in samples], int(batch)).to_dict()
+        stats["samples_ms"] = samples
+        if "device_p50_ms" in lat:
+            stats["device_p50_ms"] = lat["device_p50_ms"]
+        first["latency"][batch] = stats
+    first["peak_rss_mib"] = max([first["peak_rss_mib"], *(r["peak_rss_mib"] for r in later)])
 
 
 def requested_engines(recipe: Recipe, engines: list[str] | None) -> list[str]:
@@ -181,25 +196,35 @@ def validate_stage(
     with tempfile.TemporaryDirectory(prefix="dense-edge-validate-") as tmp:
         np.save(Path(tmp) / "images.npy", images)
 
-        def measure_all(subjects: list[dict[str, Any]], title: str) -> None:
+        rounds = max(1, v.rounds)
+        per_round = {"iterations": -(-v.iterations // rounds),
+                     "time_budget_s": None if v.time_budget_s is None
+                     else v.time_budget_s / rounds}  # fmt: skip
+        later: dict[str, list[dict[str, Any]]] = {}
+
+        def measure(subjects: list[dict[str, Any]], title: str, round_: int) -> None:
             with bar(title, len(subjects), status=True) as progress:
                 for s in subjects:
                     progress.update(status=s["name"])
-                    out = Path(tmp) / s["name"]
+                    out = Path(tmp) / f"{s['name']}-{round_}"
                     out.mkdir()
-                    results[s["name"]] = _worker({
+                    result = _worker({
                         **s,
                         "images": str(Path(tmp) / "images.npy"),
                         "out": str(out),
+                        "accuracy": round_ == 0,
                         "batch_sizes": batch_sizes,
                         "warmup": v.warmup,
-                        "iterations": v.iterations,
-                        "time_budget_s": v.time_budget_s,
+                        **per_round,
                     })  # fmt: skip
+                    if round_ == 0:
+                        results[s["name"]] = result
+                    else:
+                        later.setdefault(s["name"], []).append(result)
                     progress.advance(1)
 
         # The float model first: engines are only worth judging against a sound reference.
-        measure_all(ref_subjects, "validate float")
+        measure(ref_subjects, "validate float", 0)
         reference = results[REFERENCE]["logits"]
         ref_top1 = None if labels is None else float((reference.argmax(1) == labels).mean())
         never = [] if labels is None else accuracy.classes_never_right(reference, labels, classes)
@@ -209,7 +234,13 @@ def validate_stage(
         if ref_check["status"] == "unsound":
             info(f"validate: {ref_check['message']}")
             engine_subjects = []
-        measure_all(engine_subjects, "validate engines")
+        measure(engine_subjects, "validate engines", 0)
+        # Latency in interleaved rounds, every model once per round in turn: a shared machine's
+        # load drifts over minutes, and pooling the rounds gives each model the same mixture.
+        for k in range(1, rounds):
+            measure(ref_subjects + engine_subjects, f"latency round {k + 1}/{rounds}", k)
+        for name, more in later.items():
+            _merge_rounds(results[name], more)
 
     entries = []
     for s in ref_subjects + engine_subjects:
@@ -263,6 +294,7 @@ def validate_stage(
             "warmup": v.warmup,
             "iterations": v.iterations,
             "time_budget_s": v.time_budget_s,
+            "rounds": v.rounds,
             "p50_ci_level": latency_mod.CI_LEVEL,
             "p99_min_samples": latency_mod.P99_MIN_SAMPLES,
         },

@@ -57,8 +57,9 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
     runner.infer(images[:1])
     cold = time.perf_counter() - t0
     try:
-        logits = runner.infer_all(images, spec.get("eval_batch", 32))
-        np.save(Path(spec["out"]) / "logits.npy", logits)
+        if spec.get("accuracy", True):
+            logits = runner.infer_all(images, spec.get("eval_batch", 32))
+            np.save(Path(spec["out"]) / "logits.npy", logits)
         latency = {}
         for b in spec["batch_sizes"]:
             stats, times = measure_samples(
