@@ -19,7 +19,7 @@ table{border-collapse:collapse;font-size:.85rem;margin:.5rem 0}td,th{padding:.3r
 border-bottom:1px solid #e4e6ef;text-align:right}td:first-child,th:first-child{text-align:left}
 th{background:#f4f5fa}.pass{color:#0a7a32;font-weight:700}.fail{color:#b3261e;font-weight:700}
 .plots{display:flex;flex-wrap:wrap;gap:1rem}.plots img{max-width:100%;border:1px solid #e4e6ef}
-.muted{color:#667}.prose{text-align:left;min-width:24rem}.verdict{font-size:1.4rem;margin:.4rem 0}
+.muted{color:#667}.prose{text-align:left;max-width:36rem}.verdict{font-size:1.4rem;margin:.4rem 0}
 .warn{background:#fdecea;border:2px solid #b3261e;color:#b3261e;padding:.6rem;font-weight:700}
 """
 
