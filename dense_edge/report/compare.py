@@ -5,10 +5,13 @@ agreement) anywhere. Latency is judged only between reports from the same machin
 and GPU), because a latency delta across machines measures the machines, and only by medians
 with their confidence intervals, never by p99 (a tail from a shared machine is noise):
 
-- **relative** (``latency``, percent): the engine's p50 divided by the float reference's p50
-  measured in the same validation, so drift of the whole machine between two validations
-  cancels. A regression needs the ratio to grow by more than the tolerance *and* the ratio's
-  interval (from the two medians' intervals) to lie wholly above the old one.
+- **drift-corrected** (``latency``, percent): a shared machine's speed drifts between two
+  validations (by more than 2x here). The drift is measured as the median, over every model in
+  both reports (engines and the float model), of new p50 / base p50, and divided out; an engine
+  regresses when its corrected p50 grew by more than the tolerance *and* its corrected
+  interval lies wholly above the old one. One engine slowing down stands out; the machine
+  slowing down does not. The float model is the yardstick (its row is shown, not judged): it
+  is eager PyTorch, the model most disturbed by other load on a small machine.
 - **absolute** (``latency_abs``, percent, off by default): the engine's own p50; a regression
   needs a growth beyond this tolerance and intervals that do not overlap. It catches a slowdown
   that also hit the float model (e.g. fewer threads for everything); set it where the machine
@@ -19,6 +22,7 @@ Differences of machine or library versions are always printed, never silent.
 
 from __future__ import annotations
 
+import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,7 +33,7 @@ from dense_edge.errors import UserError
 class Tolerance:
     top1_points: float = 0.5  # top-1 may drop this many points
     agreement: float = 0.01  # agreement with float may drop this much (fraction)
-    latency_pct: float = 25.0  # p50 relative to the float p50 may grow this many percent
+    latency_pct: float = 50.0  # drift-corrected p50 may grow this many percent
     latency_abs_pct: float | None = None  # the engine's own p50 may grow this many percent
     # (None: shown, not judged; on a shared machine whole-machine drift exceeds 2x)
     size_pct: float = 10.0  # engine size may grow this many percent
@@ -110,9 +114,14 @@ def compare(
         out.rows.append(Row(name, "engine", None, None, "missing in new report", "REGRESSION"))
     for name in sorted(set(engines_n) - set(engines_b)):
         out.notes.append(f"engine {name} is new")
-    ref_b = engines_b.get(base.get("reference", ""))
-    ref_n = engines_n.get(new.get("reference", ""))
-    for name in sorted(set(engines_b) & set(engines_n)):
+    common = sorted(set(engines_b) & set(engines_n))
+    drift = _drift(engines_b, engines_n, common)
+    if judge_latency and drift:
+        out.notes.append("machine drift between the reports (median new/base p50 of every "
+                         "model), divided out before judging: "
+                         + ", ".join(f"batch {b} x{d:.2f}" for b, d in sorted(
+                             drift.items(), key=lambda kv: int(kv[0]))))  # fmt: skip
+    for name in common:
         b, n = engines_b[name], engines_n[name]
         kit_b, kit_n = b.get("status") == "kit", n.get("status") == "kit"
         if kit_b or kit_n:
@@ -131,23 +140,11 @@ def compare(
         else:
             judge_here = judge_latency
         out.rows += _accuracy_rows(name, b, n, tol)
+        is_ref = name == base.get("reference")
         for batch in sorted(set(b["latency"]) & set(n["latency"]), key=int):
             lb, ln = b["latency"][batch], n["latency"][batch]
-            is_ref = name == base.get("reference")
-            if not is_ref and ref_b and ref_n and batch in ref_b["latency"] \
-                    and batch in ref_n["latency"]:  # fmt: skip
-                out.rows.append(
-                    _relative_row(
-                        name,
-                        batch,
-                        lb,
-                        ln,
-                        ref_b["latency"][batch],
-                        ref_n["latency"][batch],
-                        tol,
-                        judge_here,
-                    )
-                )
+            out.rows.append(_drift_row(name, batch, lb, ln, drift.get(batch, 1.0), tol,
+                                       judge_here, is_ref))  # fmt: skip
             out.rows.append(_absolute_row(name, batch, lb, ln, tol, judge_here))
         out.rows.append(
             _pct_row(
@@ -155,6 +152,25 @@ def compare(
             )
         )
     return out
+
+
+def _drift(
+    engines_b: dict[str, Any], engines_n: dict[str, Any], names: list[str]
+) -> dict[str, float]:
+    """Per batch size, the median of new p50 / base p50 over every model measured in both."""
+    ratios: dict[str, list[float]] = {}
+    for name in names:
+        b, n = engines_b[name], engines_n[name]
+        if b.get("status") == "kit" or n.get("status") == "kit":
+            continue
+        if b.get("measured_on") or n.get("measured_on"):
+            continue
+        for batch in set(b["latency"]) & set(n["latency"]):
+            if b["latency"][batch]["p50_ms"] > 0:
+                ratios.setdefault(batch, []).append(
+                    n["latency"][batch]["p50_ms"] / b["latency"][batch]["p50_ms"]
+                )
+    return {batch: float(statistics.median(r)) for batch, r in ratios.items()}
 
 
 def _ci(lat: dict[str, Any]) -> tuple[float, float, float]:
@@ -170,18 +186,19 @@ def _judge(change_pct: float, tol_pct: float, separated: bool, better: bool, jud
     return "improved" if better and change_pct < -tol_pct else "ok"
 
 
-def _relative_row(
-    name: str, batch: str, lb: dict[str, Any], ln: dict[str, Any], rb: dict[str, Any],
-    rn: dict[str, Any], tol: Tolerance, judge: bool,
+def _drift_row(
+    name: str, batch: str, lb: dict[str, Any], ln: dict[str, Any], drift: float, tol: Tolerance,
+    judge: bool, yardstick: bool,
 ) -> Row:  # fmt: skip
-    """p50 / float p50 of the same report: machine-wide drift cancels."""
-    eb, en, fb, fn = _ci(lb), _ci(ln), _ci(rb), _ci(rn)
-    base, new = eb[1] / fb[1], en[1] / fn[1]
-    base_hi, new_lo = eb[2] / fb[0], en[0] / fn[2]
-    base_lo, new_hi = eb[0] / fb[2], en[2] / fn[0]
-    change = (new / base - 1) * 100
-    status = _judge(change, tol.latency_pct, new_lo > base_hi, new_hi < base_lo, judge)
-    return Row(name, f"p50 b{batch} / float p50", round(base, 4), round(new, 4),
+    """The engine's p50 with the machine's drift divided out, judged with its interval."""
+    b, n = _ci(lb), _ci(ln)
+    new, new_lo, new_hi = n[1] / drift, n[0] / drift, n[2] / drift
+    change = (new / b[1] - 1) * 100 if b[1] else 0.0
+    if yardstick and judge:
+        status = "shown"  # the float model: the yardstick, not a product
+    else:
+        status = _judge(change, tol.latency_pct, new_lo > b[2], new_hi < b[0], judge)
+    return Row(name, f"p50 ms b{batch} (drift-corrected)", round(b[1], 4), round(new, 4),
                f"{change:+.1f}%", status)  # fmt: skip
 
 
