@@ -12,7 +12,11 @@ Copies a finished digits run (train + engines, e.g. from ``dense-edge run``), th
    as the base. Target: flagged against every base.
    - ``openvino-int8`` rebuilt with 1 thread instead of the machine's 2;
    - ``onnxruntime-int8`` replaced by the fp32 engine (an fp32 engine in place of int8);
-   - ``openvino-int8`` replaced by the fp32 engine.
+   - ``openvino-int8`` replaced by the fp32 engine;
+   - ``onnxruntime-int8`` with ONNX Runtime's graph optimisations switched off at load.
+
+``--only-slowdowns DIR`` skips step 1 and compares against the reports a ``--keep DIR`` run
+wrote there.
 
 Prints one line per comparison and a summary table.
 """
@@ -62,6 +66,7 @@ def main() -> None:
     ap.add_argument("--run", type=Path, required=True, help="a finished digits run folder")
     ap.add_argument("--validations", type=int, default=5)
     ap.add_argument("--keep", type=Path, help="also write every report.json into this folder")
+    ap.add_argument("--only-slowdowns", type=Path, help="reuse the unchanged reports kept here")
     a = ap.parse_args()
     os.environ.setdefault("DENSE_EDGE_QUIET", "1")
     from dense_edge.cli.options import with_target
@@ -82,13 +87,18 @@ def main() -> None:
         run = tmp / "run"
         shutil.copytree(a.run, run, ignore=shutil.ignore_patterns("report"))
         reports = []
-        for i in range(a.validations):
+        if a.only_slowdowns:
+            kept = sorted(a.only_slowdowns.glob("v*.json"))
+            reports = [json.loads(p.read_text()) for p in kept]
+        for i in range(0 if a.only_slowdowns else a.validations):
             reports.append(validate(run, recipe))
             if a.keep:
                 a.keep.mkdir(parents=True, exist_ok=True)
                 (a.keep / f"v{i + 1}.json").write_text(json.dumps(reports[-1], default=str))
             print(f"  validation {i + 1}/{a.validations} done", flush=True)
         print("\nexperiment 1: unchanged run, every pair (base -> new)")
+        if a.only_slowdowns:
+            print("  (reports kept in", a.only_slowdowns, ")")
         noise_pairs, noise_regs, noise_flagged = 0, 0, 0
         for i, j in itertools.permutations(range(len(reports)), 2):
             n, what = judge(reports[i], reports[j])
@@ -120,6 +130,12 @@ def main() -> None:
             r1 = with_target(recipe, "openvino", threads=1)
             compile_stage(r1, RunDir.at(root), "openvino", "int8", force=True)
 
+        def no_graph_optimisation(root: Path) -> None:
+            path = root / "engines" / "onnxruntime-int8" / "manifest.json"
+            manifest = json.loads(path.read_text())
+            manifest["config"]["graph_optimization_runtime"] = "disable"
+            path.write_text(json.dumps(manifest, indent=2))
+
         def swap(target: str) -> Any:
             def change(root: Path) -> None:
                 engines = root / "engines"
@@ -129,11 +145,13 @@ def main() -> None:
             return change
 
         print("\nexperiment 2: real slowdowns, each against every unchanged validation")
-        outcomes = [
-            slowed("openvino-int8 on 1 thread", one_thread),
-            slowed("onnxruntime fp32 as int8", swap("onnxruntime")),
-            slowed("openvino fp32 as int8", swap("openvino")),
-        ]
+        experiments = {
+            "openvino-int8 on 1 thread": one_thread,
+            "onnxruntime fp32 as int8": swap("onnxruntime"),
+            "openvino fp32 as int8": swap("openvino"),
+            "onnxruntime-int8 unoptimised": no_graph_optimisation,
+        }
+        outcomes = [slowed(label, change) for label, change in experiments.items()]
     print(f"\n{'experiment':<34}{'comparisons':>12}{'flagged':>9}  target")
     verdict = "ok" if noise_regs == 0 else f"FAILED ({noise_regs} regressions)"
     print(

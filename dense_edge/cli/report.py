@@ -75,9 +75,9 @@ def report(ctx: click.Context, out: Path | None, recipe_path: Path | None) -> No
     "tolerances",
     multiple=True,
     metavar="KEY=N",
-    help="top1=POINTS (top-1 drop), agreement=FRACTION, latency=PERCENT (p50 relative to the "
-    "float p50 of the same report), latency_abs=PERCENT (own p50; default: shown, "
-    "not judged), size=PERCENT (defaults 0.5, 0.01, 25%, -, 10%). Latency is judged by "
+    help="top1=POINTS (top-1 drop), agreement=FRACTION, latency=PERCENT (p50 with the machine's "
+    "drift between the reports divided out), latency_abs=PERCENT (own p50; default: shown, "
+    "not judged), size=PERCENT (defaults 0.5, 0.01, 50%, -, 10%). Latency is judged by "
     "medians and their 95% intervals, never by p99.",
 )
 @click.option("--across-machines", is_flag=True, help="Judge latency even if the machines differ.")

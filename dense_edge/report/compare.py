@@ -48,7 +48,7 @@ class Tolerance:
             if not sep or key not in keys:
                 raise UserError(
                     f"--tolerance {item!r}: expected one of {', '.join(k + '=N' for k in keys)}",
-                    fix="e.g. --tolerance top1=0.5 --tolerance latency=25%",
+                    fix="e.g. --tolerance top1=0.5 --tolerance latency=50%",
                 )
             try:
                 values[keys[key]] = float(text.rstrip("%"))
