@@ -35,18 +35,16 @@ class EngineCheck:
     def row(self) -> list[Any]:
         return [
             self.engine,
-            str(self.path),
             self.precision,
             self.precision_run,
             f"{self.size_bytes / 2**20:.2f} MiB",
-            None if self.top1 is None else f"{self.top1 * 100:.2f}%",
-            None if self.agreement is None else f"{self.agreement * 100:.2f}%",
+            self.top1,
+            self.agreement,
             None if self.p50_ms is None else round(self.p50_ms, 3),
         ]
 
 
-CHECK_COLUMNS = ["engine", "path", "precision", "runs in", "size", "top-1", "agreement",
-                 "p50 ms (b1)"]  # fmt: skip
+CHECK_COLUMNS = ["engine", "precision", "runs in", "size", "top-1", "agreement", "p50 ms (b1)"]
 
 
 def _eval_images(

@@ -85,14 +85,15 @@ def validated(tmp_path_factory: pytest.TempPathFactory, digits_exported: Path): 
     for part in ("model", "onnx"):
         shutil.copytree(digits_exported / part, root / part)
     run = RunDir.at(root)
-    recipe = digits_recipe(**VALIDATE_FAST, targets=VALIDATED_TARGETS)
+    recipe = digits_recipe(**VALIDATE_FAST)
     for target, precision in (
         ("onnxruntime", "fp32"),
         ("onnxruntime", "int8"),
         ("openvino", "int8"),
     ):
         compile_stage(recipe, run, target, precision)
-    return run, validate_stage(recipe, run)
+    # the recipe's targets name exactly the engines built, so none is reported missing
+    return run, validate_stage(digits_recipe(**VALIDATE_FAST, targets=VALIDATED_TARGETS), run)
 
 
 @pytest.fixture()

@@ -100,19 +100,23 @@ class Preprocess:
                 raise
             raise DataError(str(exc), fix="remove or replace the file") from None
         try:
-            return self.from_pil(im)
+            self.check_colour(im)
         except DataError as exc:
             raise DataError(str(exc), path=path) from None
+        return self.from_pil(im)
+
+    def check_colour(self, im: Any) -> None:
+        """Refuse a colour image for a grey model unless the preprocessing declares a resize."""
+        if self.color == "L" and im.mode in _COLOUR_MODES and self.resize is None:
+            # Throwing colour away is a decision of the preprocessing, as resizing is.
+            raise DataError(
+                f"image is {im.mode} (colour), the model takes grey (L) images and its "
+                f"preprocessing declares no resize or conversion",
+                fix="supply grey images, or set preprocess.resize to convert and resize",
+            )
 
     def from_pil(self, im: Any) -> np.ndarray:
         if im.mode != self.color:
-            if self.color == "L" and im.mode in _COLOUR_MODES and self.resize is None:
-                # Throwing colour away is a decision of the preprocessing, as resizing is.
-                raise DataError(
-                    f"image is {im.mode} (colour), the model takes grey (L) images and its "
-                    f"preprocessing declares no resize or conversion",
-                    fix="supply grey images, or set preprocess.resize to convert and resize",
-                )
             im = im.convert(self.color)
         arr = np.asarray(im, dtype=np.uint8)
         return arr[:, :, None] if arr.ndim == 2 else arr

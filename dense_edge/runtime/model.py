@@ -112,6 +112,7 @@ class Model:
                 f"pixels or a preprocessed float {self.input_shape} tensor"
             )
         if hasattr(item, "mode") and hasattr(item, "size"):  # a PIL image
+            self.preprocess.check_colour(item)
             return self.preprocess(self.preprocess.from_pil(item))
         raise UserError(f"cannot read an input of type {type(item).__name__}")
 
