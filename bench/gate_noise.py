@@ -87,6 +87,8 @@ def main() -> None:
         run = tmp / "run"
         shutil.copytree(a.run, run, ignore=shutil.ignore_patterns("report"))
         reports = []
+        if a.keep:
+            a.keep.mkdir(parents=True, exist_ok=True)
         if a.only_slowdowns:
             kept = sorted(a.only_slowdowns.glob("v*.json"))
             reports = [json.loads(p.read_text()) for p in kept]
