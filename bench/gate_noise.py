@@ -78,7 +78,7 @@ def main() -> None:
     recipe = load_recipe(None, {})
     t = Tolerance()
     print(f"defaults: top1={t.top1_points} points, agreement={t.agreement}, "
-          f"latency={t.latency_pct:g}% (p50 / float p50), latency_abs={t.latency_abs_pct}; "
+          f"latency={t.latency_pct:g}% (drift-corrected p50), latency_abs={t.latency_abs_pct}; "
           f"validate: {recipe.validation.iterations} iterations or "
           f"{recipe.validation.time_budget_s} s per batch size in {recipe.validation.rounds} "
           f"interleaved rounds, batches {recipe.validation.batch_sizes}", flush=True)  # fmt: skip
