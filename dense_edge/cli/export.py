@@ -96,3 +96,13 @@ def export(
             raise MissingDependencyError(note)
     checks = export_target(recipe, run, target, wanted, force=force)
     print_table(f"{target} engines ({run.root})", CHECK_COLUMNS, [c.row() for c in checks])
+    for c in checks:
+        click.echo(f"engine: {c.path} ({c.precision}, runs in {c.precision_run})")
+    if target != "onnx":
+        # The run's report covers every engine the run now has, this one included.
+        from dense_edge.validate.stage import engine_dirs, validate_stage
+
+        names = [p.name for p in engine_dirs(run)]
+        report = validate_stage(recipe, run, engines=names)
+        click.echo(f"report updated: {run.report / 'report.html'} ({len(names)} engine(s), "
+                   f"verdict {report['verdict']}; dense-edge report shows it)")  # fmt: skip

@@ -11,25 +11,37 @@ from dense_edge.errors import CheckFailed
 
 
 def print_summary(report: dict[str, Any], folder: Path | None = None) -> None:
-    """The engines table, the broken budgets, and a non-zero exit if any."""
+    """Verdict, recommendation and engines table; exit 1 unless the verdict is PASSED."""
     from dense_edge.progress import print_table
     from dense_edge.report import tables
-    from dense_edge.validate.budgets import describe
 
-    ev = report["evaluation"]
+    header = tables.header_lines(report)
+    for line in header[1:]:
+        if line.startswith("  - "):
+            continue  # the verdict's reasons come last, with the verdict
+        click.secho(line, fg="red" if line.startswith("WARNING") else None, err=True)
     # The terminal gets the columns people read first; report.md/html have them all.
-    keep = [i for i, c in enumerate(tables.SUMMARY_COLUMNS) if c not in ("top-5", "cosine")]
+    columns = tables.summary_columns(report)
+    rows = tables.summary_rows(report)
+    drop = {"top-5", "cold start s", "peak MiB", "size MiB"}
+    if all(r[1] in ("measured here", "reference") for r in rows):
+        drop.add("status")
+    keep = [i for i, c in enumerate(columns) if c not in drop]
     print_table(
-        f"{report.get('recipe', '')}: {ev['samples']} images ({ev['source']})",
-        [tables.SUMMARY_COLUMNS[i] for i in keep],
-        [[row[i] for i in keep] for row in tables.summary_rows(report)],
+        f"{report.get('recipe', '')}: {report['evaluation']['samples']} images",
+        [columns[i] for i in keep],
+        [[row[i] for i in keep] for row in rows],
     )
+    print_table("recommendation", tables.RECOMMENDATION_COLUMNS, tables.recommendation_rows(report))
     if folder is not None:
         click.echo(f"report: {folder / 'report.html'} (also report.md, report.json)")
-    if report["violations"]:
-        for v in report["violations"]:
-            click.secho(f"  budget broken: {describe(v)}", fg="red", err=True)
-        raise CheckFailed(f"{len(report['violations'])} budget(s) broken")
+    state = report["verdict"]
+    if state != "PASSED":
+        reasons = report.get("verdict_reasons", [])
+        for reason in reasons:
+            click.secho(f"  {state}: {reason}", fg="red", err=True)
+        raise CheckFailed(f"{state}: {reasons[0] if reasons else 'see the report'}")
+    click.secho("PASSED", fg="green")
 
 
 @click.group(invoke_without_command=True)
@@ -63,8 +75,10 @@ def report(ctx: click.Context, out: Path | None, recipe_path: Path | None) -> No
     "tolerances",
     multiple=True,
     metavar="KEY=N",
-    help="top1=POINTS, agreement=FRACTION, latency=PERCENT, size=PERCENT "
-    "(defaults 0.5, 0.01, 10%, 10%).",
+    help="top1=POINTS (top-1 drop), agreement=FRACTION, latency=PERCENT (p50 with the machine's "
+    "drift between the reports divided out), latency_abs=PERCENT (own p50; default: shown, "
+    "not judged), size=PERCENT (defaults 0.5, 0.01, 50%, -, 10%). Latency is judged by "
+    "medians and their 95% intervals, never by p99.",
 )
 @click.option("--across-machines", is_flag=True, help="Judge latency even if the machines differ.")
 def compare(base: Path, new: Path, tolerances: tuple[str, ...], across_machines: bool) -> None:

@@ -21,15 +21,18 @@ from dense_edge.cli.options import force_option, load, recipe_options, run_dir
     help="Load weights instead of training: our checkpoint, a torchvision .pth, .safetensors.",
 )
 @click.option(
-    "--data", "data_source", type=click.Choice(["digits", "imagefolder", "cifar10", "synthetic"])
+    "--data",
+    "data_source",
+    type=click.Choice(["digits", "imagefolder", "cifar10", "synthetic"]),
+    help="Data source (data.source): scikit-learn digits, an image folder, CIFAR-10 batches.",
 )
 @click.option(
     "--data-root", type=click.Path(path_type=Path), help="Image folder or CIFAR-10 batch folder."
 )
-@click.option("--epochs", type=int)
-@click.option("--batch-size", type=int)
-@click.option("--lr", type=float)
-@click.option("--seed", type=int)
+@click.option("--epochs", type=int, help="Training epochs (train.epochs).")
+@click.option("--batch-size", type=int, help="Images per training step (train.batch_size).")
+@click.option("--lr", type=float, help="Initial learning rate of SGD (train.lr).")
+@click.option("--seed", type=int, help="Seed for weights, shuffling and augmentation (seed).")
 @click.option(
     "--memory-efficient/--no-memory-efficient", default=None, help="Checkpointed dense layers."
 )

@@ -1,7 +1,8 @@
 """An image folder: one sub-folder per class (``root/<class>/*.png``).
 
-If ``root`` holds ``train/`` (and optionally ``val/``, ``test/``), those are the splits, as in
-ImageNet's layout; otherwise the one folder is split, stratified and seeded.
+If ``root`` holds ``train/`` and ``val/`` and/or ``test/``, those are the splits, as in ImageNet's
+layout; otherwise the one folder is split, stratified and seeded. With ``train/`` + ``val/`` but no
+``test/``, the "test" split is ``val/``: there is no held-out test, and reports say so.
 """
 
 from __future__ import annotations
@@ -63,32 +64,48 @@ def load(
     test_fraction: float,
     split_seed: int,
     skip_corrupt: bool,
+    convert: bool = True,
 ) -> Splits:
+    """``convert``: colour images may be made grey (the preprocessing declares a resize)."""
     root = Path(root)
     skipped: list[tuple[str, str]] = []
     if (root / "train").is_dir():
         paths, labels, classes = scan(root / "train")
-        train = _checked(FileImageSet(paths, labels, color, "train"), skip_corrupt, skipped)
+        train = _checked(
+            FileImageSet(paths, labels, color, "train", convert), skip_corrupt, skipped
+        )
         sets = {}
         for name in ("val", "test"):
             if (root / name).is_dir():
                 p, lab, _ = scan(root / name, classes)
-                sets[name] = _checked(FileImageSet(p, lab, color, name), skip_corrupt, skipped)
+                sets[name] = _checked(
+                    FileImageSet(p, lab, color, name, convert), skip_corrupt, skipped
+                )
         if "val" not in sets and "test" not in sets:
             raise DataError(
                 "has train/ but neither val/ nor test/", path=root, fix="add a val/ or test/ folder"
             )
         val = sets.get("val") or sets["test"]
         test = sets.get("test") or sets["val"]
-        return Splits(train, val, test, classes, f"imagefolder:{root}", skipped)
+        origins = {
+            "train": f"{root / 'train'}/",
+            "val": f"{root / 'val'}/" if "val" in sets else f"{root / 'test'}/ (no val/ folder)",
+            "test": f"{root / 'test'}/" if "test" in sets else f"{root / 'val'}/ (no test/ folder)",
+        }
+        return Splits(train, val, test, classes, f"imagefolder:{root}", skipped, origins,
+                      test_is_val="test" not in sets)  # fmt: skip
     paths, labels, classes = scan(root)
-    full = _checked(FileImageSet(paths, labels, color, "images"), skip_corrupt, skipped)
+    full = _checked(FileImageSet(paths, labels, color, "images", convert), skip_corrupt, skipped)
     tr, va, te = stratified_split(
         np.asarray(full.labels), [val_fraction, test_fraction], split_seed
     )
-    return Splits(
-        full.subset(tr), full.subset(va), full.subset(te), classes, f"imagefolder:{root}", skipped
-    )
+    origins = {
+        "train": f"the rest of {root}",
+        "val": f"{val_fraction:g} of {root}, stratified, seed {split_seed}",
+        "test": f"{test_fraction:g} of {root}, stratified, seed {split_seed} (held out)",
+    }
+    return Splits(full.subset(tr), full.subset(va), full.subset(te), classes,
+                  f"imagefolder:{root}", skipped, origins)  # fmt: skip
 
 
 def _checked(

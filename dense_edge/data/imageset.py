@@ -42,7 +42,19 @@ class ImageSet:
         for start in range(0, len(order), batch_size):
             idx = order[start : start + batch_size]
             images = [self.image(int(i)) for i in idx]
-            yield preprocess.batch(images), self.labels[idx].astype(np.int64)
+            try:
+                x = preprocess.batch(images)
+            except DataError:
+                for i, img in zip(idx, images, strict=True):  # name the image that does not fit
+                    try:
+                        preprocess.batch([img])
+                    except DataError as exc:
+                        where = self.describe(int(i))
+                        raise DataError(
+                            f"{where}: {exc}".replace(f"{where}: {where}", where)
+                        ) from None
+                raise
+            yield x, self.labels[idx].astype(np.int64)
 
     def to_array(self, preprocess: Preprocess, batch_size: int = 256) -> np.ndarray:
         parts = [x for x, _ in self.batches(preprocess, batch_size)]
@@ -80,15 +92,18 @@ class FileImageSet(ImageSet):
         labels: Sequence[int] | np.ndarray,
         color: str,
         name: str = "images",
+        convert: bool = True,
     ):
         self.paths = [Path(p) for p in paths]
         self.labels = np.asarray(labels, dtype=np.int64)
         self.color = color
         self.name = name
+        self.convert = convert  # colour to grey only where the preprocessing declares a resize
         # Only the colour conversion of Preprocess is used to decode.
         self._decoder = Preprocess(
             input_size=(1, 1),
             color=color,
+            resize=(1, 1) if convert else None,
             mean=(0.0,) * (1 if color == "L" else 3),
             std=(1.0,) * (1 if color == "L" else 3),
         )
@@ -106,7 +121,8 @@ class FileImageSet(ImageSet):
 
     def subset(self, indices: Sequence[int] | np.ndarray) -> FileImageSet:
         idx = [int(i) for i in indices]
-        return FileImageSet([self.paths[i] for i in idx], self.labels[idx], self.color, self.name)
+        return FileImageSet([self.paths[i] for i in idx], self.labels[idx], self.color, self.name,
+                            self.convert)  # fmt: skip
 
     def describe(self, index: int) -> str:
         return str(self.paths[index])
@@ -132,6 +148,9 @@ class Splits:
     classes: list[str]
     source: str
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    # where each split's images come from, for people ("test/ folder", "val/ folder (no test/)")
+    origins: dict[str, str] = field(default_factory=dict)
+    test_is_val: bool = False  # the "test" split is the validation images (no held-out test)
 
     def split(self, name: str) -> ImageSet:
         if name not in ("train", "val", "test"):

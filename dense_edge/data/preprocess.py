@@ -21,6 +21,7 @@ import numpy as np
 from dense_edge.errors import DataError, UserError
 
 _INTERPOLATIONS = ("nearest", "bilinear", "bicubic")
+_COLOUR_MODES = ("RGB", "RGBA", "RGBX", "CMYK", "YCbCr", "LAB", "HSV")
 
 
 @dataclass(frozen=True)
@@ -93,11 +94,26 @@ class Preprocess:
     def load_image(self, path: str | Path) -> np.ndarray:
         """Decode an image file into a uint8 HWC array in this definition's colour mode."""
         try:
-            return self.from_pil(decode_image(path))
+            im = decode_image(path)
         except DataError as exc:
             if exc.fix is not None or "not found" in str(exc):
                 raise
             raise DataError(str(exc), fix="remove or replace the file") from None
+        try:
+            self.check_colour(im)
+        except DataError as exc:
+            raise DataError(str(exc), path=path) from None
+        return self.from_pil(im)
+
+    def check_colour(self, im: Any) -> None:
+        """Refuse a colour image for a grey model unless the preprocessing declares a resize."""
+        if self.color == "L" and im.mode in _COLOUR_MODES and self.resize is None:
+            # Throwing colour away is a decision of the preprocessing, as resizing is.
+            raise DataError(
+                f"image is {im.mode} (colour), the model takes grey (L) images and its "
+                f"preprocessing declares no resize or conversion",
+                fix="supply grey images, or set preprocess.resize to convert and resize",
+            )
 
     def from_pil(self, im: Any) -> np.ndarray:
         if im.mode != self.color:
@@ -110,6 +126,13 @@ class Preprocess:
         th, tw = self.input_size
         if self.resize is None and (h, w) == (th, tw):
             return img
+        if self.resize is None and not self.crop:
+            # Resizing is a decision of the preprocessing, never a silent rescue of odd images.
+            raise DataError(
+                f"image is {h}x{w}, the model takes {th}x{tw} and its preprocessing declares no "
+                f"resize",
+                fix=f"supply {th}x{tw} images, or set preprocess.resize: [{th}, {tw}] and retrain",
+            )
         from PIL import Image
 
         resample = {
@@ -164,6 +187,8 @@ class Preprocess:
         mean = np.asarray(self.mean, dtype=np.float32).reshape(-1, 1, 1)
         inv_std = (1.0 / np.asarray(self.std, dtype=np.float32)).reshape(-1, 1, 1)
         for i, img in enumerate(images):
+            if img.ndim >= 2 and min(img.shape[:2]) < 1:
+                raise DataError(f"image has shape {img.shape}: no pixels")
             img = self._geometry(self.check_array(img))
             if self.channel_order == "BGR" and self.channels == 3:
                 img = img[:, :, ::-1]

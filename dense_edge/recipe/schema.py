@@ -168,9 +168,12 @@ class ValidateSection(_Section):
     split: Literal["test", "val"] = "test"
     limit: int | None = Field(default=None, ge=1)
     batch_sizes: list[int] = Field(default_factory=lambda: [1, 8])
+    decision_batch: int = Field(default=1, ge=1)  # batch size the recommendation is made at
     warmup: int = Field(default=10, ge=0)
-    iterations: int = Field(default=100, ge=1)
+    iterations: int = Field(default=1000, ge=1)  # p99 is reported from 1000 samples up
     time_budget_s: float | None = Field(default=10.0, gt=0)
+    rounds: int = Field(default=3, ge=1)  # latency in interleaved rounds, pooled
+    min_reference_top1: float | None = Field(default=None, gt=0, le=1)  # float model, fraction
     budgets: BudgetSection = Field(default_factory=BudgetSection)
 
 

@@ -8,7 +8,7 @@ import io
 from typing import Any
 
 from dense_edge.report import tables
-from dense_edge.validate.budgets import describe
+from dense_edge.validate.budgets import describe_budgets
 
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;
@@ -19,7 +19,8 @@ table{border-collapse:collapse;font-size:.85rem;margin:.5rem 0}td,th{padding:.3r
 border-bottom:1px solid #e4e6ef;text-align:right}td:first-child,th:first-child{text-align:left}
 th{background:#f4f5fa}.pass{color:#0a7a32;font-weight:700}.fail{color:#b3261e;font-weight:700}
 .plots{display:flex;flex-wrap:wrap;gap:1rem}.plots img{max-width:100%;border:1px solid #e4e6ef}
-.muted{color:#667}
+.muted{color:#667}.prose{text-align:left;max-width:36rem}.verdict{font-size:1.4rem;margin:.4rem 0}
+.warn{background:#fdecea;border:2px solid #b3261e;color:#b3261e;padding:.6rem;font-weight:700}
 """
 
 
@@ -29,27 +30,45 @@ def _png(fig: Any) -> str:
     return base64.b64encode(buf.getvalue()).decode()
 
 
+def _measured(report: dict[str, Any], batch: str) -> list[dict[str, Any]]:
+    return [
+        e
+        for e in report["engines"]
+        if e.get("status", "measured") == "measured" and batch in e.get("latency", {})
+    ]
+
+
 def latency_plot(report: dict[str, Any], batch: str) -> str:
+    """Per-call latency per engine on a log axis, so a slow float model squashes nothing."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = [e["name"] for e in report["engines"] if batch in e["latency"]]
+    engines = _measured(report, batch)
+    names = [e["name"] for e in engines]
     data = [e["latency"][batch].get("samples_ms") or [e["latency"][batch]["p50_ms"]]
-            for e in report["engines"] if batch in e["latency"]]  # fmt: skip
+            for e in engines]  # fmt: skip
     fig, ax = plt.subplots(figsize=(7.5, 0.45 * len(names) + 1.4))
     ax.boxplot(data, orientation="horizontal", tick_labels=names, showfliers=True,
-               flierprops={"markersize": 3})  # fmt: skip
-    ax.set_xlabel(f"latency per batch of {batch} (ms)")
-    ax.set_title(f"Latency distribution, batch {batch}")
-    ax.grid(axis="x", alpha=0.3)
+               flierprops={"markersize": 2, "alpha": 0.4})  # fmt: skip
+    for i, e in enumerate(engines, start=1):
+        ax.annotate(f"p50 {tables.ms(e['latency'][batch]['p50_ms'])} ms", (1.0, i),
+                    xycoords=("axes fraction", "data"), xytext=(4, 0),
+                    textcoords="offset points", va="center", fontsize=8)  # fmt: skip
+    ax.set_xscale("log")
+    ax.set_xlabel(f"latency per batch of {batch}, ms (log scale)")
+    counts = sorted({e["latency"][batch]["iterations"] for e in engines})
+    n = f"{counts[0]}" if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
+    ax.set_title(f"Latency per call, batch {batch} ({n} samples per engine)")  # fmt: skip
+    ax.grid(axis="x", which="both", alpha=0.3)
     out = _png(fig)
     plt.close(fig)
     return out
 
 
 def accuracy_latency_plot(report: dict[str, Any], batch: str) -> str:
+    """Top-1 (%) against p50 latency; the band is what the top-1 drop budget allows."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -63,24 +82,43 @@ def accuracy_latency_plot(report: dict[str, Any], batch: str) -> str:
         "openvino": "#7b3294",
         "tensorrt": "#2ca02c",
     }
-    xs = []
-    for e in report["engines"]:
-        lat = e["latency"].get(batch)
-        y = e["accuracy"].get("top1", e["accuracy"].get("agreement"))
-        if lat is None or y is None:
+    engines = _measured(report, batch)
+    labelled = any("top1_fraction" in e["accuracy"] for e in engines)
+    key = "top1_fraction" if labelled else "agreement_fraction"
+    ys, xs = [], []
+    for e in engines:
+        y = e["accuracy"].get(key)
+        if y is None:
             continue
-        xs.append(lat["p50_ms"])
-        ax.scatter(lat["p50_ms"], y * 100, s=80, marker=markers.get(e["precision"], "o"),
+        x = e["latency"][batch]["p50_ms"]
+        xs.append(x)
+        ys.append(y * 100)
+        ax.scatter(x, y * 100, s=80, marker=markers.get(e["precision"], "o"),
                    color=colors.get(e["target"], "#999"), label=e["name"], zorder=3,
                    edgecolors="white", linewidths=0.8)  # fmt: skip
-    if xs and max(xs) > 8 * min(xs):
+    ref = next((e for e in engines if e.get("is_reference")), None)
+    budget = report["budgets"].get("max_top1_drop") if labelled else None
+    ref_y = ref["accuracy"].get(key) * 100 if ref and ref["accuracy"].get(key) is not None else None
+    lo_candidates = list(ys)
+    if ref_y is not None:
+        ax.axhline(ref_y, color="#555", lw=0.8, ls="--", zorder=1)
+        if budget is not None:
+            ax.axhspan(ref_y - budget, min(100.0, ref_y + budget), color="#2ca02c", alpha=0.12,
+                       zorder=0, label=f"within the {budget:g}-point budget")  # fmt: skip
+            lo_candidates.append(ref_y - budget)
+    if ys:
+        # At least 5 points of range: one image in a few hundred is not the whole plot.
+        lo, hi = min(lo_candidates), max([*ys, ref_y or 0.0])
+        span = max(hi - lo, 5.0)
+        mid = (hi + lo) / 2
+        ax.set_ylim(max(0.0, mid - span * 0.6), min(100.5, mid + span * 0.6))
+    if xs:
         ax.set_xscale("log")
     ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
-    labelled = "top1" in report["engines"][0]["accuracy"]
-    ax.set_xlabel(f"p50 latency, batch {batch} (ms)")
+    ax.set_xlabel(f"p50 latency, batch {batch}, ms (log scale)")
     ax.set_ylabel("top-1 (%)" if labelled else "agreement with float (%)")
-    ax.set_title("Accuracy vs latency per engine and precision")
-    ax.grid(alpha=0.3)
+    ax.set_title("Accuracy vs latency per engine")
+    ax.grid(alpha=0.3, which="both")
     out = _png(fig)
     plt.close(fig)
     return out
@@ -88,54 +126,76 @@ def accuracy_latency_plot(report: dict[str, Any], batch: str) -> str:
 
 def _table(columns: list[str], rows: list[list[Any]]) -> str:
     head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
-    body = "".join(
-        "<tr>"
-        + "".join(f"<td>{'-' if v is None else html.escape(str(v))}</td>" for v in r)
-        + "</tr>"
-        for r in rows
-    )
+    body = "".join("<tr>" + "".join(f"<td>{_cell(v)}</td>" for v in r) + "</tr>" for r in rows)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+def _cell(v: Any) -> str:
+    if v is None:
+        return "-"
+    text = html.escape(str(v))
+    if len(text) > 40:  # prose (a reason, a path) reads left-aligned
+        return f'<div class="prose">{text}</div>'
+
+    if text == "pass":
+        return f'<span class="pass">{text}</span>'
+    if text.startswith(("fail", "unverified", "not built", "kit written")):
+        return f'<span class="fail">{text}</span>'
+    return text
+
+
 def render(report: dict[str, Any]) -> str:
+    batches = sorted({b for e in report["engines"] for b in e.get("latency", {})}, key=int)
+    state = report["verdict"]
+    cls = "pass" if state == "PASSED" else "fail"
+    header = tables.header_lines(report)
+    reasons = "".join(f"<li>{html.escape(r)}</li>" for r in report.get("verdict_reasons", []))
     ev = report["evaluation"]
-    batches = sorted({b for e in report["engines"] for b in e["latency"]}, key=int)
-    ok = report["passed"]
-    status = (
-        '<span class="pass">PASSED</span>'
-        if ok
-        else f'<span class="fail">FAILED: {len(report["violations"])} budgets broken</span>'
-    )
-    plots = "".join(
-        f'<img alt="latency distribution batch {b}" '
-        f'src="data:image/png;base64,{latency_plot(report, b)}">'
-        for b in batches
-    )
-    plots += (
-        f'<img alt="accuracy vs latency" src="data:image/png;base64,'
-        f'{accuracy_latency_plot(report, batches[0])}">'
-    )
-    violations = "".join(f"<li>{html.escape(describe(v))}</li>" for v in report["violations"])
-    budgets = ", ".join(
-        f"<code>{k}</code> = {v}" for k, v in report["budgets"].items() if v is not None
-    )
+    warning = (f'<p class="warn">WARNING: {html.escape(ev["warning"])}</p>'
+               if ev.get("warning") else "")  # fmt: skip
+    info_lines = "".join(f"<li>{html.escape(line)}</li>" for line in header
+                         if line.startswith(("evaluation", "reference", "skipped")))  # fmt: skip
+    decision = tables.decision_batch(report)
+    plots = ""
+    if batches:
+        plots = "".join(
+            f'<img alt="latency distribution batch {b}" '
+            f'src="data:image/png;base64,{latency_plot(report, b)}">'
+            for b in batches
+        )
+        plots += (
+            f'<img alt="accuracy vs latency" src="data:image/png;base64,'
+            f'{accuracy_latency_plot(report, decision if decision in batches else batches[0])}">'
+        )
     env = "".join(f"<li>{html.escape(line)}</li>" for line in tables.environment_lines(report))
     classes = tables.worst_class_rows(report)
-    split = f", {ev['split']} split" if ev.get("split") else ""
+    budget_rows = tables.budget_rows(report)
+    recipe = html.escape(str(report.get("recipe", "")))
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
-<title>dense-edge report: {html.escape(str(report.get("recipe", "")))}</title>
+<title>dense-edge report: {recipe}</title>
 <style>{_CSS}</style></head><body>
-<h1>dense-edge report: {html.escape(str(report.get("recipe", "")))}
+<h1>dense-edge report: {recipe}
 <span class="muted">({html.escape(report["model"]["arch"])})</span></h1>
-<p>{status} &middot; {html.escape(report["created"])} &middot; {ev["samples"]} images
-({html.escape(str(ev["source"]))}{html.escape(split)}) &middot;
-reference {html.escape(report["reference"])}</p>
-<h2>Engines</h2>{_table(tables.SUMMARY_COLUMNS, tables.summary_rows(report))}
+<p class="verdict {cls}">{html.escape(state)}</p><ul>{reasons}</ul>
+{warning}<ul class="muted">{info_lines}<li>{html.escape(report["created"])}</li></ul>
+<h2>Recommendation</h2>
+{_table(tables.RECOMMENDATION_COLUMNS, tables.recommendation_rows(report))}
+<h2>Engines</h2>
+<p class="muted">top-1 and agreement in %; top-1 drop in points against the float model
+(positive = worse); p50 with its 95% confidence interval; p99 only from
+{report.get("benchmark", {}).get("p99_min_samples", 1000)} samples up.</p>
+{_table(tables.summary_columns(report), tables.summary_rows(report))}
+<h2>Budgets</h2><p>{html.escape(describe_budgets(report["budgets"]))}</p>
+{_table(tables.BUDGET_COLUMNS, budget_rows) if budget_rows else ""}
 <h2>Plots</h2><div class="plots">{plots}</div>
 <h2>Latency</h2>{_table(tables.LATENCY_COLUMNS, tables.latency_rows(report))}
-{"<h2>Worst classes</h2>" + _table(tables.CLASS_COLUMNS, classes) if classes else ""}
-<h2>Budgets</h2><p>{budgets or "none set"}</p><ul>{violations}</ul>
+<h2>Classes an engine loses</h2>
+{
+        _table(tables.CLASS_COLUMNS, classes)
+        if classes
+        else "<p>No engine gets fewer images of any class right than the float model.</p>"
+    }
 <h2>Environment</h2><ul>{env}</ul>
 </body></html>
 """

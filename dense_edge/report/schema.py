@@ -1,6 +1,6 @@
 """The report format: its name, version, and the JSON Schema that documents it.
 
-Version 1 is described field by field in ``report.schema.json`` next to this file. A report
+Version 2 is described field by field in ``report.schema.json`` next to this file. A report
 with another ``schema`` or a newer ``schema_version`` is refused by ``report compare``.
 """
 
@@ -14,7 +14,7 @@ from typing import Any
 from dense_edge.errors import UserError
 
 SCHEMA = "dense-edge/report"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 def json_schema() -> dict[str, Any]:
@@ -58,13 +58,15 @@ def _structure_problem(data: dict[str, Any]) -> str | None:
     for key in ("cpu", "versions"):
         if key not in data["environment"]:
             return f"no environment.{key!r}"
-    engine_keys = schema["properties"]["engines"]["items"]["required"]
+    items = schema["properties"]["engines"]["items"]
     if not isinstance(data["engines"], list) or not data["engines"]:
         return "no engines"
     for e in data["engines"]:
-        missing = [k for k in engine_keys if k not in e]
+        kit = e.get("status") == "kit"
+        keys = items["required"] + (items["then"] if kit else items["else"])["required"]
+        missing = [k for k in keys if k not in e]
         if missing:
             return f"engine {e.get('name', '?')!r} has no {missing[0]!r}"
-        if "agreement" not in e["accuracy"]:
-            return f"engine {e['name']!r} has no accuracy.agreement"
+        if not kit and "agreement_fraction" not in e["accuracy"]:
+            return f"engine {e['name']!r} has no accuracy.agreement_fraction"
     return None

@@ -1,13 +1,16 @@
-"""The report's tables, as rows: shared by the terminal, Markdown and HTML renderers."""
+"""The report's tables, as rows: shared by the terminal, Markdown and HTML renderers.
+
+One convention everywhere: accuracy as percentages for people (report.json keeps fractions in
+``*_fraction`` fields), "top-1 drop (points)" = float top-1 minus the engine's, positive = worse.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-SUMMARY_COLUMNS = [
-    "engine", "precision", "runs in", "size MiB", "top-1", "top-5", "Δ top-1 pts", "agreement",
-    "cosine", "p50 ms b1", "p99 ms b1", "speedup b1", "cold start s", "peak MiB",
-]  # fmt: skip
+from dense_edge.validate.budgets import describe_check
+
+KIT_STATUS = "kit written, not built here"
 
 
 def _fmt(v: Any, digits: int = 4) -> Any:
@@ -18,49 +21,174 @@ def _fmt(v: Any, digits: int = 4) -> Any:
     return v
 
 
+def pct(v: float | None, digits: int = 2) -> str | None:
+    """A fraction as a percentage for people: 0.99164 -> '99.16%'."""
+    return None if v is None else f"{v * 100:.{digits}f}%"
+
+
+def decision_batch(report: dict[str, Any]) -> str:
+    bench = report.get("benchmark", {})
+    if bench.get("decision_batch") is not None:
+        return str(bench["decision_batch"])
+    measured = [e for e in report["engines"] if e.get("latency")]
+    return str(min(int(b) for b in measured[0]["latency"])) if measured else "1"
+
+
+def where(e: dict[str, Any]) -> str:
+    """``measured here`` / ``kit written, not built here`` / ``measured on device HOST (GPU)``."""
+    if e.get("status") == "kit":
+        return KIT_STATUS
+    on = e.get("measured_on")
+    if on:
+        extra = ", ".join(str(x) for x in (on.get("gpu"), on.get("tensorrt") and
+                          f"TensorRT {on['tensorrt']}") if x)  # fmt: skip
+        return f"measured on {on.get('where', 'device')} {on.get('host', '?')}" + (
+            f" ({extra})" if extra else ""
+        )
+    return "reference" if e.get("is_reference") else "measured here"
+
+
+def budget_cell(e: dict[str, Any]) -> str:
+    state = e.get("budget_status")
+    if e.get("is_reference") or state == "reference":
+        return "reference"
+    if e.get("status") == "kit":
+        return "not built"
+    bad = [c for c in e.get("budget_checks", []) if c["status"] != "pass"]
+    if not bad:
+        return "pass" if e.get("budget_checks") else "pass (no budgets set)"
+    return f"{state}: " + "; ".join(describe_check(c).rsplit(":", 1)[0] for c in bad[:2])
+
+
+def ms(v: float) -> str:
+    """Milliseconds with three significant digits, never in scientific notation."""
+    if v >= 100:
+        return f"{v:.0f}"
+    return f"{v:.3g}" if v >= 0.001 else f"{v:.4f}"
+
+
+def p50_cell(lat: dict[str, Any]) -> str | None:
+    if not lat:
+        return None
+    if lat.get("p50_ci_low_ms") is None:
+        return ms(lat["p50_ms"])
+    return f"{ms(lat['p50_ms'])} [{ms(lat['p50_ci_low_ms'])}, {ms(lat['p50_ci_high_ms'])}]"
+
+
+def p99_cell(lat: dict[str, Any]) -> str | None:
+    if not lat:
+        return None
+    if lat.get("p99_ms") is None:
+        return f"n={lat['iterations']} too small"
+    return ms(lat["p99_ms"])
+
+
+def summary_columns(report: dict[str, Any]) -> list[str]:
+    b = decision_batch(report)
+    return ["engine", "status", "precision", "runs in", "size MiB", "top-1", "top-5",
+            "top-1 drop (points)", "agreement", f"p50 ms b{b} [95% CI]", f"p99 ms b{b}",
+            f"speedup b{b}", "budgets", "cold start s", "peak MiB"]  # fmt: skip
+
+
 def summary_rows(report: dict[str, Any], batch: str | None = None) -> list[list[Any]]:
     rows = []
-    batch = batch or str(min(int(b) for b in report["engines"][0]["latency"]))
+    batch = batch or decision_batch(report)
     for e in report["engines"]:
+        if e.get("status") == "kit":
+            rows.append([e["name"], f"{KIT_STATUS}: {e.get('kit_path')}", e["precision"]]
+                        + [None] * 9 + [budget_cell(e), None, None])  # fmt: skip
+            continue
         acc, lat = e["accuracy"], e["latency"].get(batch, {})
+        drop = acc.get("top1_drop_points")
         rows.append([
-            e["name"], e["precision"], e["precision_run"], round(e["size_bytes"] / 2**20, 2),
-            _fmt(acc.get("top1")), _fmt(acc.get("top5")), _fmt(acc.get("top1_drop_points"), 2),
-            _fmt(acc.get("agreement")), _fmt(acc.get("cosine"), 6), _fmt(lat.get("p50_ms"), 3),
-            _fmt(lat.get("p99_ms"), 3), _fmt(e["speedup"].get(batch), 2),
-            _fmt(e["cold_start_s"], 3), _fmt(e["peak_rss_mib"], 0),
+            e["name"], where(e), e["precision"], e["precision_run"],
+            round(e["size_bytes"] / 2**20, 2), pct(acc.get("top1_fraction")),
+            pct(acc.get("top5_fraction")), None if drop is None else f"{drop:+.2f}",
+            pct(acc.get("agreement_fraction")), p50_cell(lat), p99_cell(lat),
+            _fmt(e["speedup"].get(batch), 2), budget_cell(e), _fmt(e.get("cold_start_s"), 3),
+            _fmt(e.get("peak_rss_mib"), 0),
         ])  # fmt: skip
     return rows
 
 
-LATENCY_COLUMNS = ["engine", "batch", "p50 ms", "p90 ms", "p99 ms", "mean ms", "min ms", "max ms",
-                   "images/s", "speedup"]  # fmt: skip
+LATENCY_COLUMNS = ["engine", "batch", "samples", "p50 ms", "p50 95% CI ms", "p90 ms", "p99 ms",
+                   "mean ms", "min ms", "max ms", "images/s", "speedup"]  # fmt: skip
 
 
 def latency_rows(report: dict[str, Any]) -> list[list[Any]]:
     rows = []
     for e in report["engines"]:
-        for batch, lat in sorted(e["latency"].items(), key=lambda kv: int(kv[0])):
+        for batch, lat in sorted(e.get("latency", {}).items(), key=lambda kv: int(kv[0])):
+            ci = (f"{ms(lat['p50_ci_low_ms'])}-{ms(lat['p50_ci_high_ms'])}"
+                  if lat.get("p50_ci_low_ms") is not None else None)  # fmt: skip
             rows.append([
-                e["name"], int(batch), _fmt(lat["p50_ms"], 3), _fmt(lat["p90_ms"], 3),
-                _fmt(lat["p99_ms"], 3), _fmt(lat["mean_ms"], 3), _fmt(lat["min_ms"], 3),
-                _fmt(lat["max_ms"], 3), _fmt(lat["throughput_ips"], 1),
+                e["name"], int(batch), lat["iterations"], _fmt(lat["p50_ms"], 3), ci,
+                _fmt(lat["p90_ms"], 3), p99_cell(lat), _fmt(lat["mean_ms"], 3),
+                _fmt(lat["min_ms"], 3), _fmt(lat["max_ms"], 3), _fmt(lat["throughput_ips"], 1),
                 _fmt(e["speedup"].get(batch), 2),
             ])  # fmt: skip
     return rows
 
 
-CLASS_COLUMNS = ["engine", "class", "accuracy", "Δ pts vs float"]
+BUDGET_COLUMNS = ["engine", "budget", "batch", "value", "limit", "status"]
+
+
+def budget_rows(report: dict[str, Any]) -> list[list[Any]]:
+    from dense_edge.validate.budgets import fmt_value
+
+    rows = []
+    for e in report["engines"]:
+        for c in e.get("budget_checks", []):
+            status = c["status"] + (f" ({c['note']})" if c.get("note") else "")
+            rows.append([e["name"], c["budget"], c.get("batch") or "-",
+                         fmt_value(c["value"], c["unit"]), fmt_value(c["limit"], c["unit"]),
+                         status])  # fmt: skip
+    return rows
+
+
+CLASS_COLUMNS = ["engine", "class", "images", "float correct", "engine correct", "top-1",
+                 "top-1 drop (points)"]  # fmt: skip
 
 
 def worst_class_rows(report: dict[str, Any], per_engine: int = 3) -> list[list[Any]]:
+    """Classes where an engine got fewer images right than the float model, worst first."""
     rows = []
     for e in report["engines"]:
-        if e["name"].startswith(report["reference"]):
+        if e.get("is_reference") or e.get("status") == "kit":
             continue
         for c in e["accuracy"].get("worst_classes", [])[:per_engine]:
-            rows.append([e["name"], c["class"], _fmt(c["accuracy"]), _fmt(c["delta_points"], 2)])
+            if c["top1_drop_points"] <= 0:
+                continue
+            rows.append([e["name"], c["class"], c["images"], c["float_correct"], c["correct"],
+                         pct(c["top1_fraction"]), f"{c['top1_drop_points']:+.2f}"])  # fmt: skip
     return rows
+
+
+RECOMMENDATION_COLUMNS = ["target", "ship", "at batch", "p50 ms", "why"]
+
+
+def recommendation_rows(report: dict[str, Any]) -> list[list[Any]]:
+    return [[r["target"], r["engine"] or "none", r["batch"], _fmt(r["p50_ms"], 3), r["reason"]]
+            for r in report.get("recommendations", [])]  # fmt: skip
+
+
+def header_lines(report: dict[str, Any]) -> list[str]:
+    """Verdict, reference, evaluation data: what a reader must know before any table."""
+    ev = report["evaluation"]
+    ref = report.get("reference_check", {})
+    lines = [f"verdict: {report['verdict']}"]
+    lines += [f"  - {r}" for r in report.get("verdict_reasons", [])]
+    split = ev.get("split") or "none"
+    origin = ev.get("split_origin")
+    lines.append(f"evaluation: {ev['samples']} images, {split} split of {ev['source']}"
+                 + (f" ({origin})" if origin and origin != f"{split} split" else ""))  # fmt: skip
+    if ev.get("warning"):
+        lines.append(f"WARNING: {ev['warning']}")
+    if ev.get("skipped_images"):
+        lines.append(f"skipped images: {ev['skipped_images']} (data.skip_corrupt)")
+    lines.append(f"reference {report['reference']}: {ref.get('status', '?')}: "
+                 f"{ref.get('message', '')}")  # fmt: skip
+    return lines
 
 
 def environment_lines(report: dict[str, Any]) -> list[str]:

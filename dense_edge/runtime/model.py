@@ -92,15 +92,27 @@ class Model:
         if isinstance(item, (str, Path)):
             return self.preprocess(self.preprocess.load_image(item))
         if isinstance(item, np.ndarray):
+            if item.size == 0 or (item.ndim >= 2 and min(item.shape[:2]) < 1):
+                raise UserError(
+                    f"array input of shape {item.shape} holds no pixels: expected uint8 HxWxC "
+                    f"pixels or a preprocessed float {self.input_shape} tensor"
+                )
             if item.dtype == np.uint8:
                 return self.preprocess(item)
             if item.dtype.kind == "f" and list(item.shape) == self.input_shape:
+                if not np.isfinite(item).all():
+                    bad = int((~np.isfinite(item)).sum())
+                    raise UserError(
+                        f"float input of shape {item.shape} has {bad} NaN or infinite values: "
+                        f"the model's answer to it would mean nothing"
+                    )
                 return item.astype(np.float32, copy=False)  # already preprocessed
             raise UserError(
                 f"array input of dtype {item.dtype} and shape {item.shape}: expected uint8 HxWxC "
                 f"pixels or a preprocessed float {self.input_shape} tensor"
             )
         if hasattr(item, "mode") and hasattr(item, "size"):  # a PIL image
+            self.preprocess.check_colour(item)
             return self.preprocess(self.preprocess.from_pil(item))
         raise UserError(f"cannot read an input of type {type(item).__name__}")
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -54,6 +55,17 @@ class Runner(ABC):
         """Logits for any number of images, in batches of at most ``batch_size``."""
         parts = [self.infer(images[i : i + batch_size]) for i in range(0, len(images), batch_size)]
         return np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)
+
+    def timed_call(self, images: np.ndarray) -> Callable[[], object]:
+        """A call that runs the engine on ``images`` again and again, for timing.
+
+        Buffers are prepared once, so what a timer around the call sees is the engine, not copies
+        of our glue. Targets override this with their runtime's zero-copy binding.
+        """
+        if not self.is_active:
+            raise RuntimeError(f"{self.name}: activate() the runner before timed_call()")
+        x = np.ascontiguousarray(images, dtype=np.float32)
+        return lambda: self.infer_impl(x)
 
     def describe(self) -> dict[str, Any]:
         """What really runs: runtime, version, device, precision, threads."""

@@ -32,10 +32,14 @@ def evaluate(
     reference: np.ndarray,
     classes: list[str],
 ) -> dict[str, Any]:
-    """Top-1/top-5, agreement and logit errors against ``reference``, per-class deltas."""
+    """Top-1/top-5, agreement and logit errors against ``reference``, classes that lost accuracy.
+
+    Fractions are in ``*_fraction`` fields; ``top1_drop_points`` is float top-1 minus this
+    model's top-1 in percentage points (positive = worse than float).
+    """
     a = agreement(reference, logits)
     out: dict[str, Any] = {
-        "agreement": round(a.top1_agreement, 6),
+        "agreement_fraction": round(a.top1_agreement, 6),
         "cosine": round(a.cosine, 8),
         "min_cosine": round(a.min_cosine, 8),
         "max_abs_error": round(a.max_abs_error, 8),
@@ -46,16 +50,24 @@ def evaluate(
     ref_pred, pred = reference.argmax(1), logits.argmax(1)
     top1, ref_top1 = float((pred == labels).mean()), float((ref_pred == labels).mean())
     out.update(
-        top1=round(top1, 6),
-        top5=round(topk(logits, labels, 5), 6),
+        top1_fraction=round(top1, 6),
+        top5_fraction=round(topk(logits, labels, 5), 6),
         top1_drop_points=round((ref_top1 - top1) * 100, 4),
     )
-    mine = per_class(pred, labels, len(classes))
-    theirs = per_class(ref_pred, labels, len(classes))
-    deltas: list[dict[str, Any]] = [
-        {"class": classes[c], "accuracy": round(float(mine[c]), 6),
-         "delta_points": round(float((mine[c] - theirs[c]) * 100), 4)}
-        for c in range(len(classes)) if not np.isnan(mine[c])
-    ]  # fmt: skip
-    out["worst_classes"] = sorted(deltas, key=lambda d: float(d["delta_points"]))[:5]
+    losses: list[dict[str, Any]] = []
+    for c in range(len(classes)):
+        mask = labels == c
+        n = int(mask.sum())
+        mine, theirs = int((pred[mask] == c).sum()), int((ref_pred[mask] == c).sum())
+        if n and mine < theirs:
+            losses.append({"class": classes[c], "images": n, "correct": mine,
+                           "float_correct": theirs, "top1_fraction": round(mine / n, 6),
+                           "top1_drop_points": round((theirs - mine) / n * 100, 4)})  # fmt: skip
+    out["worst_classes"] = sorted(losses, key=lambda d: -float(d["top1_drop_points"]))[:5]
     return out
+
+
+def classes_never_right(logits: np.ndarray, labels: np.ndarray, classes: list[str]) -> list[str]:
+    """Classes with images of which the model gets none right."""
+    acc = per_class(logits.argmax(1), labels, len(classes))
+    return [classes[c] for c in range(len(classes)) if not np.isnan(acc[c]) and acc[c] == 0.0]

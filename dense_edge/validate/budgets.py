@@ -1,9 +1,22 @@
-"""Accuracy and latency budgets: what a user's CI gates on."""
+"""Accuracy and latency budgets: what a user's CI gates on, checked per engine.
+
+Every budget of every engine gets a check record, passed or not, so a report shows what was
+checked, not only what broke:
+
+    {"budget": "max_p99_ms", "batch": 1, "value": 0.41, "limit": 2.0, "unit": "ms",
+     "status": "pass" | "fail" | "unverified", "note": null | "why it could not be checked"}
+
+Units: top-1 drop in points (percentage points of top-1 lost against the float model, positive =
+worse), agreement as a fraction, latency in ms, speedup as a ratio (x).
+"""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from typing import Any
+
+UNITS = {"max_top1_drop": "points", "min_agreement": "fraction", "max_p99_ms": "ms",
+         "min_speedup": "x"}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -17,33 +30,83 @@ class Budgets:
         return asdict(self)
 
 
-def check(engine: dict[str, Any], b: Budgets) -> list[dict[str, Any]]:
-    """Broken budgets of one engine's report entry."""
-    broken = []
+def _check(
+    budget: str, limit: float, value: float | None, batch: int | None, note: str | None = None
+) -> dict[str, Any]:
+    if value is None:
+        status = "unverified"
+    elif budget.startswith("max"):
+        status = "pass" if value <= limit + 1e-12 else "fail"
+    else:
+        status = "pass" if value >= limit - 1e-12 else "fail"
+    return {
+        "budget": budget,
+        "batch": batch,
+        "value": value,
+        "limit": limit,
+        "unit": UNITS[budget],
+        "status": status,
+        "note": note if value is None else None,
+    }
+
+
+def checks(engine: dict[str, Any], b: Budgets) -> list[dict[str, Any]]:
+    """Every set budget of one measured engine entry, each with its status."""
+    out = []
     acc = engine.get("accuracy", {})
-    name = engine["name"]
-    drop = acc.get("top1_drop_points")
-    if b.max_top1_drop is not None and drop is not None and drop > b.max_top1_drop:
-        broken.append(_v(name, "max_top1_drop", drop, b.max_top1_drop, "points"))
-    agree = acc.get("agreement")
-    if b.min_agreement is not None and agree is not None and agree < b.min_agreement:
-        broken.append(_v(name, "min_agreement", agree, b.min_agreement, ""))
-    for batch, lat in engine.get("latency", {}).items():
-        if b.max_p99_ms is not None and lat["p99_ms"] > b.max_p99_ms:
-            broken.append(
-                _v(name, "max_p99_ms", lat["p99_ms"], b.max_p99_ms, f"ms at batch {batch}")
-            )
-        speed = engine.get("speedup", {}).get(batch)
-        if b.min_speedup is not None and speed is not None and speed < b.min_speedup:
-            broken.append(_v(name, "min_speedup", speed, b.min_speedup, f"x at batch {batch}"))
-    return broken
+    if b.max_top1_drop is not None:
+        out.append(_check("max_top1_drop", b.max_top1_drop, acc.get("top1_drop_points"), None,
+                          "no labelled data to measure top-1"))  # fmt: skip
+    if b.min_agreement is not None:
+        out.append(_check("min_agreement", b.min_agreement, acc.get("agreement_fraction"), None))
+    for batch, lat in sorted(engine.get("latency", {}).items(), key=lambda kv: int(kv[0])):
+        if b.max_p99_ms is not None:
+            note = f"only {lat['iterations']} samples; p99 needs more (raise validate.iterations)"
+            out.append(_check("max_p99_ms", b.max_p99_ms, lat.get("p99_ms"), int(batch), note))
+        if b.min_speedup is not None:
+            speed = engine.get("speedup", {}).get(batch)
+            out.append(_check("min_speedup", b.min_speedup, speed, int(batch), "no float time"))
+    return out
 
 
-def _v(engine: str, budget: str, value: float, limit: float, unit: str) -> dict[str, Any]:
-    return {"engine": engine, "budget": budget, "value": value, "limit": limit, "unit": unit}
+def status(checks_: list[dict[str, Any]]) -> str:
+    """``fail`` if any check failed, else ``unverified`` if any could not be made, else ``pass``."""
+    states = {c["status"] for c in checks_}
+    return "fail" if "fail" in states else ("unverified" if "unverified" in states else "pass")
+
+
+def fmt_value(v: float | None, unit: str) -> str:
+    """A budget value as people read it: points with 2 decimals, fractions as percent."""
+    if v is None:
+        return "n/a"
+    if unit == "fraction":
+        return f"{v * 100:.2f}%"
+    if unit == "points":
+        return f"{v:.2f} points"
+    if unit == "x":
+        return f"{v:.2f}x"
+    return f"{v:.3g} ms"
+
+
+_NAMES = {"max_top1_drop": "top-1 drop", "min_agreement": "agreement", "max_p99_ms": "p99",
+          "min_speedup": "speedup"}  # fmt: skip
+
+
+def describe_check(c: dict[str, Any]) -> str:
+    """``top-1 drop 0.28 points <= 1.00 points: pass``."""
+    at = f" at batch {c['batch']}" if c.get("batch") else ""
+    op = "<=" if c["budget"].startswith("max") else ">="
+    text = (f"{_NAMES[c['budget']]}{at} {fmt_value(c['value'], c['unit'])} {op} "
+            f"{fmt_value(c['limit'], c['unit'])}: {c['status']}")  # fmt: skip
+    return text + (f" ({c['note']})" if c.get("note") else "")
 
 
 def describe(v: dict[str, Any]) -> str:
-    op = ">" if v["budget"].startswith("max") else "<"
-    unit = f" {v['unit']}" if v["unit"] else ""
-    return f"{v['engine']}: {v['budget']} broken ({v['value']:.4g} {op} {v['limit']:.4g}{unit})"
+    """One broken or unverified budget of an engine, for people."""
+    return f"{v['engine']}: {describe_check(v)}"
+
+
+def describe_budgets(b: dict[str, Any]) -> str:
+    parts = [f"{_NAMES[k]} {'<=' if k.startswith('max') else '>='} {fmt_value(v, UNITS[k])}"
+             for k, v in b.items() if v is not None and k in UNITS]  # fmt: skip
+    return ", ".join(parts) or "none set"

@@ -1,13 +1,21 @@
 """One latency harness for every runner: the float model and each engine are timed the same way.
 
+What is timed is the engine: the runner prepares its input and output buffers once
+(:meth:`Runner.timed_call`: an OpenVINO infer request over shared input memory, an ONNX Runtime
+IOBinding with a preallocated output), so per-call copies of our glue are not engine time.
+
 Warm-up, then iterations until either ``iterations`` runs or ``time_budget_s`` has passed (at
-least ``min_iterations``). Percentiles are over single ``infer`` calls on one fixed batch, so they
-are per-batch latency; throughput is images per second at that batch size. Runners synchronise
-inside ``infer`` (the CUDA ones time with CUDA events), so wall time is the time to a result.
+least ``min_iterations``). Percentiles are over single calls on one fixed batch, so they are
+per-batch latency; throughput is images per second at that batch size.
+
+The median comes with a confidence interval from order statistics (exact, distribution-free:
+the ranks whose binomial(n, 1/2) coverage is at least ``CI_LEVEL``). The p99 is only reported
+with at least ``P99_MIN_SAMPLES`` samples; with fewer it is ``None`` and the report says so.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -17,37 +25,74 @@ import numpy as np
 from dense_edge.progress import bar, no_bar
 from dense_edge.targets.base import Runner
 
+CI_LEVEL = 0.95
+P99_MIN_SAMPLES = 1000
+
 
 @dataclass(frozen=True)
 class LatencyStats:
     batch: int
     iterations: int
     p50_ms: float
+    p50_ci_low_ms: float
+    p50_ci_high_ms: float
     p90_ms: float
-    p99_ms: float
+    p99_ms: float | None  # None: fewer than P99_MIN_SAMPLES samples
     mean_ms: float
     min_ms: float
     max_ms: float
-    throughput_ips: float  # images per second
+    throughput_ips: float  # images per second at the median
 
     def to_dict(self) -> dict[str, Any]:
         return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in asdict(self).items()}
 
 
+def median_ci_ranks(n: int, level: float = CI_LEVEL) -> tuple[int, int]:
+    """0-based ranks (lo, hi) of the sorted sample bounding the median with ``level`` coverage.
+
+    P(X_(lo) <= median <= X_(hi)) = P(lo < B <= hi) for B ~ binomial(n, 1/2) (1-based ranks
+    lo+1..hi+1); the widest symmetric tail that stays under (1 - level) / 2 is cut off.
+    """
+    if n < 1:
+        raise ValueError("no samples")
+    alpha = (1.0 - level) / 2
+    log_half = n * math.log(0.5)
+    cdf, k = 0.0, 0
+    # largest k with P(B <= k - 1) <= alpha: the k-th order statistic (1-based) is the lower end
+    while k < n:
+        p = math.exp(math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1) + log_half)
+        if cdf + p > alpha:
+            break
+        cdf += p
+        k += 1
+    lo = max(k - 1, 0)  # 0-based index of the k-th order statistic (k >= 1), else the minimum
+    hi = min(n - 1 - lo, n - 1)
+    return lo, hi
+
+
 def summarize(times_s: list[float], batch: int) -> LatencyStats:
-    ms = np.asarray(times_s, dtype=np.float64) * 1000.0
+    ms = np.sort(np.asarray(times_s, dtype=np.float64) * 1000.0)
     p50 = float(np.percentile(ms, 50))
+    lo, hi = median_ci_ranks(len(ms))
     return LatencyStats(
         batch=batch,
         iterations=len(ms),
         p50_ms=p50,
+        p50_ci_low_ms=float(ms[lo]),
+        p50_ci_high_ms=float(ms[hi]),
         p90_ms=float(np.percentile(ms, 90)),
-        p99_ms=float(np.percentile(ms, 99)),
+        p99_ms=float(np.percentile(ms, 99)) if len(ms) >= P99_MIN_SAMPLES else None,
         mean_ms=float(ms.mean()),
         min_ms=float(ms.min()),
         max_ms=float(ms.max()),
         throughput_ips=batch * 1000.0 / p50 if p50 > 0 else float("inf"),
     )
+
+
+def batch_of(sample: np.ndarray, batch: int) -> np.ndarray:
+    """``batch`` images made by repeating ``sample`` (NCHW), contiguous float32."""
+    reps = -(-batch // len(sample))
+    return np.ascontiguousarray(np.concatenate([sample] * reps)[:batch], dtype=np.float32)
 
 
 def measure(
@@ -56,30 +101,51 @@ def measure(
     *,
     batch: int,
     warmup: int = 10,
-    iterations: int = 100,
+    iterations: int = 1000,
     time_budget_s: float | None = None,
     min_iterations: int = 10,
     label: str = "",
     show_progress: bool = True,
 ) -> LatencyStats:
-    """Time ``runner.infer`` on one batch of ``batch`` images made from ``sample`` (NCHW)."""
-    reps = -(-batch // len(sample))
-    x = np.ascontiguousarray(np.concatenate([sample] * reps)[:batch], dtype=np.float32)
+    """Time the engine on one batch of ``batch`` images made from ``sample`` (NCHW)."""
+    return measure_samples(
+        runner, sample, batch=batch, warmup=warmup, iterations=iterations,
+        time_budget_s=time_budget_s, min_iterations=min_iterations, label=label,
+        show_progress=show_progress,
+    )[0]  # fmt: skip
+
+
+def measure_samples(
+    runner: Runner,
+    sample: np.ndarray,
+    *,
+    batch: int,
+    warmup: int = 10,
+    iterations: int = 1000,
+    time_budget_s: float | None = None,
+    min_iterations: int = 10,
+    label: str = "",
+    show_progress: bool = True,
+) -> tuple[LatencyStats, list[float]]:
+    """:func:`measure`, and the raw per-call times in seconds."""
+    x = batch_of(sample, batch)
+    call = runner.timed_call(x)
     for _ in range(warmup):
-        runner.infer(x)
+        call()
     times: list[float] = []
-    start = time.perf_counter()
+    clock = time.perf_counter
     description = f"latency {label} b{batch}".strip()
+    deadline = None if time_budget_s is None else clock() + time_budget_s
     with bar(description, iterations) if show_progress else no_bar() as progress:
         for _ in range(iterations):
-            t0 = time.perf_counter()
-            runner.infer(x)
-            times.append(time.perf_counter() - t0)
+            t0 = clock()
+            call()
+            t1 = clock()
+            times.append(t1 - t0)
             progress.advance(1)
-            spent = time.perf_counter() - start
-            if time_budget_s is not None and spent > time_budget_s and len(times) >= min_iterations:
+            if deadline is not None and t1 > deadline and len(times) >= min_iterations:
                 break
-    return summarize(times, batch)
+    return summarize(times, batch), times
 
 
 def cold_start(make_runner: Any, sample: np.ndarray) -> tuple[Runner, float]:

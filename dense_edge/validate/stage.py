@@ -22,10 +22,13 @@ from dense_edge.errors import StageError, UserError
 from dense_edge.manifest import now
 from dense_edge.progress import bar, info
 from dense_edge.recipe import Recipe
+from dense_edge.report.schema import SCHEMA, SCHEMA_VERSION
 from dense_edge.rundir import RunDir
 from dense_edge.targets import bundle
 from dense_edge.validate import accuracy
 from dense_edge.validate import budgets as budgets_mod
+from dense_edge.validate import latency as latency_mod
+from dense_edge.validate import verdict as verdict_mod
 
 REFERENCE = "pytorch-fp32"
 
@@ -59,22 +62,41 @@ def evaluation_images(
     if recipe.data.source in ("imagefolder", "cifar10") and not recipe.data.root:
         # No data configured (e.g. weights-only ImageNet): judge against the float model only.
         # Data that is configured but broken is an error, never a silent fallback.
-        info("validate: no labelled data (data.root is not set); judging against float only")
+        unlabelled = ("NO LABELLED DATA (data.root is not set): random inputs, engines judged "
+                   "against the float model only, accuracy unknown")  # fmt: skip
+        info(f"validate: {unlabelled}")
         rng = np.random.default_rng(recipe.seed)
         n = v.limit or 64
         x = rng.standard_normal((n, *pre.input_shape)).astype(np.float32)
-        return x, None, {"split": None, "samples": n, "source": "random inputs (no labels)"}
+        return x, None, {"split": None, "split_origin": None, "held_out_test": False,
+                         "warning": unlabelled, "samples": n, "source": "random inputs (no labels)",
+                         "skipped_images": 0}  # fmt: skip
     splits = load_splits(recipe, pre)
     part = splits.split(v.split)
     if v.limit and len(part) > v.limit:
         part = part.subset(np.sort(np.random.default_rng(0).permutation(len(part))[: v.limit]))
+    origin = splits.origins.get(v.split, f"{v.split} split")
+    held_out = v.split == "test" and not splits.test_is_val
+    warning: str | None = None
+    if v.split != "test":
+        warning = (f"evaluated on the {v.split} split ({origin}), not a held-out test split: "
+                   f"figures may be optimistic")  # fmt: skip
+    elif splits.test_is_val:
+        warning = (f"NOT A HELD-OUT TEST SPLIT: the 'test' images are {origin}; add a test/ "
+                   f"folder for a held-out test")  # fmt: skip
+    if warning:
+        info(f"validate: {warning}")
     return (
         part.to_array(pre),
         part.labels.copy(),
         {
             "split": v.split,
+            "split_origin": origin,
+            "held_out_test": held_out,
+            "warning": warning,
             "samples": len(part),
             "source": splits.source,
+            "skipped_images": len(splits.skipped),
         },
     )
 
@@ -95,8 +117,37 @@ def _worker(spec: dict[str, Any]) -> dict[str, Any]:
     if proc.returncode != 0:
         raise RuntimeError(f"validation worker failed for {spec['path']}:\n{proc.stderr[-3000:]}")
     result = json.loads((out / "result.json").read_text())
-    result["logits"] = np.load(out / "logits.npy")
+    if (out / "logits.npy").exists():
+        result["logits"] = np.load(out / "logits.npy")
     return result
+
+
+def _merge_rounds(first: dict[str, Any], later: list[dict[str, Any]]) -> None:
+    """Pool the latency samples of every round into ``first`` and recompute the statistics."""
+    for batch, lat in first["latency"].items():
+        samples = list(lat["samples_ms"])
+        for r in later:
+            samples += r["latency"][batch]["samples_ms"]
+        stats = latency_mod.summarize([t / 1000.0 for t in samples], int(batch)).to_dict()
+        stats["samples_ms"] = samples
+        if "device_p50_ms" in lat:
+            stats["device_p50_ms"] = lat["device_p50_ms"]
+        first["latency"][batch] = stats
+    first["peak_rss_mib"] = max([first["peak_rss_mib"], *(r["peak_rss_mib"] for r in later)])
+
+
+def requested_engines(recipe: Recipe, engines: list[str] | None) -> list[str]:
+    """Engine names the run must have: ``--engine`` names, else every target x precision."""
+    if engines:
+        return list(engines)
+    return [f"{t.name}-{p}" for t in recipe.targets if t.name != "onnx" for p in t.precisions]
+
+
+def _kit_entry(name: str, kit: Path, run: RunDir) -> dict[str, Any]:
+    target, _, precision = name.partition("-")
+    path = str(kit.relative_to(run.root)) if kit.is_relative_to(run.root) else str(kit)
+    return {"name": name, "target": target, "precision": precision, "status": "kit",
+            "kit_path": path, "budget_status": "not built"}  # fmt: skip
 
 
 def validate_stage(
@@ -106,13 +157,23 @@ def validate_stage(
     engines: list[str] | None = None,
     budgets: budgets_mod.Budgets | None = None,
 ) -> dict[str, Any]:
+    """Measure the float model, judge it, then every engine; write and return the report.
+
+    The report is written whatever the verdict; the CLI turns a verdict other than PASSED into
+    exit 1.
+    """
     from dense_edge import environment
     from dense_edge.report.write import write_reports
 
     if not (run.model / "manifest.json").exists():
         raise StageError(f"no model in {run.model}", fix="run dense-edge train (or run) first")
-    dirs = engine_dirs(run, engines)
-    if not dirs:
+    wanted = requested_engines(recipe, engines)
+    present = {p.name for p in engine_dirs(run)}
+    kits = {n: run.root / "kits" / n for n in wanted
+            if n not in present and (run.root / "kits" / n).is_dir()}  # fmt: skip
+    missing = [n for n in wanted if n not in present and n not in kits]
+    dirs = engine_dirs(run, [n for n in engines if n not in kits] if engines else None)
+    if not dirs and not kits:
         raise StageError(
             f"no engines in {run.root / 'engines'}", fix="build some with dense-edge compile or run"
         )
@@ -120,38 +181,69 @@ def validate_stage(
     classes = model_manifest["classes"]
     images, labels, evaluation = evaluation_images(recipe, run)
     v = recipe.validation
+    batch_sizes = sorted(set(v.batch_sizes) | {v.decision_batch})
     b = budgets or budgets_mod.Budgets(**v.budgets.model_dump())
     cuda = bool(environment.torch_status().get("cuda"))
-    subjects: list[dict[str, Any]] = [
+    ref_subjects: list[dict[str, Any]] = [
         {"name": REFERENCE, "kind": "pytorch", "path": str(run.model)}
     ]
     if cuda:
-        subjects.append({"name": REFERENCE + "-cuda", "kind": "pytorch", "path": str(run.model),
-                         "cuda": True})  # fmt: skip
-    subjects += [{"name": d.name, "kind": "bundle", "path": str(d)} for d in dirs]
+        ref_subjects.append({"name": REFERENCE + "-cuda", "kind": "pytorch",
+                             "path": str(run.model), "cuda": True})  # fmt: skip
+    engine_subjects = [{"name": d.name, "kind": "bundle", "path": str(d)} for d in dirs]
 
     results: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="dense-edge-validate-") as tmp:
         np.save(Path(tmp) / "images.npy", images)
-        with bar("validate", len(subjects), status=True) as progress:
-            for s in subjects:
-                progress.update(status=s["name"])
-                out = Path(tmp) / s["name"]
-                out.mkdir()
-                results[s["name"]] = _worker({
-                    **s,
-                    "images": str(Path(tmp) / "images.npy"),
-                    "out": str(out),
-                    "batch_sizes": list(v.batch_sizes),
-                    "warmup": v.warmup,
-                    "iterations": v.iterations,
-                    "time_budget_s": v.time_budget_s,
-                })  # fmt: skip
-                progress.advance(1)
 
-    reference = results[REFERENCE]["logits"]
+        rounds = max(1, v.rounds)
+        per_round = {"iterations": -(-v.iterations // rounds),
+                     "time_budget_s": None if v.time_budget_s is None
+                     else v.time_budget_s / rounds}  # fmt: skip
+        later: dict[str, list[dict[str, Any]]] = {}
+
+        def measure(subjects: list[dict[str, Any]], title: str, round_: int) -> None:
+            with bar(title, len(subjects), status=True) as progress:
+                for s in subjects:
+                    progress.update(status=s["name"])
+                    out = Path(tmp) / f"{s['name']}-{round_}"
+                    out.mkdir()
+                    result = _worker({
+                        **s,
+                        "images": str(Path(tmp) / "images.npy"),
+                        "out": str(out),
+                        "accuracy": round_ == 0,
+                        "batch_sizes": batch_sizes,
+                        "warmup": v.warmup,
+                        **per_round,
+                    })  # fmt: skip
+                    if round_ == 0:
+                        results[s["name"]] = result
+                    else:
+                        later.setdefault(s["name"], []).append(result)
+                    progress.advance(1)
+
+        # The float model first: engines are only worth judging against a sound reference.
+        measure(ref_subjects, "validate float", 0)
+        reference = results[REFERENCE]["logits"]
+        ref_top1 = None if labels is None else float((reference.argmax(1) == labels).mean())
+        never = [] if labels is None else accuracy.classes_never_right(reference, labels, classes)
+        ref_check = verdict_mod.reference_check(
+            ref_top1, len(classes), v.min_reference_top1, evaluation, never
+        )
+        if ref_check["status"] == "unsound":
+            info(f"validate: {ref_check['message']}")
+            engine_subjects = []
+        measure(engine_subjects, "validate engines", 0)
+        # Latency in interleaved rounds, every model once per round in turn: a shared machine's
+        # load drifts over minutes, and pooling the rounds gives each model the same mixture.
+        for k in range(1, rounds):
+            measure(ref_subjects + engine_subjects, f"latency round {k + 1}/{rounds}", k)
+        for name, more in later.items():
+            _merge_rounds(results[name], more)
+
     entries = []
-    for s in subjects:
+    for s in ref_subjects + engine_subjects:
         r = results[s["name"]]
         entry = _entry(s, r, reference, labels, classes, run)
         ref_name = REFERENCE + "-cuda" if cuda and entry.get("device_kind") == "cuda" else REFERENCE
@@ -160,13 +252,31 @@ def validate_stage(
             for batch, lat in entry["latency"].items()
         }
         entry["speedup_reference"] = ref_name
+        entry["is_reference"] = s["kind"] == "pytorch"
+        if entry["is_reference"]:
+            entry["budget_checks"], entry["budget_status"] = [], "reference"
+        else:
+            entry["budget_checks"] = budgets_mod.checks(entry, b)
+            entry["budget_status"] = budgets_mod.status(entry["budget_checks"])
         entries.append(entry)
+    if ref_check["status"] != "unsound":
+        entries += [_kit_entry(n, k, run) for n, k in kits.items()]
+    else:
+        missing = []
     violations = [
-        x for e in entries if not e["name"].startswith(REFERENCE) for x in budgets_mod.check(e, b)
+        {"engine": e["name"], **c}
+        for e in entries
+        for c in e.get("budget_checks", [])
+        if c["status"] != "pass"
     ]
+    targets = list(dict.fromkeys(
+        [t.name for t in recipe.targets if t.name != "onnx"]
+        + [e["target"] for e in entries if not e.get("is_reference")]
+    ))  # fmt: skip
+    state, reasons = verdict_mod.verdict(ref_check, entries, missing)
     report = {
-        "schema": "dense-edge/report",
-        "schema_version": 1,
+        "schema": SCHEMA,
+        "schema_version": SCHEMA_VERSION,
         "created": now(),
         "recipe": recipe.name,
         "run_dir": str(run.root),
@@ -175,21 +285,31 @@ def validate_stage(
             "num_classes": model_manifest["num_classes"],
             "input_shape": model_manifest["input_shape"],
             "weights_sha256": model_manifest.get("weights", {}).get("sha256"),
-            "test_top1_at_training": model_manifest.get("metrics", {}).get("test_top1"),
+            "training_test_top1_fraction": model_manifest.get("metrics", {}).get("test_top1"),
         },
         "evaluation": evaluation,
         "benchmark": {
-            "batch_sizes": list(v.batch_sizes),
+            "batch_sizes": batch_sizes,
+            "decision_batch": v.decision_batch,
             "warmup": v.warmup,
             "iterations": v.iterations,
             "time_budget_s": v.time_budget_s,
+            "rounds": v.rounds,
+            "p50_ci_level": latency_mod.CI_LEVEL,
+            "p99_min_samples": latency_mod.P99_MIN_SAMPLES,
         },
         "environment": environment.snapshot(),
         "reference": REFERENCE,
+        "reference_check": ref_check,
         "engines": entries,
         "budgets": b.to_dict(),
         "violations": violations,
-        "passed": not violations,
+        "recommendations": verdict_mod.recommendations(
+            entries, targets, v.decision_batch, ref_check
+        ),
+        "verdict": state,
+        "verdict_reasons": reasons,
+        "passed": state == "PASSED",
     }
     write_reports(report, run.report)
     return report
@@ -216,6 +336,7 @@ def _entry(
     runner = r["runner"]
     return {
         "name": subject["name"],
+        "status": "measured",
         "target": target,
         "precision": precision,
         "precision_run": runner.get("precision_run", ran) if target != "pytorch" else "fp32",

@@ -48,7 +48,7 @@ def _rss_mib() -> float:
 
 
 def run(spec: dict[str, Any]) -> dict[str, Any]:
-    from dense_edge.validate.latency import measure
+    from dense_edge.validate.latency import measure_samples
 
     images = np.load(spec["images"])
     baseline = _rss_mib()
@@ -57,11 +57,12 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
     runner.infer(images[:1])
     cold = time.perf_counter() - t0
     try:
-        logits = runner.infer_all(images, spec.get("eval_batch", 32))
-        np.save(Path(spec["out"]) / "logits.npy", logits)
+        if spec.get("accuracy", True):
+            logits = runner.infer_all(images, spec.get("eval_batch", 32))
+            np.save(Path(spec["out"]) / "logits.npy", logits)
         latency = {}
         for b in spec["batch_sizes"]:
-            stats = measure(
+            stats, times = measure_samples(
                 runner,
                 images[: max(b, 1)],
                 batch=b,
@@ -71,9 +72,7 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
                 show_progress=False,
             )
             entry = stats.to_dict()
-            entry["samples_ms"] = [
-                round(t * 1000, 4) for t in runner.inference_times[-stats.iterations :]
-            ]
+            entry["samples_ms"] = [round(t * 1000, 4) for t in times]
             device_times = getattr(runner, "device_times", None)
             if device_times:
                 recent = np.asarray(device_times[-stats.iterations :])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import click
 from click.testing import CliRunner
 
 from dense_edge.cli import cli
@@ -64,3 +65,23 @@ def test_doctor_reports_runtimes():
         assert info["tensorrt"]["reason"]
     table = invoke("doctor").output
     assert "tensorrt" in table and "onnxruntime" in table
+
+
+def test_every_train_option_has_help():
+    from dense_edge.cli.train import train
+
+    missing = [p.name for p in train.params if isinstance(p, click.Option) and not p.help]
+    assert missing == []
+
+
+def test_run_takes_the_recipe_as_an_option_like_every_command(tmp_path):
+    from dense_edge.cli.run import run
+
+    assert "--recipe" in {o for p in run.params for o in getattr(p, "opts", [])}
+    a = write_recipe(tmp_path / "a.yaml", "name: a\n")
+    b = write_recipe(tmp_path / "b.yaml", "name: b\n")
+    result = invoke("run", str(a), "--recipe", str(b), "--out", str(tmp_path / "run"))
+    assert result.exit_code == 2 and "give the recipe once" in result.output
+    bad = write_recipe(tmp_path / "bad.yaml", "train:\n  epochs: many\n")
+    result = invoke("run", "--recipe", str(bad), "--out", str(tmp_path / "run"))
+    assert result.exit_code == 2 and "train.epochs: expected int" in result.output

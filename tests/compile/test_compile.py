@@ -124,7 +124,12 @@ def test_cli_export_prints_the_engine_table(run_copy):
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "onnxruntime engines" in result.output and "p50 ms" in result.output
-    assert (run_copy.root / "engines" / "onnxruntime-int8" / "manifest.json").exists()
+    engine = run_copy.root / "engines" / "onnxruntime-int8"
+    assert (engine / "manifest.json").exists()
+    assert f"engine: {engine} (int8, runs in int8" in result.output
+    report = json.loads((run_copy.root / "report" / "report.json").read_text())
+    assert [e["name"] for e in report["engines"]] == ["pytorch-fp32", "onnxruntime-int8"]
+    assert "report updated" in result.output
 
 
 def test_cli_compile_refuses_an_existing_engine_from_other_inputs(run_copy):

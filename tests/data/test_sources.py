@@ -65,7 +65,7 @@ def _folder_recipe(root, **over):
 
 def test_imagefolder_reads_classes_and_preprocesses_to_model_size(tmp_path):
     root = _folder(tmp_path / "imgs", mode="L")  # grey files are converted to the model's RGB
-    recipe = _folder_recipe(root)
+    recipe = _folder_recipe(root, **{"preprocess.resize": [32, 32]})
     splits = load_splits(recipe)
     assert splits.classes == ["cat", "dog"]
     assert len(splits.train) + len(splits.val) + len(splits.test) == 12
@@ -73,11 +73,38 @@ def test_imagefolder_reads_classes_and_preprocesses_to_model_size(tmp_path):
     assert x.shape[1:] == (3, 32, 32)
 
 
+def test_images_of_another_size_are_refused_unless_a_resize_is_declared(tmp_path):
+    root = _folder(tmp_path / "imgs")  # 10x12 images, the model takes 32x32
+    recipe = _folder_recipe(root)
+    splits = load_splits(recipe)
+    with pytest.raises(DataError) as err:
+        splits.train.to_array(preprocess_for(recipe))
+    message = str(err.value)
+    assert ".png: image is 10x12, the model takes 32x32" in message and "\n" not in message
+    assert "preprocess.resize" in message
+
+
+def test_colour_images_for_a_grey_model_are_refused_unless_a_resize_is_declared(tmp_path):
+    root = _folder(tmp_path / "imgs", size=(8, 8))  # RGB files
+    over = {"model.arch": "densenet-digits"}
+    recipe = _folder_recipe(root, **over)
+    with pytest.raises(DataError, match=r"\.png: image is RGB \(colour\), the model takes grey"):
+        load_splits(recipe).train.to_array(preprocess_for(recipe))
+    declared = _folder_recipe(root, **over, **{"preprocess.resize": [8, 8]})
+    x = load_splits(declared).train.to_array(preprocess_for(declared))
+    assert x.shape[1:] == (1, 8, 8)
+
+
 def test_imagefolder_with_train_val_folders(tmp_path):
     _folder(tmp_path / "d" / "train")
     _folder(tmp_path / "d" / "val", n=2)
     splits = load_splits(_folder_recipe(tmp_path / "d"))
     assert (len(splits.train), len(splits.val)) == (12, 4)
+    # no test/ folder: "test" is val/, and the splits say it is not held out
+    assert splits.test_is_val and "no test/ folder" in splits.origins["test"]
+    _folder(tmp_path / "d" / "test", n=1)
+    held = load_splits(_folder_recipe(tmp_path / "d"))
+    assert not held.test_is_val and len(held.test) == 2
 
 
 def test_imagefolder_bad_input(tmp_path):

@@ -72,6 +72,16 @@ def test_bad_inputs_are_named(engine):
             model.predict(np.zeros((5, 5), np.float32))
         with pytest.raises(UserError, match="image not found"):
             model.predict("/no/such/image.png")
+        with pytest.raises(UserError, match=r"shape \(0, 8\) holds no pixels"):
+            model.predict(np.zeros((0, 8), np.uint8))
+        with pytest.raises(UserError, match=r"shape \(8, 0, 1\) holds no pixels"):
+            model.predict(np.zeros((8, 0, 1), np.uint8))
+        nan = np.zeros((1, 8, 8), np.float32)
+        nan[0, 3, 3] = np.nan
+        with pytest.raises(UserError, match=r"shape \(1, 8, 8\) has 1 NaN or infinite"):
+            model.predict(nan)
+        with pytest.raises(UserError, match="NaN or infinite"):
+            model.predict(np.full((2, 1, 8, 8), np.inf, np.float32))
 
 
 def test_runtime_does_not_import_torch(engine, digits, tmp_path):
@@ -236,3 +246,21 @@ def test_empty_and_grey_batches(engine, digits):
             model.predict(np.zeros((0, 8, 8), np.uint8))
         grey = np.stack([img[:, :, 0] for img in images[:3]])  # N x H x W for a grey model
         assert model.predict(grey, top_k=1) == model.predict(list(images[:3]), top_k=1)
+
+
+def test_the_readme_device_app_snippet_runs_as_written(validated, digits, tmp_path, monkeypatch):
+    import os
+    import re
+
+    text = (REPO / "README.md").read_text()
+    section = text[text.index("## In a device app") :]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    (tmp_path / "runs").mkdir()
+    os.symlink(validated[0].root, tmp_path / "runs" / "digits")
+    Image.fromarray(digits[0][0][:, :, 0]).save(tmp_path / "digit.png")
+    runtime.pack(validated[0].root / "engines" / "openvino-int8", tmp_path / "model.bundle")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DENSE_EDGE_CACHE", str(tmp_path / "cache"))
+    scope: dict[str, object] = {}
+    exec(compile(code, "README.md", "exec"), scope)
+    assert len(scope["batch"]) == 16 and scope["batch"][0][0].label == str(digits[1][0])

@@ -1,0 +1,156 @@
+"""The decision a report carries: is the reference sound, which engine to ship, does the run pass.
+
+- **Reference check**: agreement with a useless float model is trivially high, so the float
+  model is judged first: top-1 within ``CHANCE_MARGIN_POINTS`` of chance (1 / classes), or below
+  the recipe's ``validate.min_reference_top1``, makes the reference unsound.
+- **Recommendation**, per target: the fastest engine (p50 at the recipe's
+  ``validate.decision_batch``) that meets every budget, with the reason.
+- **Verdict** of the run: ``PASSED`` only when the reference is sound, every requested engine was
+  built and measured, and every engine meets every budget; ``FAILED`` when a budget broke or the
+  reference is unsound; otherwise ``INCOMPLETE`` (an engine only has a build kit here, a requested
+  engine was not built, a budget could not be checked).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dense_edge.validate.budgets import describe_check
+
+CHANCE_MARGIN_POINTS = 5.0
+
+
+def reference_check(
+    top1: float | None,
+    num_classes: int,
+    min_top1: float | None,
+    evaluation: dict[str, Any],
+    zero_classes: list[str] | None = None,
+) -> dict[str, Any]:
+    """Whether the float model is good enough to judge engines against."""
+    chance = 1.0 / num_classes
+    out: dict[str, Any] = {
+        "top1_fraction": top1,
+        "chance_top1_fraction": round(chance, 6),
+        "chance_margin_points": CHANCE_MARGIN_POINTS,
+        "min_top1_fraction": min_top1,
+        "split": evaluation.get("split"),
+        "samples": evaluation.get("samples"),
+        "classes_never_right": list(zero_classes or []),
+    }
+    if top1 is None:
+        return {**out, "status": "unverified",
+                "message": "no labelled data: the float model's own accuracy is unknown, so "
+                           "agreement with it proves nothing about accuracy"}  # fmt: skip
+    where = f"on {evaluation.get('samples')} images of the {evaluation.get('split')} split"
+    if top1 * 100 < chance * 100 + CHANCE_MARGIN_POINTS:
+        message = (
+            f"the float reference itself is the problem: its top-1 is {top1 * 100:.1f}% {where}, "
+            f"within {CHANCE_MARGIN_POINTS:g} points of chance ({chance * 100:.1f}% for "
+            f"{num_classes} classes); agreement with it means nothing. Fix the model or its data "
+            f"(training, labels, class folders) before judging engines"
+        )
+        return {**out, "status": "unsound", "message": message}
+    if min_top1 is not None and top1 < min_top1:
+        message = (
+            f"the float reference itself is the problem: its top-1 is {top1 * 100:.1f}% {where}, "
+            f"below validate.min_reference_top1 = {min_top1 * 100:.1f}%. Fix the model or its "
+            f"data before judging engines"
+        )
+        return {**out, "status": "unsound", "message": message}
+    message = f"float top-1 {top1 * 100:.2f}% {where} (chance {chance * 100:.1f}%)"
+    if zero_classes:
+        message += f"; never right on {len(zero_classes)} class(es): {', '.join(zero_classes[:5])}"
+    return {**out, "status": "sound", "message": message}
+
+
+def _p50(e: dict[str, Any], batch: str) -> float | None:
+    lat = e.get("latency", {}).get(batch)
+    return None if lat is None else float(lat["p50_ms"])
+
+
+def recommendations(
+    engines: list[dict[str, Any]],
+    targets: list[str],
+    batch: int,
+    reference: dict[str, Any],
+) -> list[dict[str, Any]]:
+    """Per target, the engine to ship and why (``engine`` is ``None`` when there is none)."""
+    b = str(batch)
+    out = []
+    for target in targets:
+        mine = [e for e in engines if e["target"] == target]
+        rec: dict[str, Any] = {"target": target, "batch": batch, "engine": None, "p50_ms": None}
+        if reference["status"] == "unsound":
+            rec["reason"] = "none: the float reference is unsound, no engine can be judged"
+            out.append(rec)
+            continue
+        kits = [e for e in mine if e.get("status") == "kit"]
+        measured = [e for e in mine if e.get("status", "measured") == "measured"]
+        good = [e for e in measured if e.get("budget_status") == "pass" and _p50(e, b) is not None]
+        if not good:
+            if measured:
+                why = "; ".join(f"{e['name']} {e.get('budget_status')}" for e in measured)
+                rec["reason"] = f"none: no {target} engine meets every budget ({why})"
+            elif kits:
+                names = ", ".join(e["name"] for e in kits)
+                rec["reason"] = (
+                    f"none measured: {names} kit written, not built here; build and validate "
+                    f"on the device, then dense-edge report merge"
+                )
+            else:
+                rec["reason"] = f"none: no {target} engine was measured at batch {batch}"
+            out.append(rec)
+            continue
+        good.sort(key=lambda e: _p50(e, b) or 0.0)
+        best = good[0]
+        lat = best["latency"][b]
+        rec.update(engine=best["name"], p50_ms=lat["p50_ms"])
+        reason = (f"fastest of {len(good)} {target} engine(s) meeting every budget at batch "
+                  f"{batch}: p50 {lat['p50_ms']:.3g} ms (95% CI {lat['p50_ci_low_ms']:.3g}-"
+                  f"{lat['p50_ci_high_ms']:.3g})")  # fmt: skip
+        if len(good) > 1:
+            second = good[1]
+            lat2 = second["latency"][b]
+            if lat2["p50_ci_low_ms"] <= lat["p50_ci_high_ms"]:
+                reason += f"; within noise of {second['name']} ({lat2['p50_ms']:.3g} ms)"
+            else:
+                reason += (f"; {lat2['p50_ms'] / lat['p50_ms']:.2f}x faster than {second['name']}"
+                           f" ({lat2['p50_ms']:.3g} ms)")  # fmt: skip
+        drop = best["accuracy"].get("top1_drop_points")
+        if drop is not None:
+            reason += f"; top-1 drop {drop:.2f} points"
+        rec["reason"] = reason
+        out.append(rec)
+    return out
+
+
+def verdict(
+    reference: dict[str, Any], engines: list[dict[str, Any]], missing: list[str]
+) -> tuple[str, list[str]]:
+    """``PASSED``/``FAILED``/``INCOMPLETE`` and the reasons (empty when PASSED)."""
+    failed, incomplete = [], []
+    if reference["status"] == "unsound":
+        failed.append(reference["message"])
+    elif reference["status"] == "unverified":
+        incomplete.append(reference["message"])
+    for e in engines:
+        if e.get("is_reference"):
+            continue
+        if e.get("status") == "kit":
+            incomplete.append(f"{e['name']}: kit written, not built here ({e.get('kit_path')})")
+            continue
+        state = e.get("budget_status")
+        if state == "fail":
+            broken = [c for c in e.get("budget_checks", []) if c["status"] == "fail"]
+            failed += [f"{e['name']}: {describe_check(c)}" for c in broken]
+        elif state == "unverified":
+            unverified = [c for c in e.get("budget_checks", []) if c["status"] == "unverified"]
+            incomplete += [f"{e['name']}: {describe_check(c)}" for c in unverified]
+    for name in missing:
+        incomplete.append(f"{name}: requested but not built (dense-edge compile or run)")
+    if failed:
+        return "FAILED", failed + incomplete
+    if incomplete:
+        return "INCOMPLETE", incomplete
+    return "PASSED", []
