@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
+
+
+def _p99(lat: dict[str, Any]) -> str:
+    p99 = lat.get("p99_ms")
+    return f"{p99:.3f} ms" if p99 is not None else f"n/a (n={lat['iterations']} too small)"
 
 
 @click.group()
@@ -23,7 +29,13 @@ def kit() -> None:
     "check a kit where there is no GPU (not a TensorRT measurement).",
 )
 @click.option("--rebuild", is_flag=True, help="Build the engine even if model.engine exists.")
-@click.option("--iterations", type=click.IntRange(min=1), default=200, show_default=True)
+@click.option(
+    "--iterations",
+    type=click.IntRange(min=1),
+    default=1000,
+    show_default=True,
+    help="Timed runs per batch size; p99 is reported from 1000 samples up.",
+)
 @click.option("--warmup", type=click.IntRange(min=0), default=20, show_default=True)
 @click.option(
     "--out",
@@ -42,9 +54,10 @@ def validate(
     path = write_report(report, out or kit_dir / "device_report.json")
     acc, first = report["accuracy"], next(iter(report["latency"].values()))
     click.echo(
-        f"{report['engine']['name']}: top-1 {acc['top1']:.4f} ({acc['top1_drop_points']:+.2f} pts "
-        f"against float), agreement {acc['agreement']:.4f}, cosine {acc['cosine']:.6f}, "
-        f"p50 {first['p50_ms']:.3f} ms / p99 {first['p99_ms']:.3f} ms at batch {first['batch']} "
+        f"{report['engine']['name']}: top-1 {acc['top1_fraction']:.2%} "
+        f"(top-1 drop {acc['top1_drop_points']:+.2f} points against float), "
+        f"agreement {acc['agreement_fraction']:.2%}, cosine {acc['cosine']:.6f}, "
+        f"p50 {first['p50_ms']:.3f} ms / p99 {_p99(first)} at batch {first['batch']} "
         f"({first['clock']}) on {report['evaluation']['samples']} images"
     )
     if report["note"]:

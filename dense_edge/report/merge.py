@@ -78,6 +78,7 @@ def engine_entry(device: dict[str, Any], path: Path) -> dict[str, Any]:
 def merge(report: dict[str, Any], device: dict[str, Any], path: Path) -> dict[str, Any]:
     """``report`` with the device report's engine entry in place; budgets and verdict updated."""
     from dense_edge.validate import budgets as budgets_mod
+    from dense_edge.validate import verdict as verdict_mod
 
     theirs = device["kit"].get("run", {}).get("weights_sha256")
     ours = report.get("model", {}).get("weights_sha256")
@@ -101,17 +102,29 @@ def merge(report: dict[str, Any], device: dict[str, Any], path: Path) -> dict[st
         if same:  # an engine measured here keeps its row: the device row gets its own name
             entry["name"] = f"{entry['name']}@{host}"
         engines.append(e)
-    engines.append(entry)
     budgets = budgets_mod.Budgets(**report.get("budgets", {}))
-    violations = [v for v in report.get("violations", []) if v["engine"] != entry["name"]]
-    violations += budgets_mod.check(entry, budgets)
-    names = {e["name"] for e in engines}
-    violations = [v for v in violations if v["engine"] in names]
+    entry["is_reference"] = False
+    entry["budget_checks"] = budgets_mod.checks(entry, budgets)
+    entry["budget_status"] = budgets_mod.status(entry["budget_checks"])
+    engines.append(entry)
+    violations = [
+        {"engine": e["name"], **c}
+        for e in engines
+        for c in e.get("budget_checks", [])
+        if c["status"] != "pass"
+    ]
+    reference = report["reference_check"]
+    state, reasons = verdict_mod.verdict(reference, engines, report.get("missing_engines", []))
+    targets = list(dict.fromkeys(e["target"] for e in engines if not e.get("is_reference")))
+    batch = int(report.get("benchmark", {}).get("decision_batch", 1))
     return {
         **report,
         "engines": engines,
         "violations": violations,
-        "passed": not violations and not any(e.get("status") == "kit" for e in engines),
+        "recommendations": verdict_mod.recommendations(engines, targets, batch, reference),
+        "verdict": state,
+        "verdict_reasons": reasons,
+        "passed": state == "PASSED",
     }
 
 

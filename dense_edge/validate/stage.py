@@ -307,6 +307,7 @@ def validate_stage(
         "recommendations": verdict_mod.recommendations(
             entries, targets, v.decision_batch, ref_check
         ),
+        "missing_engines": missing,
         "verdict": state,
         "verdict_reasons": reasons,
         "passed": state == "PASSED",

@@ -78,8 +78,8 @@ def test_device_report_metrics_are_those_of_the_kits_qdq_model(kit_run):
         np.linalg.norm(logits, axis=1) * np.linalg.norm(float_logits, axis=1)
     )
     acc = report["accuracy"]
-    assert acc["top1"] == pytest.approx((pred == labels).mean(), abs=1e-6)
-    assert acc["agreement"] == pytest.approx((pred == ref).mean(), abs=1e-6)
+    assert acc["top1_fraction"] == pytest.approx((pred == labels).mean(), abs=1e-6)
+    assert acc["agreement_fraction"] == pytest.approx((pred == ref).mean(), abs=1e-6)
     assert acc["top1_drop_points"] == pytest.approx(
         ((ref == labels).mean() - (pred == labels).mean()) * 100, abs=1e-3
     )
@@ -87,8 +87,9 @@ def test_device_report_metrics_are_those_of_the_kits_qdq_model(kit_run):
     assert report["measured_by"] == "onnxruntime" and "not a TensorRT measurement" in report["note"]
     assert report["engine"]["target"] == "onnxruntime" and report["environment"]["tensorrt"] is None
     lat = report["latency"]["1"]
-    assert lat["clock"].startswith("wall") and 0 < lat["p50_ms"] <= lat["p99_ms"]
-    assert "not a TensorRT measurement" in output and f"top-1 {acc['top1']:.4f}" in output
+    # 5 samples: a p50 with its interval, and no p99 (too few samples to mean anything)
+    assert lat["clock"].startswith("wall") and lat["p50_ms"] > 0 and lat["p99_ms"] is None
+    assert "not a TensorRT measurement" in output and f"top-1 {acc['top1_fraction']:.2%}" in output
 
 
 def test_report_merge_adds_the_row_marked_where_it_was_measured(kit_run, tmp_path):
@@ -186,5 +187,5 @@ def test_kit_validate_builds_and_measures_on_the_gpu(kit_run, tmp_path):  # prag
     assert result.exit_code == 0, result.output
     report = json.loads(out.read_text())
     assert report["measured_by"] == "tensorrt" and report["environment"]["tensorrt"]
-    assert report["accuracy"]["agreement"] >= 0.98
+    assert report["accuracy"]["agreement_fraction"] >= 0.98
     assert report["latency"]["1"]["clock"].startswith("gpu compute")

@@ -133,7 +133,7 @@ def validate_kit(
     runner: str = "tensorrt",
     rebuild: bool = False,
     warmup: int = 20,
-    iterations: int = 200,
+    iterations: int = 1000,
 ) -> dict[str, Any]:
     """Run the kit's evaluation set on this machine; the device report (not yet written)."""
     from dense_edge.manifest import now
