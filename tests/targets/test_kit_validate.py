@@ -129,7 +129,17 @@ def test_merge_replaces_the_kit_row_and_refuses_another_models_report(kit_run, t
     merged = merge(report, trt_like, device)
     rows = [e for e in merged["engines"] if e["name"] == "tensorrt-int8"]
     assert len(rows) == 1 and rows[0]["status"] == "measured" and rows[0]["measured_on"]
-    assert merged["passed"] == (not merged["violations"])
+    from dense_edge.validate import verdict as verdict_mod
+
+    before, reasons = verdict_mod.verdict(report["reference_check"], report["engines"], [])
+    assert before != "PASSED" and any("kit written, not built here" in r for r in reasons)
+    assert not any("kit written" in r for r in merged["verdict_reasons"])
+    assert merged["passed"] == (merged["verdict"] == "PASSED")
+    assert rows[0]["budget_status"] in ("pass", "fail", "unverified")
+    # An engine asked for but never built keeps the run from passing after a merge, too.
+    still = merge({**report, "missing_engines": ["tensorrt-fp16"]}, trt_like, device)
+    assert still["verdict"] != "PASSED"
+    assert any("tensorrt-fp16: requested but not built" in r for r in still["verdict_reasons"])
     other = {**dev, "kit": {**dev["kit"], "run": {"weights_sha256": "0" * 64}}}
     bad = tmp_path / "other.json"
     bad.write_text(json.dumps(other))
