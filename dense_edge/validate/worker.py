@@ -31,7 +31,7 @@ def _runner(spec: dict[str, Any]) -> Any:
     return load_runner(spec["path"])
 
 
-def _rss_mib() -> float:
+def peak_rss_mib() -> float:
     """Peak resident memory of this process since it started (VmHWM).
 
     Not ``ru_maxrss``: Linux carries that across exec, so a worker would report the parent's
@@ -51,7 +51,7 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
     from dense_edge.validate.latency import measure_samples
 
     images = np.load(spec["images"])
-    baseline = _rss_mib()
+    baseline = peak_rss_mib()
     t0 = time.perf_counter()
     runner = _runner(spec).activate()
     runner.infer(images[:1])
@@ -84,7 +84,7 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
     return {
         "cold_start_s": round(cold, 4),
         "latency": latency,
-        "peak_rss_mib": round(_rss_mib(), 1),
+        "peak_rss_mib": round(peak_rss_mib(), 1),
         "baseline_rss_mib": round(baseline, 1),
         "runner": described,
     }

@@ -65,17 +65,6 @@ def device_environment(runner: str) -> dict[str, Any]:
     return env
 
 
-def _peak_rss_mib() -> float | None:
-    try:
-        with open("/proc/self/status", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    return None
-
-
 def _tensorrt_runner(
     kit: Path, manifest: dict[str, Any], *, rebuild: bool
 ) -> tuple[Runner, dict[str, Any]]:
@@ -139,6 +128,7 @@ def validate_kit(
     from dense_edge.manifest import now
     from dense_edge.targets.tensorrt.export import read_kit
     from dense_edge.validate.accuracy import evaluate
+    from dense_edge.validate.worker import peak_rss_mib
 
     if runner not in RUNNERS:
         raise UserError(f"unknown runner {runner!r}", fix=f"choose one of {', '.join(RUNNERS)}")
@@ -192,7 +182,7 @@ def validate_kit(
         "accuracy": accuracy,
         "latency": latency,
         "cold_start_s": round(cold, 4),
-        "peak_rss_mib": _peak_rss_mib(),
+        "peak_rss_mib": round(peak_rss_mib(), 1),
         "environment": device_environment(runner),
     }
 
