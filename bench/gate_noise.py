@@ -1,8 +1,10 @@
 """Does ``report compare`` with the README's CI defaults fail on regressions and not on noise?
 
     python bench/gate_noise.py --run runs/digits [--validations 5]
+    python bench/gate_noise.py --recipe bench/gate_deep.yaml --run runs/gate-deep
 
-Copies a finished digits run (train + engines, e.g. from ``dense-edge run``), then:
+Copies a finished run (train + engines, e.g. from ``dense-edge run``; the digits quick start
+unless ``--recipe`` names the recipe it was made with), then:
 
 1. **noise**: validates the unchanged run ``--validations`` times (the recipe's own latency
    settings, each engine in its own process as always) and compares every pair of reports with
@@ -63,7 +65,8 @@ def largest_latency_change(base: dict[str, Any], new: dict[str, Any]) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--run", type=Path, required=True, help="a finished digits run folder")
+    ap.add_argument("--run", type=Path, required=True, help="a finished run folder")
+    ap.add_argument("--recipe", type=Path, help="its recipe (default: the digits quick start)")
     ap.add_argument("--validations", type=int, default=5)
     ap.add_argument("--keep", type=Path, help="also write every report.json into this folder")
     ap.add_argument("--only-slowdowns", type=Path, help="reuse the unchanged reports kept here")
@@ -75,7 +78,7 @@ def main() -> None:
     from dense_edge.report.compare import Tolerance
     from dense_edge.rundir import RunDir
 
-    recipe = load_recipe(None, {})
+    recipe = load_recipe(a.recipe, {})
     t = Tolerance()
     print(f"defaults: top1={t.top1_points} points, agreement={t.agreement}, "
           f"latency={t.latency_pct:g}% (drift-corrected p50), latency_abs={t.latency_abs_pct}; "

@@ -83,6 +83,24 @@ def model_stage(recipe: Recipe, run: RunDir) -> Stage:
     return Stage("model", run.model, model_inputs(recipe))
 
 
+def _imported_inputs(recipe: Recipe, rec: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The inputs of a finished model imported with ``--weights`` when this command gives none.
+
+    ``train --weights W`` (or ``model.weights`` in a ``--set``) imports once; the later commands of
+    the run (export, calibrate, compile, validate, run) do not repeat ``--weights``. They keep the
+    imported model as long as everything but the training settings still matches (architecture,
+    data, preprocessing, seed); anything else is a change that needs ``--force``, as always.
+    """
+    if recipe.model.weights or rec is None:
+        return None
+    old = rec.get("inputs")
+    if not isinstance(old, dict) or "weights_sha256" not in old:
+        return None
+    mine = {k: v for k, v in model_inputs(recipe).items() if k != "train"}
+    theirs = {k: v for k, v in old.items() if k != "weights_sha256"}
+    return old if mine == theirs else None
+
+
 def model_fingerprint(recipe: Recipe) -> str:
     return sha256_json(model_inputs(recipe))
 
@@ -99,6 +117,9 @@ def train_stage(
 
     world = distributed.from_env()
     stage = model_stage(recipe, run)
+    imported = _imported_inputs(recipe, stage.record())
+    if imported is not None and not force:
+        stage = Stage("model", run.model, imported)  # the weights this run was given stay its model
     out = run.model
     if world.main:
         rec = stage.reusable(force=force)
@@ -106,7 +127,8 @@ def train_stage(
         rec = stage.record()
         rec = rec if rec and rec["fingerprint"] == stage.fingerprint and not force else None
     if rec is not None and not resume:
-        info(f"model: reusing {out} (same recipe; --force to redo)")
+        why = "imported weights" if imported is not None else "same recipe"
+        info(f"model: reusing {out} ({why}; --force to redo)")
         return StageResult(load_manifest(out), out, reused=True)
     ckpt = run.checkpoint
     if force and not resume and world.main and ckpt.exists():

@@ -101,6 +101,19 @@ def test_importing_weights_instead_of_training(tmp_path, digits_run):
     assert result.manifest["source"]["weights"] == str(weights)
 
 
+def test_an_imported_model_stays_the_runs_model_for_later_commands(tmp_path, digits_run):
+    """`train --weights W` once; export/compile/run after it do not repeat --weights and must
+    keep the imported model, not refuse it for lacking the recipe's training settings."""
+    weights = digits_run / "model" / "weights.safetensors"
+    run = RunDir.at(tmp_path).create()
+    train_stage(load_recipe(None, {"model.weights": str(weights)}), run)
+    again = train_stage(load_recipe(None, {}), run)
+    assert again.reused and again.manifest["source"]["weights"] == str(weights)
+    # Anything but the training settings still counts: another architecture is refused.
+    with pytest.raises(StageError, match="other inputs"):
+        train_stage(load_recipe(None, {"model.arch": "densenet-40-12"}), run)
+
+
 @pytest.mark.slow
 def test_torchrun_two_processes_with_gloo(tmp_path):
     env = {**os.environ, "DENSE_EDGE_QUIET": "1", "OMP_NUM_THREADS": "1"}
