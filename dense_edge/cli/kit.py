@@ -62,4 +62,6 @@ def validate(
     )
     if report["note"]:
         click.secho(f"note: {report['note']}", fg="yellow", err=True)
-    click.echo(f"device report: {path} (add it to the run: dense-edge report merge {path.name})")
+    click.echo(
+        f"device report: {path} (add it to the run: dense-edge report merge {path.name} --run RUN)"
+    )

@@ -120,7 +120,7 @@ def merge(device_report: Path, run_path: Path | None) -> None:
     """Add a device report (the kit's validate.sh) to the run's report, marked where measured."""
     from dense_edge.errors import UserError
     from dense_edge.report.merge import load_device_report, merge_into_run
-    from dense_edge.rundir import RunDir
+    from dense_edge.rundir import RunDir, lock
 
     if run_path is None:
         recorded = load_device_report(device_report)["kit"].get("run", {}).get("dir")
@@ -130,6 +130,7 @@ def merge(device_report: Path, run_path: Path | None) -> None:
             )
         run_path = Path(recorded)
     run = RunDir.at(run_path)
-    merged = merge_into_run(device_report, run.report)
+    with lock(run):  # the report is the run's: not while another command writes it
+        merged = merge_into_run(device_report, run.report)
     click.echo(f"merged {device_report} into {run.report / 'report.json'}")
     print_summary(merged, run.report)

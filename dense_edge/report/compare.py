@@ -224,15 +224,16 @@ def _accuracy_rows(name: str, b: dict[str, Any], n: dict[str, Any], tol: Toleran
         status = (
             "REGRESSION" if drop > tol.top1_points + 1e-9 else ("improved" if drop < 0 else "ok")
         )
-        rows.append(Row(name, "top-1 drop (points)", round(tb * 100, 2), round(tn * 100, 2),
+        rows.append(Row(name, "top-1 % (drop in points)", round(tb * 100, 2), round(tn * 100, 2),
                         f"{drop:+.2f} points", status))  # fmt: skip
     elif tb is not None or tn is not None:
-        rows.append(Row(name, "top-1 drop (points)", tb, tn, "one report has no labels",
+        rows.append(Row(name, "top-1 % (drop in points)", tb, tn, "one report has no labels",
                         "not compared"))  # fmt: skip
     gb, gn = ab["agreement_fraction"], an["agreement_fraction"]
     d = gb - gn
     status = "REGRESSION" if d > tol.agreement + 1e-9 else ("improved" if d < 0 else "ok")
-    rows.append(Row(name, "agreement drop", round(gb, 4), round(gn, 4), f"{d:+.4f}", status))
+    rows.append(Row(name, "agreement (drop as a fraction)", round(gb, 4), round(gn, 4),
+                    f"{d:+.4f}", status))  # fmt: skip
     return rows
 
 

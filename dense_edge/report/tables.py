@@ -39,6 +39,9 @@ def where(e: dict[str, Any]) -> str:
     if e.get("status") == "kit":
         return KIT_STATUS
     on = e.get("measured_on")
+    if on and e.get("stand_in"):
+        return (f"kit checked with ONNX Runtime on {on.get('host', '?')}: not a TensorRT "
+                "measurement, not recommended")  # fmt: skip
     if on:
         extra = ", ".join(str(x) for x in (on.get("gpu"), on.get("tensorrt") and
                           f"TensorRT {on['tensorrt']}") if x)  # fmt: skip

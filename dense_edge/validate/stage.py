@@ -261,6 +261,8 @@ def validate_stage(
         entries.append(entry)
     if ref_check["status"] != "unsound":
         entries += [_kit_entry(n, k, run) for n, k in kits.items()]
+        weights = model_manifest.get("weights", {}).get("sha256")
+        entries = _keep_device_rows(entries, run.report / "report.json", weights, b)
     else:
         missing = []
     violations = [
@@ -314,6 +316,34 @@ def validate_stage(
     }
     write_reports(report, run.report)
     return report
+
+
+def _keep_device_rows(
+    entries: list[dict[str, Any]], previous: Path, weights: str | None, b: budgets_mod.Budgets
+) -> list[dict[str, Any]]:
+    """``entries`` with the device rows merged into the previous report (``report merge``).
+
+    They were measured elsewhere and cannot be measured again here, so a new validation keeps
+    them, re-checked against today's budgets, as long as they measured this same model (the
+    weights' sha256); a device row takes the place of its own kit row.
+    """
+    try:
+        old = json.loads(previous.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return entries
+    if not isinstance(old, dict) or old.get("model", {}).get("weights_sha256") != weights:
+        return entries
+    rows = [e for e in old.get("engines", []) if isinstance(e, dict) and e.get("measured_on")]
+    names = {e["name"] for e in rows}
+    kept = [e for e in entries if not (e.get("status") == "kit" and e["name"] in names)]
+    have = {e["name"] for e in kept}
+    for e in rows:
+        if e["name"] in have:
+            continue
+        e["budget_checks"] = budgets_mod.checks(e, b)
+        e["budget_status"] = budgets_mod.status(e["budget_checks"])
+        kept.append(e)
+    return kept
 
 
 def _entry(

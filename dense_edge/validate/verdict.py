@@ -79,7 +79,8 @@ def recommendations(
     b = str(batch)
     out = []
     for target in targets:
-        mine = [e for e in engines if e["target"] == target]
+        # a stand-in row (a TensorRT kit run by ONNX Runtime) is shown, never recommended
+        mine = [e for e in engines if e["target"] == target and not e.get("stand_in")]
         rec: dict[str, Any] = {"target": target, "batch": batch, "engine": None, "p50_ms": None}
         if reference["status"] == "unsound":
             rec["reason"] = "none: the float reference is unsound, no engine can be judged"
@@ -135,7 +136,7 @@ def verdict(
     elif reference["status"] == "unverified":
         incomplete.append(reference["message"])
     for e in engines:
-        if e.get("is_reference"):
+        if e.get("is_reference") or e.get("stand_in"):
             continue
         if e.get("status") == "kit":
             incomplete.append(f"{e['name']}: kit written, not built here ({e.get('kit_path')})")

@@ -115,6 +115,51 @@ def test_report_merge_adds_the_row_marked_where_it_was_measured(kit_run, tmp_pat
     jsonschema.validate(after, json_schema())
 
 
+def test_a_stand_in_row_is_shown_but_never_recommended_and_survives_a_new_validation(
+    kit_run, tmp_path
+):
+    """The merged row of a kit run by ONNX Runtime says what it is, takes no part in the
+    recommendation, and is kept by the next `validate` (it cannot be measured again here)."""
+    from dense_edge.validate.stage import validate_stage
+
+    run, _, device, _ = kit_run
+    root = tmp_path / "run"
+    shutil.copytree(run.root, root)
+    result = CliRunner().invoke(cli, ["report", "merge", str(device), "--run", str(root)])
+    assert result.exit_code == 0, result.output
+    merged = json.loads((root / "report" / "report.json").read_text())
+    row = next(e for e in merged["engines"] if e.get("measured_on"))
+    assert row["stand_in"] is True
+    assert all(r["engine"] != row["name"] for r in merged["recommendations"])
+    assert "not a TensorRT measurement" in (root / "report" / "report.md").read_text()
+    again = validate_stage(digits_recipe(**VALIDATE_FAST), RunDir.at(root))
+    kept = [e for e in again["engines"] if e["name"] == row["name"]]
+    assert len(kept) == 1 and kept[0]["measured_on"] == row["measured_on"]
+    assert kept[0]["accuracy"] == row["accuracy"]
+
+
+def test_report_merge_waits_for_the_run_folders_lock(kit_run, tmp_path, monkeypatch):
+    run, _, device, _ = kit_run
+    root = tmp_path / "run"
+    shutil.copytree(run.root, root)
+    before = (root / "report" / "report.json").read_bytes()
+    monkeypatch.setenv("DENSE_EDGE_LOCK_TIMEOUT", "0.2")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys,time; from dense_edge.rundir import RunDir, lock\n"
+         "with lock(RunDir.at(sys.argv[1]), 'holder'):\n print('held', flush=True); "
+         "time.sleep(30)", str(root)],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        result = CliRunner().invoke(cli, ["report", "merge", str(device), "--run", str(root)])
+    finally:
+        holder.kill()
+        holder.wait()
+    assert result.exit_code == 2 and "is in use by" in result.output
+    assert (root / "report" / "report.json").read_bytes() == before
+
+
 def test_merge_replaces_the_kit_row_and_refuses_another_models_report(kit_run, tmp_path):
     run, _, device, _ = kit_run
     report = json.loads((run.report / "report.json").read_text())

@@ -82,7 +82,7 @@ def write_device_kit(recipe: Recipe, run: RunDir, precision: str) -> Path:
 VALIDATE_SH = """#!/usr/bin/env bash
 # Validate this kit on the device: build (or load) the engine, run eval/ through it, and write
 # device_report.json (top-1, drop against float, agreement, cosine, GPU latency, versions).
-# Bring the report home and add it to the run: dense-edge report merge device_report.json
+# Bring the report home and add it to the run: dense-edge report merge device_report.json --run RUN
 set -euo pipefail
 cd "$(dirname "$0")"
 if command -v dense-edge >/dev/null 2>&1; then
@@ -129,7 +129,7 @@ def export_tensorrt(
     return [], (
         f"TensorRT engines were not built here ({reason}); the build kits for the device are in "
         f"{where}: on the device run `bash trtexec.sh` and `bash validate.sh`, then "
-        "`dense-edge report merge device_report.json` here; or install with "
+        f"`dense-edge report merge device_report.json --run {run.root}` here; or install with "
         f"{availability.INSTALL_HINT}"
     )
 
