@@ -109,8 +109,8 @@ class TensorStats:
         for p in parts:
             q = p.rebinned(r)
             assert out.pos is not None and out.neg is not None
-            out.pos += q.pos  # type: ignore[arg-type]
-            out.neg += q.neg  # type: ignore[arg-type]
+            out.pos += q.pos
+            out.neg += q.neg
             out.min, out.max = min(out.min, p.min), max(out.max, p.max)
             out.count += p.count
             out.zeros += p.zeros
@@ -126,19 +126,22 @@ class TensorStats:
         assert self.pos is not None and self.neg is not None
         h = self.pos + self.neg
         h[0] += self.zeros
-        return h
+        counts: np.ndarray = h
+        return counts
 
     def positive(self) -> np.ndarray:
         assert self.pos is not None
         h = self.pos.copy()
         h[0] += self.zeros
-        return h
+        counts: np.ndarray = h
+        return counts
 
     def negative(self) -> np.ndarray:
         assert self.neg is not None
         h = self.neg.copy()
         h[0] += self.zeros
-        return h
+        counts: np.ndarray = h
+        return counts
 
     @property
     def amax(self) -> float:

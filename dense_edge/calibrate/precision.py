@@ -79,4 +79,5 @@ def to_fp16(model: onnx.ModelProto) -> onnx.ModelProto:
 def _half(a: np.ndarray) -> np.ndarray:
     """float32 -> float16, magnitudes clamped to what float16 holds (no inf)."""
     big = float(np.finfo(np.float16).max)
-    return np.clip(a, -big, big).astype(np.float16)
+    out: np.ndarray = np.clip(a, -big, big).astype(np.float16)
+    return out

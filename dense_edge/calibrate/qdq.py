@@ -315,7 +315,8 @@ def representable(scale: float | np.ndarray, float_dtype: str) -> np.ndarray:
     h = np.maximum(s, np.float32(tiny)).astype(np.float16)
     low = h.astype(np.float32) < s
     h = np.where(low, np.nextafter(h, np.float16(np.inf)), h)
-    return h.astype(np.float32)
+    out: np.ndarray = h.astype(np.float32)
+    return out
 
 
 def _weight_axis(node: onnx.NodeProto) -> int:

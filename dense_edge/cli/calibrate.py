@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -143,7 +144,7 @@ def _check(model: Path, profiles: tuple[str, ...], explain: bool = False) -> Non
         raise UserError("--check needs exactly one --profile", fix="e.g. --profile tensorrt")
     report = check(model, profiles[0])
     if report.violations:
-        by_rule: dict[str, list] = {}
+        by_rule: dict[str, list[Any]] = {}
         for v in report.violations:
             by_rule.setdefault(v.rule, []).append(v)
         print_table(

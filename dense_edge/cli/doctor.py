@@ -12,6 +12,7 @@ import click
 def doctor(as_json: bool) -> None:
     """Show torch and CUDA, ONNX Runtime providers, OpenVINO devices and TensorRT."""
     from dense_edge import environment as env
+    from dense_edge.manifest import library_versions
     from dense_edge.progress import print_table
 
     info = {
@@ -20,7 +21,7 @@ def doctor(as_json: bool) -> None:
         "onnxruntime": env.onnxruntime_status(),
         "openvino": env.openvino_status(),
         "tensorrt": env.tensorrt_status(),
-        "versions": env.library_versions(),
+        "versions": library_versions(),
     }
     if as_json:
         click.echo(json.dumps(info, indent=2))

@@ -78,7 +78,8 @@ class ArrayImageSet(ImageSet):
         self.name = name
 
     def image(self, index: int) -> np.ndarray:
-        return self.images[index]
+        out: np.ndarray = self.images[index]
+        return out
 
     def subset(self, indices: Sequence[int] | np.ndarray) -> ArrayImageSet:
         idx = np.asarray(indices, dtype=np.int64)
@@ -155,7 +156,8 @@ class Splits:
     def split(self, name: str) -> ImageSet:
         if name not in ("train", "val", "test"):
             raise DataError(f"unknown split {name!r} (train, val or test)")
-        return getattr(self, name)
+        split: ImageSet = getattr(self, name)
+        return split
 
     def summary(self) -> dict[str, object]:
         return {

@@ -178,7 +178,8 @@ class Preprocess:
 
     def __call__(self, img: np.ndarray) -> np.ndarray:
         """uint8 HWC (in ``color`` mode, RGB order) -> float32 CHW."""
-        return self.batch([img])[0]
+        out: np.ndarray = self.batch([img])[0]
+        return out
 
     def batch(self, images: Sequence[np.ndarray]) -> np.ndarray:
         """A list of uint8 HWC images -> float32 NCHW."""

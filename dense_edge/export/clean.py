@@ -26,7 +26,8 @@ def slim(model: onnx.ModelProto) -> onnx.ModelProto:
     out = onnxslim.slim(model)
     if out is None:  # pragma: no cover - onnxslim returns None only when given a path to save
         raise RuntimeError("onnxslim returned no model")
-    return out
+    slimmed: onnx.ModelProto = out
+    return slimmed
 
 
 def check(path: str | Path) -> onnx.ModelProto:

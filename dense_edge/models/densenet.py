@@ -56,7 +56,8 @@ class _DenseLayer(nn.Module):
         features = torch.cat(inputs, 1)
         if not self.bottleneck:
             return features
-        return self.conv1(self.relu1(self.norm1(features)))
+        out: Tensor = self.conv1(self.relu1(self.norm1(features)))
+        return out
 
     def forward(self, inputs: list[Tensor]) -> Tensor:
         needs_grad = any(t.requires_grad for t in inputs)
@@ -69,7 +70,8 @@ class _DenseLayer(nn.Module):
         out = self.conv2(self.relu2(self.norm2(out)))
         if self.drop_rate > 0:
             out = F.dropout(out, p=self.drop_rate, training=self.training)
-        return out
+        result: Tensor = out
+        return result
 
 
 class _DenseBlock(nn.ModuleDict):
@@ -190,7 +192,8 @@ class DenseNet(nn.Module):
 
     def forward_head(self, x: Tensor) -> Tensor:
         x = F.adaptive_avg_pool2d(x, (1, 1))
-        return self.classifier(torch.flatten(x, 1))
+        logits: Tensor = self.classifier(torch.flatten(x, 1))
+        return logits
 
     def forward(self, x: Tensor) -> Tensor:
         return self.forward_head(self.forward_features(x))

@@ -53,7 +53,7 @@ class ModelConfig:
     @property
     def downsampling(self) -> int:
         stem = 4 if self.stem == "imagenet" else 1
-        return stem * 2 ** (len(self.block_config) - 1)
+        return int(stem * 2 ** (len(self.block_config) - 1))
 
 
 def _imagenet(name: str, k: int, blocks: tuple[int, ...], init: int, params: int) -> ModelConfig:

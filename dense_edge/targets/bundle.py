@@ -134,7 +134,8 @@ def read(folder: str | Path, *, verify: bool = True) -> dict[str, Any]:
                     path=folder,
                     fix="rebuild it with dense-edge compile --force",
                 )
-    return manifest
+    checked: dict[str, Any] = manifest
+    return checked
 
 
 def engine_summary(manifest: dict[str, Any]) -> dict[str, Any]:

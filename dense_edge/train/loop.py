@@ -145,7 +145,7 @@ def fit(
                     logits = net(x)
                     loss = F.cross_entropy(logits, y)
                 optimizer.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
+                scaler.scale(loss).backward()  # type: ignore[no-untyped-call]  # torch leaves Tensor.backward untyped
                 scaler.step(optimizer)
                 scaler.update()
                 total_loss += float(loss.detach()) * len(idx)

@@ -116,7 +116,7 @@ def _worker(spec: dict[str, Any]) -> dict[str, Any]:
         raise UserError((out / "error.txt").read_text())
     if proc.returncode != 0:
         raise RuntimeError(f"validation worker failed for {spec['path']}:\n{proc.stderr[-3000:]}")
-    result = json.loads((out / "result.json").read_text())
+    result: dict[str, Any] = json.loads((out / "result.json").read_text())
     if (out / "logits.npy").exists():
         result["logits"] = np.load(out / "logits.npy")
     return result

@@ -62,7 +62,8 @@ class OnnxRuntimeRunner(Runner):
 
     def infer_impl(self, images: np.ndarray) -> np.ndarray:
         # InferenceSession.run is safe to call from several threads at once.
-        return self.session.run([self.output_name], {self.input_name: images})[0]
+        out: np.ndarray = self.session.run([self.output_name], {self.input_name: images})[0]
+        return out
 
     def timed_call(self, images: np.ndarray) -> Callable[[], object]:
         """An IOBinding over ``images`` and a preallocated output: no per-call copies."""

@@ -32,7 +32,8 @@ class PyTorchRunner(Runner):
             out = self.model(torch.from_numpy(images).to(self.device))
             if self.device != "cpu":
                 torch.cuda.synchronize()
-            return out.float().cpu().numpy()
+            result: np.ndarray = out.float().cpu().numpy()
+            return result
 
     def deactivate_impl(self) -> None:
         self.model = None

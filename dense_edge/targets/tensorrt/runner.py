@@ -101,7 +101,7 @@ class TensorRTRunner(Runner):
             )
         self.engine: trt.ICudaEngine = engine
         self.context: trt.IExecutionContext = engine.create_execution_context()
-        self.stream = torch.cuda.Stream(device=self.device)
+        self.stream = torch.cuda.Stream(device=self.device)  # type: ignore[no-untyped-call]  # untyped in torch
         names = [engine.get_tensor_name(i) for i in range(engine.num_io_tensors)]
         inputs = [n for n in names if engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
         outputs = [n for n in names if engine.get_tensor_mode(n) == trt.TensorIOMode.OUTPUT]
@@ -149,8 +149,8 @@ class TensorRTRunner(Runner):
     def _execute(self, x: torch.Tensor) -> tuple[torch.Tensor, float]:
         import torch
 
-        start = torch.cuda.Event(enable_timing=True)
-        end = torch.cuda.Event(enable_timing=True)
+        start = torch.cuda.Event(enable_timing=True)  # type: ignore[no-untyped-call]
+        end = torch.cuda.Event(enable_timing=True)  # type: ignore[no-untyped-call]
         with torch.cuda.stream(self.stream):
             x = x.to(self.input_dtype).contiguous()
             if not is_aligned(x.data_ptr()):

@@ -103,7 +103,9 @@ def _onnxruntime_runner(kit: Path, manifest: dict[str, Any]) -> tuple[Runner, di
     return OnnxRuntimeRunner(model), described
 
 
-def _latency(runner: Runner, images: np.ndarray, batch: int, warmup: int, iterations: int) -> dict:
+def _latency(
+    runner: Runner, images: np.ndarray, batch: int, warmup: int, iterations: int
+) -> dict[str, Any]:
     """One batch size: GPU compute time where the runner records it, else wall time."""
     from dense_edge.validate.latency import measure, summarize
 
