@@ -1,7 +1,7 @@
-"""What this machine is and has: CPU and its vector/matrix extensions, GPU, installed runtimes.
+"""What this machine is and has: CPU and its vector/matrix extensions, GPU, torch.
 
 Used by ``dense-edge doctor`` and recorded in every report, so two reports from different machines
-are never compared silently. Heavy runtimes are imported only when asked about.
+are never compared silently. Each target says what its own runtime has (``Target.status``).
 """
 
 from __future__ import annotations
@@ -41,20 +41,6 @@ def cpu_info() -> dict[str, Any]:
     }
 
 
-def tensorrt_status() -> dict[str, Any]:
-    """``{"installed": bool, "version": str|None, "reason": str|None}`` without failing."""
-    try:
-        import tensorrt as trt
-    except ImportError as exc:
-        return {"installed": False, "version": None, "reason": f"not installed ({exc.msg})"}
-    except OSError as exc:  # the bindings exist but libnvinfer does not load
-        return {"installed": False, "version": None, "reason": f"libraries missing ({exc})"}
-    if not hasattr(trt, "Builder"):
-        # tensorrt-stubs alone makes `import tensorrt` succeed as an empty namespace package.
-        return {"installed": False, "version": None, "reason": "not installed (only type stubs)"}
-    return {"installed": True, "version": getattr(trt, "__version__", "unknown"), "reason": None}
-
-
 def torch_status() -> dict[str, Any]:
     try:
         import torch
@@ -72,44 +58,6 @@ def torch_status() -> dict[str, Any]:
         out["compute_capability"] = f"{p.major}.{p.minor}"
         out["cuda_version"] = torch.version.cuda
     return out
-
-
-def onnxruntime_status() -> dict[str, Any]:
-    try:
-        import onnxruntime as ort
-    except ImportError:
-        return {"installed": False}
-    return {
-        "installed": True,
-        "version": ort.__version__,
-        "providers": ort.get_available_providers(),
-    }
-
-
-def openvino_status() -> dict[str, Any]:
-    try:
-        import openvino as ov
-    except ImportError:
-        return {"installed": False}
-    core = ov.Core()
-    devices = {}
-    for d in core.available_devices:
-        entry: dict[str, Any] = {}
-        for prop in ("FULL_DEVICE_NAME", "OPTIMIZATION_CAPABILITIES", "INFERENCE_PRECISION_HINT"):
-            try:
-                entry[prop.lower()] = _plain(core.get_property(d, prop))
-            except Exception:  # a device may not know a property
-                pass
-        devices[d] = entry
-    return {"installed": True, "version": ov.get_version(), "devices": devices}
-
-
-def _plain(v: Any) -> Any:
-    if isinstance(v, (list, tuple)):
-        return [str(x) for x in v]
-    if hasattr(v, "get_type_name"):  # an OpenVINO element type: "bf16", "f32"
-        return str(v.get_type_name())
-    return str(v) if not isinstance(v, (int, float, bool)) else v
 
 
 def gpu_summary() -> dict[str, Any] | None:

@@ -34,7 +34,7 @@ MODEL_KEYS = (
     "source",
 )
 
-_LIBRARIES = ("torch", "onnx", "onnxruntime", "openvino", "nncf", "tensorrt", "numpy")
+_LIBRARIES = ("torch", "onnx", "nncf", "numpy")  # and each target's runtime (Target.library)
 
 
 def library_versions() -> dict[str, str | None]:
@@ -43,7 +43,11 @@ def library_versions() -> dict[str, str | None]:
         "dense_edge": __version__,
         "python": platform.python_version(),
     }
-    for name in _LIBRARIES:
+    # The targets are declared downstream of this module (every stage records versions), so the
+    # catalogue is read when versions are, not when this module is imported.
+    from dense_edge.targets.registry import all_targets
+
+    for name in (*_LIBRARIES[:2], *(t.library for t in all_targets()), *_LIBRARIES[2:]):
         try:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -18,6 +18,9 @@ from dense_edge.errors import UserError
 from dense_edge.progress import info
 from dense_edge.recipe import Recipe
 from dense_edge.rundir import RunDir
+
+if TYPE_CHECKING:
+    from dense_edge.compile.stage import EngineResult
 
 
 @dataclass
@@ -91,24 +94,27 @@ def export_target(
     recipe: Recipe, run: RunDir, target: str, precisions: list[str], *, force: bool = False
 ) -> list[EngineCheck]:
     """load-or-train -> ONNX -> (calibrate) -> compile -> quick parity/accuracy check."""
-    from dense_edge.compile.stage import compile_stage
+    from dense_edge.errors import MissingDependencyError
     from dense_edge.export import export_stage
     from dense_edge.targets.onnxruntime.runner import OnnxRuntimeRunner
     from dense_edge.targets.pytorch.runner import PyTorchRunner
     from dense_edge.targets.registry import load_runner
 
     built: list[tuple[str, str, Path, str, int, Any]] = []
-    for precision in precisions:
-        if target == "onnx":
+    if target == "onnx":
+        for precision in precisions:
             result = export_stage(recipe, run, precision=precision, force=force)
             built.append(("onnx (onnxruntime)", precision, result.path, precision,
                           result.path.stat().st_size, OnnxRuntimeRunner(result.path)))  # fmt: skip
-        else:
-            engine = compile_stage(recipe, run, target, precision, force=force)
+    else:
+        engines, note = build_engines(recipe, run, target, precisions, force=force)
+        if note:  # the kits are written; the engines could not be built here
+            raise MissingDependencyError(note)
+        for engine in engines:
             m = engine.manifest
             size = sum(f["bytes"] for f in m["files"].values())
-            built.append((target, precision, engine.path, m.get("precision_run", "?"), size,
-                          load_runner(engine.path)))  # fmt: skip
+            built.append((target, engine.precision, engine.path, m.get("precision_run", "?"),
+                          size, load_runner(engine.path)))  # fmt: skip
     images, labels, source = _eval_images(recipe, run)
     info(f"checking {len(built)} engine(s) on {len(images)} images from the {source}")
     with PyTorchRunner(run.model) as torch_runner:
@@ -120,6 +126,31 @@ def export_target(
     return checks
 
 
+def build_engines(
+    recipe: Recipe, run: RunDir, target: str, precisions: list[str], *, force: bool = False
+) -> tuple[list[EngineResult], str | None]:
+    """Engines (the compile stage) where the target builds here; otherwise its device build kits
+    and a note saying where they are and what to run on the device."""
+    from dense_edge.compile.kit import write_device_kit
+    from dense_edge.compile.stage import compile_stage
+    from dense_edge.targets.registry import get
+
+    t = get(target)
+    reason = t.cannot_build_here() if t.writes_kits else None
+    if reason is None:
+        return [compile_stage(recipe, run, target, p, force=force) for p in precisions], None
+    kits = [write_device_kit(recipe, run, target, p) for p in precisions]
+    for k in kits:
+        info(f"{target}: wrote the build kit {k}")
+    where = ", ".join(str(k) for k in kits)
+    return [], (
+        f"{t.title} engines were not built here ({reason}); the build kits for the device are in "
+        f"{where}: on the device run {t.kit_steps}, then "
+        f"`dense-edge report merge device_report.json --run {run.root}` here; or install with "
+        f"{t.install_hint}"
+    )
+
+
 @dataclass
 class RunResult:
     engines: list[Any]
@@ -129,7 +160,6 @@ class RunResult:
 
 def run_recipe(recipe: Recipe, run: RunDir, *, force: bool = False) -> RunResult:
     """Every stage of a recipe: train, export, calibrate, compile every target, validate, report."""
-    from dense_edge.compile.stage import compile_stage
     from dense_edge.export import export_stage
     from dense_edge.train.stage import train_stage
     from dense_edge.validate.stage import validate_stage
@@ -150,18 +180,11 @@ def run_recipe(recipe: Recipe, run: RunDir, *, force: bool = False) -> RunResult
             for precision in target.precisions:
                 export_stage(recipe, run, precision=precision, force=force)
             continue
-        if target.name == "tensorrt":
-            from dense_edge.targets.tensorrt.export import export_tensorrt
-
-            built, note = export_tensorrt(recipe, run, list(target.precisions), force=force)
-            engines += built
-            names += [e.path.name for e in built]
-            if note:
-                notes.append(note)
-            continue
-        for precision in target.precisions:
-            result = compile_stage(recipe, run, target.name, precision, force=force)
-            engines.append(result)
-            names.append(result.path.name)
+        built, note = build_engines(recipe, run, target.name, list(target.precisions),
+                                    force=force)  # fmt: skip
+        engines += built
+        names += [e.path.name for e in built]
+        if note:
+            notes.append(note)
     report = validate_stage(recipe, run, engines=names) if names else None
     return RunResult(engines, report, notes)

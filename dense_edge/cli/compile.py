@@ -14,13 +14,14 @@ from dense_edge.cli.options import (
     target_options,
     with_target,
 )
+from dense_edge.targets.registry import names
 
 
 @click.command(name="compile")
 @recipe_options
 @force_option
 @target_options
-@click.option("--target", required=True, type=click.Choice(["openvino", "onnxruntime", "tensorrt"]))
+@click.option("--target", required=True, type=click.Choice(names()))
 @click.option("--precision", required=True, type=click.Choice(["fp32", "fp16", "bf16", "int8"]))
 def compile_cmd(
     recipe_path: Path | None,

@@ -10,25 +10,24 @@ import click
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def doctor(as_json: bool) -> None:
-    """Show torch and CUDA, ONNX Runtime providers, OpenVINO devices and TensorRT."""
+    """Show torch and CUDA, and each target's runtime (ONNX Runtime providers, OpenVINO
+    devices, TensorRT)."""
     from dense_edge import environment as env
     from dense_edge.manifest import library_versions
     from dense_edge.progress import print_table
+    from dense_edge.targets.registry import all_targets
 
+    statuses = {t.name: t.status() for t in all_targets()}
     info = {
         "cpu": env.cpu_info(),
         "torch": env.torch_status(),
-        "onnxruntime": env.onnxruntime_status(),
-        "openvino": env.openvino_status(),
-        "tensorrt": env.tensorrt_status(),
+        **{name: s.as_json() for name, s in statuses.items()},
         "versions": library_versions(),
     }
     if as_json:
         click.echo(json.dumps(info, indent=2))
         return
-    cpu, t, ort, ov, trt = (
-        info[k] for k in ("cpu", "torch", "onnxruntime", "openvino", "tensorrt")
-    )
+    cpu, t = info["cpu"], info["torch"]
     rows = [
         [
             "CPU",
@@ -44,31 +43,8 @@ def doctor(as_json: bool) -> None:
                 else "CUDA not available"
             ),
         ],
-        [
-            "onnxruntime",
-            ort.get("version", "not installed"),
-            ", ".join(ort.get("providers", [])) or "-",
-        ],
     ]
-    if ov.get("installed"):
-        for dev, props in ov["devices"].items():
-            rows.append(
-                [
-                    f"openvino {dev}",
-                    ov["version"].split("-")[0],
-                    f"{props.get('full_device_name', '')}; default precision "
-                    f"{props.get('inference_precision_hint', '?')}; "
-                    f"{', '.join(props.get('optimization_capabilities', []))}",
-                ]
-            )
-    else:
-        rows.append(["openvino", "not installed", "pip install 'dense-edge[openvino]'"])
-    rows.append(
-        [
-            "tensorrt",
-            trt["version"] or "not installed",
-            trt["reason"] or "",
-        ]
-    )
+    for target in all_targets():
+        rows += [list(row) for row in target.doctor_rows(statuses[target.name])]
     rows.append(["nncf", info["versions"].get("nncf") or "not installed", ""])
     print_table("dense-edge doctor", ["component", "version", "details"], rows)

@@ -14,8 +14,9 @@ from dense_edge.cli.options import (
     target_options,
     with_target,
 )
+from dense_edge.targets.registry import ONNX, names
 
-TARGETS = ["onnx", "onnxruntime", "openvino", "tensorrt"]
+TARGETS = [ONNX, *names()]
 
 
 @click.command()
@@ -87,13 +88,6 @@ def export(
     if target == "onnx" and set(wanted) - {"fp32", "fp16"}:
         raise click.UsageError("--target onnx writes fp32 or fp16; int8 comes from calibrate")
     run = run_dir(recipe, out)
-    if target == "tensorrt":
-        from dense_edge.errors import MissingDependencyError
-        from dense_edge.targets.tensorrt.export import export_tensorrt
-
-        _, note = export_tensorrt(recipe, run, wanted, force=force)
-        if note:  # the kits are written; the engines could not be built here
-            raise MissingDependencyError(note)
     checks = export_target(recipe, run, target, wanted, force=force)
     print_table(f"{target} engines ({run.root})", CHECK_COLUMNS, [c.row() for c in checks])
     for c in checks:

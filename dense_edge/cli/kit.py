@@ -7,6 +7,14 @@ from typing import Any
 
 import click
 
+from dense_edge.targets.registry import all_targets
+
+_KIT_TARGETS = [t for t in all_targets() if t.writes_kits]
+# A kit runs on its own target's runtime, or is checked by that target's stand-in where it cannot.
+RUNNERS = [t.name for t in _KIT_TARGETS] + [
+    s for s in dict.fromkeys(t.kit_stand_in for t in _KIT_TARGETS) if s is not None
+]
+
 
 def _p99(lat: dict[str, Any]) -> str:
     p99 = lat.get("p99_ms")
@@ -22,8 +30,8 @@ def kit() -> None:
 @click.argument("kit_dir", metavar="KIT", type=click.Path(file_okay=False, path_type=Path))
 @click.option(
     "--runner",
-    type=click.Choice(["tensorrt", "onnxruntime"]),
-    default="tensorrt",
+    type=click.Choice(RUNNERS),
+    default=RUNNERS[0],
     show_default=True,
     help="tensorrt: the engine on this GPU. onnxruntime: the kit's ONNX on ONNX Runtime, to "
     "check a kit where there is no GPU (not a TensorRT measurement).",

@@ -38,7 +38,7 @@ def target_settings(recipe: Recipe, target: str) -> TargetSection:
     for t in recipe.targets:
         if t.name == target:
             return t
-    return TargetSection(name=target)  # type: ignore[arg-type]
+    return TargetSection(name=target)
 
 
 def source_model(recipe: Recipe, run: RunDir, target: str, precision: str) -> Path:
@@ -65,6 +65,7 @@ def source_model(recipe: Recipe, run: RunDir, target: str, precision: str) -> Pa
 def compile_stage(
     recipe: Recipe, run: RunDir, target: str, precision: str, *, force: bool = False
 ) -> EngineResult:
+    t = registry.get(target)
     registry.check_precision(target, precision)
     settings = target_settings(recipe, target)
     source = source_model(recipe, run, target, precision)
@@ -78,7 +79,7 @@ def compile_stage(
             "precision": precision,
             "source": upstream(source.parent, "source model"),  # the stage that made it
             "settings": settings.model_dump(mode="json"),
-            "runtime": library_versions().get(target),  # installed now: an upgrade rebuilds
+            "runtime": library_versions().get(t.library),  # installed now: an upgrade rebuilds
         },
         record_in_manifest=True,
     )
@@ -86,21 +87,14 @@ def compile_stage(
         info(f"compile: reusing {out} (same source and settings; --force to rebuild)")
         return EngineResult(target, precision, out, read_json(out / bundle.MANIFEST), True)
     t0 = time.perf_counter()
-    compiler = registry.compiler(target)
     info(f"compile: {target} {precision} from {source.relative_to(run.root)}")
     with stage.build() as tmp:
-        fields = compiler.compile_engine(
-            source,
-            tmp,
-            precision=precision,
-            device=settings.device,
-            hint=settings.hint,
-            threads=settings.threads,
-            streams=settings.streams,
-            **_extra(target, settings, run),
+        compiled = t.compile(source, tmp, precision=precision, settings=settings,
+                             float_onnx=run.onnx_model, cache_dir=run.root / "engines")  # fmt: skip
+        fields = compiled.fields
+        files = compiled.files + bundle.write_sidecars(
+            tmp, source_manifest, compiled.sidecar_config
         )
-        ov_config = fields["config"] if target == "openvino" else None
-        files = fields.pop("files") + bundle.write_sidecars(tmp, source_manifest, ov_config)
         manifest = new_manifest(
             bundle.BUNDLE_KIND,
             **{
@@ -125,16 +119,6 @@ def compile_stage(
         f"in {seconds:.1f} s"
     )
     return EngineResult(target, precision, out, manifest, False, seconds)
-
-
-def _extra(target: str, settings: TargetSection, run: RunDir) -> dict[str, Any]:
-    if target != "tensorrt":
-        return {}
-    return {
-        "settings": settings,
-        "float_onnx": run.onnx_model,
-        "timing_cache": run.root / "engines" / "tensorrt.timing.cache",
-    }
 
 
 def _source_manifest(source: Path) -> dict[str, Any]:

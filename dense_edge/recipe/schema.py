@@ -6,16 +6,51 @@ test keeps the two equal). Keys mirror the CLI flags one to one.
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Sequence
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 Precision = Literal["fp32", "fp16", "bf16", "int8"]
-TargetName = Literal["onnx", "onnxruntime", "openvino", "tensorrt"]
 CalibMethod = Literal["minmax", "percentile", "entropy", "mse"]
-Profile = Literal["tensorrt", "onnxruntime", "openvino"]
-ALL_PROFILES: tuple[Profile, ...] = ("onnxruntime", "openvino", "tensorrt")
 DEFAULT_PRECISIONS: tuple[Precision, ...] = ("fp32", "int8")
+
+# Target and profile names are declared by the targets (dense_edge.targets.registry) and by
+# calibrate (dense_edge.calibrate.profiles), both downstream of the recipe every stage reads, so
+# they are looked up when a recipe is validated, not when this module is imported.
+
+
+def _one_of(value: str, allowed: Sequence[str]) -> str:
+    if value not in allowed:
+        quoted = [repr(a) for a in allowed]
+        expected = f"{', '.join(quoted[:-1])} or {quoted[-1]}" if len(quoted) > 1 else quoted[0]
+        raise ValueError(f"expected one of {expected}, got {value!r}")
+    return value
+
+
+def target_names() -> tuple[str, ...]:
+    """What a recipe's ``targets[].name`` may be: ``onnx`` or a registered target."""
+    from dense_edge.targets.registry import ONNX, names
+
+    return (ONNX, *names())
+
+
+def profile_names() -> tuple[str, ...]:
+    """The calibration profiles, in the order ``calibration.profiles`` lists them by default."""
+    from dense_edge.calibrate.profiles import PROFILES
+
+    return tuple(sorted(PROFILES))
+
+
+TargetName = Annotated[str, AfterValidator(lambda v: _one_of(v, target_names()))]
+Profile = Annotated[str, AfterValidator(lambda v: _one_of(v, profile_names()))]
 
 
 class _Section(BaseModel):
@@ -128,7 +163,7 @@ class CalibrationSection(_Section):
     percentile: float = Field(default=99.99, gt=50, le=100)
     bins: int = Field(default=2048, ge=128)
     skip_unreadable: bool = False
-    profiles: list[Profile] = Field(default_factory=lambda: list(ALL_PROFILES))
+    profiles: list[Profile] = Field(default_factory=lambda: list(profile_names()))
     float_parts: Literal["fp16", "fp32"] = "fp16"  # TensorRT: type of the non-quantised layers
     nncf_preset: Literal["performance", "mixed"] = "performance"  # OpenVINO (NNCF)
     accuracy_aware: AccuracyAwareSection = Field(default_factory=AccuracyAwareSection)
@@ -178,9 +213,12 @@ class ValidateSection(_Section):
 
 
 def _default_targets() -> list[TargetSection]:
+    from dense_edge.targets.registry import all_targets
+
     return [
-        TargetSection(name="onnxruntime", precisions=["fp32", "int8"]),
-        TargetSection(name="openvino", precisions=["fp32", "int8"]),
+        TargetSection(name=t.name, precisions=list(t.default_precisions))
+        for t in all_targets()
+        if t.in_default_recipe
     ]
 
 

@@ -8,6 +8,7 @@ import io
 from typing import Any
 
 from dense_edge.report import tables
+from dense_edge.targets.registry import all_targets
 from dense_edge.validate.budgets import describe_budgets
 
 _CSS = """
@@ -76,12 +77,7 @@ def accuracy_latency_plot(report: dict[str, Any], batch: str) -> str:
 
     fig, ax = plt.subplots(figsize=(7.5, 4.2))
     markers = {"fp32": "o", "fp16": "s", "bf16": "D", "int8": "^"}
-    colors = {
-        "pytorch": "#555",
-        "onnxruntime": "#1f77b4",
-        "openvino": "#7b3294",
-        "tensorrt": "#2ca02c",
-    }
+    colors = {"pytorch": "#555", **{t.name: t.color for t in all_targets()}}
     engines = _measured(report, batch)
     labelled = any("top1_fraction" in e["accuracy"] for e in engines)
     key = "top1_fraction" if labelled else "agreement_fraction"

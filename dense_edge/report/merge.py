@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from dense_edge.errors import UserError
+from dense_edge.targets.registry import TARGETS, all_targets
 
 DEVICE_SCHEMA = "dense-edge/device-report"
 DEVICE_VERSION = 1
@@ -42,6 +43,9 @@ def load_device_report(path: Path) -> dict[str, Any]:
     return data
 
 
+KIT_TARGETS = tuple(t.name for t in all_targets() if t.writes_kits)  # what device reports measure
+
+
 def engine_entry(device: dict[str, Any], path: Path) -> dict[str, Any]:
     """The report.json engine entry for a device report."""
     e, env = device["engine"], device["environment"]
@@ -54,7 +58,7 @@ def engine_entry(device: dict[str, Any], path: Path) -> dict[str, Any]:
         "size_bytes": int(e.get("size_bytes", 0)),
         "runtime": e.get("runtime"),
         "device": e.get("device"),
-        "device_kind": "cuda" if device["measured_by"] == "tensorrt" else "cpu",
+        "device_kind": _device_kind(device["measured_by"]),
         "accuracy": device["accuracy"],
         "latency": device["latency"],
         "cold_start_s": device["cold_start_s"],
@@ -65,7 +69,7 @@ def engine_entry(device: dict[str, Any], path: Path) -> dict[str, Any]:
             "where": "device",
             "host": env.get("host"),
             "gpu": env.get("gpu"),
-            "tensorrt": env.get("tensorrt"),
+            **{name: env.get(name) for name in KIT_TARGETS},
             "cuda": env.get("cuda"),
             "jetpack": env.get("jetpack"),
             "report": str(Path(path).resolve()),
@@ -74,8 +78,14 @@ def engine_entry(device: dict[str, Any], path: Path) -> dict[str, Any]:
         "note": device.get("note"),
         # measured by a stand-in runner (ONNX Runtime over the kit's ONNX), not by TensorRT:
         # shown, never recommended, never what makes a run pass
-        "stand_in": device["measured_by"] != "tensorrt",
+        "stand_in": device["measured_by"] not in KIT_TARGETS,
     }
+
+
+def _device_kind(runner: str) -> str:
+    """Where the device report's runner measured (a kit's own target, or its stand-in)."""
+    target = TARGETS.get(runner)
+    return target.device_kind if target is not None else "cpu"
 
 
 def merge(report: dict[str, Any], device: dict[str, Any], path: Path) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from dense_edge.targets.registry import all_targets
 from dense_edge.validate.budgets import describe_check
 
 KIT_STATUS = "kit written, not built here"
@@ -43,8 +44,8 @@ def where(e: dict[str, Any]) -> str:
         return (f"kit checked with ONNX Runtime on {on.get('host', '?')}: not a TensorRT "
                 "measurement, not recommended")  # fmt: skip
     if on:
-        extra = ", ".join(str(x) for x in (on.get("gpu"), on.get("tensorrt") and
-                          f"TensorRT {on['tensorrt']}") if x)  # fmt: skip
+        runtimes = [f"{t.title} {on[t.name]}" for t in all_targets() if on.get(t.name)]
+        extra = ", ".join(str(x) for x in (on.get("gpu"), *runtimes) if x)
         return f"measured on {on.get('where', 'device')} {on.get('host', '?')}" + (
             f" ({extra})" if extra else ""
         )

@@ -14,6 +14,7 @@ import numpy as np
 
 from dense_edge.data.preprocess import Preprocess
 from dense_edge.errors import UserError
+from dense_edge.targets.registry import TARGETS
 
 DEFAULT_BATCH = 32
 
@@ -66,9 +67,9 @@ class Model:
         profiles = manifest.get("profiles") or []
         self.max_batch = int(profiles[0]["max"][0]) if profiles else DEFAULT_BATCH
         self._runner = runner.activate()
-        # ONNX Runtime sessions and our OpenVINO runner (a request per thread) are thread-safe;
-        # a TensorRT execution context is not.
-        self._lock = threading.Lock() if manifest.get("target") == "tensorrt" else None
+        # Runners that are not thread-safe (a TensorRT execution context) run one call at a time.
+        target = TARGETS.get(str(manifest.get("target")))
+        self._lock = threading.Lock() if target is not None and not target.thread_safe else None
 
     def __enter__(self) -> Model:
         return self

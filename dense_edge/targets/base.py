@@ -1,4 +1,4 @@
-"""The contract every target fulfils.
+"""The contracts every target fulfils: a :class:`Target` builds engines, a :class:`Runner` runs one.
 
 A *runner* turns a batch of preprocessed images (float32 NCHW) into logits. It is a context
 manager: ``activate`` allocates (creates a session, compiles, deserialises), ``infer`` runs,
@@ -11,9 +11,16 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+
+from dense_edge.calibrate.profiles import PROFILES
+
+if TYPE_CHECKING:
+    from dense_edge.recipe.schema import TargetSection
 
 
 class Runner(ABC):
@@ -80,3 +87,136 @@ class Runner(ABC):
 
     def deactivate_impl(self) -> None:
         return None
+
+
+# -- the Target contract ----------------------------------------------------------------------
+# One object per target package (``dense_edge/targets/<name>/target.py``), listed once in
+# ``dense_edge.targets.registry``. Everything a stage, the CLI, the recipe schema or the report
+# needs to know about a target is an attribute or a method here, so no module outside
+# ``targets/`` branches on a target's name. Declaring a target imports no runtime: ``status``,
+# ``compile`` and ``load_runner`` import theirs when called.
+
+Precision = Literal["fp32", "fp16", "bf16", "int8"]
+DeviceKind = Literal["cpu", "cuda"]
+Int8Source = Literal["onnx", "ir"]  # a Q/DQ ONNX, or an NNCF OpenVINO IR
+Fp16Source = Literal["fp16-onnx", "fp32-onnx"]  # an FP16 ONNX, or the runtime converts fp32
+
+
+@dataclass(frozen=True)
+class TargetStatus:
+    """What ``dense-edge doctor`` says about a target's runtime on this machine."""
+
+    installed: bool
+    version: str | None
+    reason: str | None = None  # why it cannot be used, when not installed
+    details: dict[str, Any] = field(default_factory=dict)  # providers, devices, ...
+
+    def as_json(self) -> dict[str, Any]:
+        """The ``doctor --json`` entry: installed, version, reason, then the details."""
+        return {"installed": self.installed, "version": self.version, "reason": self.reason,
+                **self.details}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Compiled:
+    """What ``Target.compile`` wrote into the engine folder."""
+
+    files: list[str]  # names relative to the folder, the engine file first
+    fields: dict[str, Any]  # engine-manifest fields: runtime, device, precision_run, config, ...
+    sidecar_config: dict[str, Any] | None = None  # plain-text settings for apps (openvino.txt)
+
+
+@dataclass(frozen=True)
+class KitFiles:
+    """What ``Target.write_kit`` wrote into a device build kit."""
+
+    files: list[str]
+    fields: dict[str, Any]  # kit-manifest fields (e.g. the build plan)
+
+
+class Target(ABC):
+    """A runtime dense-edge builds engines for. Subclasses set every attribute below."""
+
+    name: str  # the CLI/recipe/manifest name, e.g. "openvino"
+    title: str  # how people write it, e.g. "OpenVINO"
+    precisions: tuple[Precision, ...]  # what it builds
+    default_precisions: tuple[Precision, ...]  # `export --target X` without --precision
+    in_default_recipe: bool  # part of the empty recipe's `targets`
+    pip_extra: str  # `pip install 'dense-edge[<pip_extra>]'`
+    library: str  # the distribution whose version a manifest records (and whose upgrade rebuilds)
+    device_kinds: tuple[DeviceKind, ...]  # where it runs; the first is where validation measures
+    thread_safe: bool  # one runner may be called from several threads at once
+    profile: str  # the calibration profile (dense_edge.calibrate.profiles) of its int8 model
+    int8_source: Int8Source
+    fp16_source: Fp16Source
+    color: str  # its colour in the report's plots
+    kit_stand_in: str | None = None  # runner that may check its kits where it cannot run
+    kit_steps: str = ""  # what to run in one of its kits on the device
+
+    @property
+    def device_kind(self) -> DeviceKind:
+        """Where validation measures this target's engines."""
+        return self.device_kinds[0]
+
+    @property
+    def install_hint(self) -> str:
+        return f"pip install 'dense-edge[{self.pip_extra}]'"
+
+    @abstractmethod
+    def status(self) -> TargetStatus:
+        """Is the runtime installed here, which version, and what it can use; never raises."""
+
+    def doctor_rows(self, status: TargetStatus) -> list[tuple[str, str, str]]:
+        """``doctor``'s table rows (component, version, details) for ``status``."""
+        if not status.installed:
+            return [(self.name, "not installed", status.reason or self.install_hint)]
+        return [(self.name, status.version or "?", "")]
+
+    @abstractmethod
+    def compile(
+        self,
+        source: Path,
+        out: Path,
+        *,
+        precision: str,
+        settings: TargetSection,
+        float_onnx: Path,
+        cache_dir: Path,
+    ) -> Compiled:
+        """Build an engine from ``source`` (the model ``source_kind`` names) into ``out``.
+
+        ``float_onnx`` is the run's float ONNX (for targets that ship it alongside), and
+        ``cache_dir`` a folder shared by every engine of the run (for build caches).
+        """
+
+    @abstractmethod
+    def load_runner(self, folder: Path, manifest: dict[str, Any]) -> Runner:
+        """A runner (not yet activated) for the engine bundle in ``folder``."""
+
+    # -- device build kits (targets that may not run where dense-edge runs) --------------------
+    def cannot_build_here(self) -> str | None:
+        """Why engines cannot be built on this machine (then a kit is written), or None."""
+        return None
+
+    @property
+    def kit_kind(self) -> str:
+        """The ``kind`` of its kits' manifests."""
+        return f"{self.name}-kit"
+
+    @property
+    def writes_kits(self) -> bool:
+        return type(self).write_kit is not Target.write_kit
+
+    def write_kit(
+        self, folder: Path, source: Path, float_onnx: Path, precision: str,
+        input_shape: list[int], settings: TargetSection,
+    ) -> KitFiles:  # fmt: skip
+        """Write what a device needs to build and check the engine itself (``writes_kits``)."""
+        raise NotImplementedError(f"{self.name} writes no device build kits")
+
+
+def calibration_profile(name: str) -> str:
+    """``name`` as a calibration profile, checked against the profiles calibrate knows."""
+    if name not in PROFILES:
+        raise ValueError(f"no calibration profile {name!r} (known: {', '.join(PROFILES)})")
+    return name

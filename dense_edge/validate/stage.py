@@ -24,7 +24,7 @@ from dense_edge.progress import bar, info
 from dense_edge.recipe import Recipe
 from dense_edge.report.schema import SCHEMA, SCHEMA_VERSION
 from dense_edge.rundir import RunDir
-from dense_edge.targets import bundle
+from dense_edge.targets import bundle, registry
 from dense_edge.validate import accuracy
 from dense_edge.validate import budgets as budgets_mod
 from dense_edge.validate import latency as latency_mod
@@ -363,7 +363,7 @@ def _entry(
         m = json.loads((path / bundle.MANIFEST).read_text())
         target, precision, ran = m["target"], m["precision"], m.get("precision_run", "?")
         size = sum(int(f["bytes"]) for f in m["files"].values())
-        device_kind = "cuda" if target == "tensorrt" else "cpu"
+        device_kind = registry.get(target).device_kind
     runner = r["runner"]
     return {
         "name": subject["name"],

@@ -15,12 +15,12 @@ import pytest
 from click.testing import CliRunner
 
 from dense_edge.cli import cli
+from dense_edge.compile.kit import write_device_kit
 from dense_edge.report.merge import merge
 from dense_edge.report.schema import json_schema
 from dense_edge.rundir import RunDir
-from dense_edge.targets import bundle
-from dense_edge.targets.tensorrt import availability, evalset
-from dense_edge.targets.tensorrt.export import write_device_kit
+from dense_edge.targets import bundle, evalset
+from dense_edge.targets.tensorrt import availability
 from dense_edge.targets.tensorrt.selfcheck import l4t_release
 from tests.conftest import VALIDATE_FAST, digits_recipe
 
@@ -33,7 +33,7 @@ def kit_run(validated, tmp_path_factory):
     root = tmp_path_factory.mktemp("kit") / "run"
     shutil.copytree(run_dir.root, root)
     run = RunDir.at(root)
-    kit = write_device_kit(digits_recipe(**VALIDATE_FAST), run, "int8")
+    kit = write_device_kit(digits_recipe(**VALIDATE_FAST), run, "tensorrt", "int8")
     device = root.parent / "device_report.json"
     args = ["kit", "validate", str(kit), "--runner", "onnxruntime", "--iterations", "5",
             "--warmup", "1", "--out", str(device)]  # fmt: skip

@@ -11,12 +11,12 @@ from click.testing import CliRunner
 
 from dense_edge.calibrate.checker import check
 from dense_edge.cli import cli
+from dense_edge.compile.kit import write_device_kit
 from dense_edge.errors import MissingDependencyError, UserError
 from dense_edge.targets import bundle
 from dense_edge.targets.tensorrt import availability, compat
 from dense_edge.targets.tensorrt.compiler import make_plan
 from dense_edge.targets.tensorrt.dla import describe_placement, summarize_placement
-from dense_edge.targets.tensorrt.export import write_device_kit
 from dense_edge.targets.tensorrt.plan import Profile, dla_refusal
 from dense_edge.targets.tensorrt.runner import is_aligned, misaligned_chunks
 from tests.conftest import DIGITS_SET, digits_recipe
@@ -161,7 +161,7 @@ def test_stubs_alone_are_not_tensorrt(monkeypatch):
 
 
 def test_the_device_kit_holds_a_verified_qdq_model_and_the_commands(run_copy):
-    kit = write_device_kit(digits_recipe(), run_copy, "int8")
+    kit = write_device_kit(digits_recipe(), run_copy, "tensorrt", "int8")
     m = json.loads((kit / bundle.MANIFEST).read_text())
     assert m["kind"] == "tensorrt-kit" and m["precision"] == "int8"
     names = ("model.onnx", "model.fp32.onnx", "trtexec.sh", "polygraphy.sh", "validate.sh",

@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 
 from dense_edge.errors import UserError
+from dense_edge.targets import evalset
 from dense_edge.targets.base import Runner
-from dense_edge.targets.tensorrt import evalset
 
 REPORT_SCHEMA = "dense-edge/device-report"
 REPORT_VERSION = 1
@@ -128,7 +128,7 @@ def validate_kit(
 ) -> dict[str, Any]:
     """Run the kit's evaluation set on this machine; the device report (not yet written)."""
     from dense_edge.manifest import now
-    from dense_edge.targets.tensorrt.export import read_kit
+    from dense_edge.targets.tensorrt.kit import read_kit
     from dense_edge.validate.accuracy import evaluate
     from dense_edge.validate.worker import peak_rss_mib
 

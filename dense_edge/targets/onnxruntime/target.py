@@ -1,0 +1,67 @@
+"""The ONNX Runtime target: an optimised ONNX model run by an execution provider (CPU here)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dense_edge.targets.base import Compiled, Runner, Target, TargetStatus, calibration_profile
+
+if TYPE_CHECKING:
+    from dense_edge.recipe.schema import TargetSection
+
+NAME = "onnxruntime"
+
+
+class OnnxRuntimeTarget(Target):
+    name = NAME
+    title = "ONNX Runtime"
+    precisions = ("fp32", "fp16", "int8")
+    default_precisions = ("fp32", "int8")
+    in_default_recipe = True
+    pip_extra = NAME
+    library = NAME
+    device_kinds = ("cpu", "cuda")
+    thread_safe = True  # an InferenceSession may be run from several threads
+    profile = calibration_profile(NAME)
+    int8_source = "onnx"
+    fp16_source = "fp16-onnx"
+    color = "#1f77b4"
+
+    def status(self) -> TargetStatus:
+        try:
+            import onnxruntime as ort
+        except ImportError as exc:
+            return TargetStatus(False, None, f"not installed ({exc.msg})")
+        return TargetStatus(
+            True, ort.__version__, details={"providers": ort.get_available_providers()}
+        )
+
+    def doctor_rows(self, status: TargetStatus) -> list[tuple[str, str, str]]:
+        return [(self.name, status.version or "not installed",
+                 ", ".join(status.details.get("providers", [])) or "-")]  # fmt: skip
+
+    def compile(
+        self,
+        source: Path,
+        out: Path,
+        *,
+        precision: str,
+        settings: TargetSection,
+        float_onnx: Path,
+        cache_dir: Path,
+    ) -> Compiled:
+        from dense_edge.targets.onnxruntime.compiler import compile_engine
+
+        fields = compile_engine(source, out, precision=precision, device=settings.device,
+                                hint=settings.hint, threads=settings.threads,
+                                streams=settings.streams)  # fmt: skip
+        return Compiled(fields.pop("files"), fields)
+
+    def load_runner(self, folder: Path, manifest: dict[str, Any]) -> Runner:
+        from dense_edge.targets.onnxruntime.runner import OnnxRuntimeRunner
+
+        return OnnxRuntimeRunner.from_bundle(folder, manifest)
+
+
+TARGET = OnnxRuntimeTarget()

@@ -1,0 +1,99 @@
+"""TensorRT build kits: what ``export --target tensorrt`` leaves where TensorRT cannot run.
+
+A *build kit* (``RUN/kits/tensorrt-<precision>/``) holds what a device needs to build the engine
+itself: the verified ONNX (the Q/DQ model for int8, checked against the tensorrt rules), the float
+ONNX, ``trtexec.sh`` (the same build with NVIDIA's tool, for TensorRT 10 and 11),
+``polygraphy.sh`` (the accuracy check with NVIDIA's tool), ``build_plan.json`` and a manifest with
+sha256 sums. Without TensorRT here, the kit is what export leaves, and it says so.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dense_edge.errors import UserError
+from dense_edge.targets import bundle
+from dense_edge.targets.base import KitFiles
+from dense_edge.targets.tensorrt.compiler import make_plan, write_kit
+
+if TYPE_CHECKING:
+    from dense_edge.recipe.schema import TargetSection
+
+KIT_KIND = "tensorrt-kit"  # Target.kit_kind
+
+
+def write(
+    folder: Path,
+    source: Path,
+    float_onnx: Path,
+    precision: str,
+    input_shape: list[int],
+    settings: TargetSection,
+) -> KitFiles:
+    """The TensorRT part of a kit: the ONNX models, trtexec/Polygraphy scripts, the build plan,
+    ``validate.sh`` and a README (the evaluation set and the manifest are the caller's)."""
+    plan = make_plan(precision, input_shape, settings)
+    files = write_kit(folder, source, float_onnx, plan)
+    (folder / "validate.sh").write_text(VALIDATE_SH)
+    (folder / "validate.sh").chmod(0o755)
+    (folder / "README.txt").write_text(_readme(precision, plan.engine))
+    files += ["validate.sh", "README.txt"]
+    return KitFiles(files, {"build_plan": plan.to_dict()})
+
+
+VALIDATE_SH = """#!/usr/bin/env bash
+# Validate this kit on the device: build (or load) the engine, run eval/ through it, and write
+# device_report.json (top-1, drop against float, agreement, cosine, GPU latency, versions).
+# Bring the report home and add it to the run: dense-edge report merge device_report.json --run RUN
+set -euo pipefail
+cd "$(dirname "$0")"
+if command -v dense-edge >/dev/null 2>&1; then
+  exec dense-edge kit validate . "$@"
+elif command -v python3 >/dev/null 2>&1 && python3 -c 'import dense_edge' >/dev/null 2>&1; then
+  exec python3 -m dense_edge kit validate . "$@"
+fi
+echo "validate.sh: dense-edge is not installed here. Install it with" >&2
+echo "  python3 -m pip install 'dense-edge[tensorrt]'  (on JetPack: python3 -m pip install" >&2
+echo "  dense-edge, with JetPack's TensorRT and NVIDIA's torch for Jetson); run this again" >&2
+exit 127
+"""
+
+
+def _readme(precision: str, engine: str) -> str:
+    return f"""TensorRT build kit ({precision}), made by dense-edge.
+
+On the device (TensorRT 8.6, 10.x or 11.x; trtexec on PATH or in /usr/src/tensorrt/bin):
+    bash trtexec.sh          # builds {engine} with the recipe's profiles and settings
+    bash polygraphy.sh       # checks {engine} against ONNX Runtime on the float model
+    bash validate.sh         # runs eval/ through {engine}: device_report.json
+Then, where the run lives:
+    dense-edge report merge device_report.json --run RUN
+model.onnx is what TensorRT builds (strongly typed on 10.x/11.x: its precision is the
+engine's); build_plan.json records profiles, workspace and flags per TensorRT version.
+eval/ holds validation images (never the calibration images), labels and the float model's
+logits; manifest.json holds the sha256 of every file.
+"""
+
+
+def read_kit(folder: Path, *, verify: bool = False) -> dict[str, Any]:
+    """A kit's manifest; with ``verify``, after checking every listed file's sha256."""
+    path = folder / bundle.MANIFEST
+    if not path.exists():
+        raise UserError("not a TensorRT build kit (no manifest.json)", path=folder)
+    manifest = dict(json.loads(path.read_text()))
+    if manifest.get("kind") != KIT_KIND:
+        raise UserError(f"manifest kind is {manifest.get('kind')!r}, not a TensorRT kit", path=path)
+    if verify:
+        for name, entry in manifest.get("files", {}).items():
+            f = folder / name
+            if Path(name).is_absolute() or ".." in Path(name).parts:
+                raise UserError(f"the kit lists a file outside it: {name}", path=path)
+            if not f.exists() or bundle.sha256(f) != entry.get("sha256"):
+                raise UserError(
+                    f"kit file {name} is missing or does not match its sha256",
+                    path=folder,
+                    fix="copy the kit again (scp -r) or export it again",
+                )
+    return manifest

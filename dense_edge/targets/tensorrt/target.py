@@ -1,0 +1,106 @@
+"""The TensorRT target: an engine built on the NVIDIA device, or a build kit where none is here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dense_edge.errors import MissingDependencyError
+from dense_edge.targets.base import (
+    Compiled,
+    KitFiles,
+    Runner,
+    Target,
+    TargetStatus,
+    calibration_profile,
+)
+from dense_edge.targets.tensorrt import availability
+
+if TYPE_CHECKING:
+    from dense_edge.recipe.schema import TargetSection
+
+NAME = "tensorrt"
+
+
+class TensorRTTarget(Target):
+    name = NAME
+    title = "TensorRT"
+    precisions = ("fp16", "int8", "fp32")
+    default_precisions = ("fp16", "int8")
+    in_default_recipe = False
+    pip_extra = NAME
+    library = NAME
+    device_kinds = ("cuda",)
+    thread_safe = False  # an execution context runs one inference at a time
+    profile = calibration_profile(NAME)
+    int8_source = "onnx"
+    fp16_source = "fp16-onnx"
+    color = "#2ca02c"
+    kit_stand_in = "onnxruntime"  # `kit validate --runner onnxruntime` checks a kit on a CPU
+    kit_steps = "`bash trtexec.sh` and `bash validate.sh`"
+
+    def status(self) -> TargetStatus:
+        try:
+            import tensorrt as trt
+        except ImportError as exc:
+            return TargetStatus(False, None, f"not installed ({exc.msg})")
+        except OSError as exc:  # the bindings exist but libnvinfer does not load
+            return TargetStatus(False, None, f"libraries missing ({exc})")
+        if not hasattr(trt, "Builder"):
+            # tensorrt-stubs alone makes `import tensorrt` succeed as an empty namespace package.
+            return TargetStatus(False, None, "not installed (only type stubs)")
+        return TargetStatus(True, getattr(trt, "__version__", "unknown"))
+
+    def doctor_rows(self, status: TargetStatus) -> list[tuple[str, str, str]]:
+        return [(self.name, status.version or "not installed", status.reason or "")]
+
+    def compile(
+        self,
+        source: Path,
+        out: Path,
+        *,
+        precision: str,
+        settings: TargetSection,
+        float_onnx: Path,
+        cache_dir: Path,
+    ) -> Compiled:
+        from dense_edge.targets.tensorrt.compiler import compile_engine
+
+        fields = compile_engine(source, out, precision=precision, device=settings.device,
+                                hint=settings.hint, threads=settings.threads,
+                                streams=settings.streams, settings=settings, float_onnx=float_onnx,
+                                timing_cache=cache_dir / f"{NAME}.timing.cache")  # fmt: skip
+        return Compiled(fields.pop("files"), fields)
+
+    def load_runner(self, folder: Path, manifest: dict[str, Any]) -> Runner:
+        from dense_edge.targets.tensorrt.runner import TensorRTRunner
+
+        return TensorRTRunner.from_bundle(folder, manifest)
+
+    def cannot_build_here(self) -> str | None:
+        try:
+            availability.load()
+        except MissingDependencyError as exc:
+            return str(exc).split(" (pip install")[0]
+        try:
+            import torch
+        except ImportError:  # pragma: no cover - torch is a core dependency
+            return "torch is not installed"
+        if not torch.cuda.is_available():
+            return "no CUDA GPU is visible"
+        return None
+
+    @property
+    def install_hint(self) -> str:
+        return availability.INSTALL_HINT
+
+    def write_kit(
+        self, folder: Path, source: Path, float_onnx: Path, precision: str,
+        input_shape: list[int], settings: TargetSection,
+    ) -> KitFiles:  # fmt: skip
+        from dense_edge.targets.tensorrt import kit
+
+        return kit.write(folder, source, float_onnx, precision, input_shape, settings)
+
+
+TARGET = TensorRTTarget()
