@@ -1,13 +1,36 @@
-"""``dense-edge kit validate KIT``: a TensorRT build kit proves itself on the device."""
+"""``dense-edge kit validate KIT``: a device build kit proves itself on the device.
+
+Runs the kit's evaluation set through what its target builds from the kit (for TensorRT, the
+engine ``trtexec.sh`` built, or one built now) and writes a *device report*: accuracy against the
+labels and the float model's logits (the project's own metric code,
+:func:`dense_edge.validate.accuracy.evaluate`), latency p50/p99 (device time where the runner
+records it) and the versions that decide what an engine is. ``dense-edge report merge`` adds it to
+the run's report. A target's ``kit_stand_in`` runs the same path over the kit's model where the
+target cannot run: a check of the kit and of this code, labelled as such, never a measurement.
+"""
 
 from __future__ import annotations
 
+import json
+import time
 from pathlib import Path
 from typing import Any
 
 import click
+import numpy as np
 
+from dense_edge.errors import UserError
+from dense_edge.fileio import write_json
+from dense_edge.manifest import now
+from dense_edge.targets import bundle, evalset
+from dense_edge.targets.base import Runner, Target
 from dense_edge.targets.registry import all_targets
+from dense_edge.validate.accuracy import evaluate
+from dense_edge.validate.latency import measure, summarize
+from dense_edge.validate.worker import peak_rss_mib
+
+REPORT_SCHEMA = "dense-edge/device-report"
+REPORT_VERSION = 1
 
 _KIT_TARGETS = [t for t in all_targets() if t.writes_kits]
 # A kit runs on its own target's runtime, or is checked by that target's stand-in where it cannot.
@@ -54,12 +77,10 @@ def validate(
     kit_dir: Path, runner: str, rebuild: bool, iterations: int, warmup: int, out: Path | None
 ) -> None:
     """Run the kit's evaluation set through its engine; write the device report."""
-    from dense_edge.targets.tensorrt.selfcheck import validate_kit, write_report
-
     report = validate_kit(
         kit_dir, runner=runner, rebuild=rebuild, iterations=iterations, warmup=warmup
     )
-    path = write_report(report, out or kit_dir / "device_report.json")
+    path = write_json(out or kit_dir / "device_report.json", report)  # temp file, one rename
     acc, first = report["accuracy"], next(iter(report["latency"].values()))
     click.echo(
         f"{report['engine']['name']}: top-1 {acc['top1_fraction']:.2%} "
@@ -73,3 +94,92 @@ def validate(
     click.echo(
         f"device report: {path} (add it to the run: dense-edge report merge {path.name} --run RUN)"
     )
+
+
+def kit_target(kit: Path) -> Target:
+    """The target whose kit ``kit`` is, by its manifest's kind."""
+    path = kit / bundle.MANIFEST
+    try:
+        kind = json.loads(path.read_text()).get("kind")
+    except (OSError, ValueError, AttributeError):
+        kind = None
+    for t in _KIT_TARGETS:
+        if kind == t.kit_kind:
+            return t
+    if not path.exists():
+        raise UserError("not a build kit (no manifest.json)", path=kit)
+    kinds = ", ".join(t.kit_kind for t in _KIT_TARGETS)
+    raise UserError(f"manifest kind is {kind!r}, not a build kit ({kinds})", path=path)
+
+
+def validate_kit(
+    kit: Path,
+    *,
+    runner: str | None = None,
+    rebuild: bool = False,
+    warmup: int = 20,
+    iterations: int = 1000,
+) -> dict[str, Any]:
+    """Run the kit's evaluation set on this machine; the device report (not yet written).
+    ``runner``: the kit's target (default) or its stand-in."""
+    kit = Path(kit)
+    target = kit_target(kit)
+    manifest = target.read_kit(kit, verify=True)
+    images, labels, float_logits, info = evalset.read(kit)
+    t0 = time.perf_counter()
+    run = target.kit_run(kit, manifest, runner=runner or target.name, rebuild=rebuild)
+    r = run.runner
+    with r:
+        r.infer(images[:1])
+        cold = time.perf_counter() - t0
+        logits = r.infer_all(images, batch_size=run.max_batch)
+        latency = {
+            str(b): _latency(r, images, b, warmup, iterations)
+            for b in info.get("batch_sizes", [1])
+            if b <= run.max_batch
+        } or {"1": _latency(r, images, 1, warmup, iterations)}
+        described = r.describe()
+    accuracy = evaluate(logits, labels, float_logits, manifest["classes"])
+    precision = manifest["precision"]
+    return {
+        "schema": REPORT_SCHEMA,
+        "schema_version": REPORT_VERSION,
+        "created": now(),
+        "measured_by": runner or target.name,
+        "note": run.note,
+        "kit": {
+            "path": str(kit.resolve()),
+            "precision": precision,
+            "arch": manifest.get("arch"),
+            "model_sha256": run.model_sha256,
+            "run": manifest.get("run", {}),
+        },
+        "engine": {
+            "name": run.name,
+            "target": run.target,
+            "precision": precision,
+            "precision_run": run.precision_run or described.get("precision_run", precision),
+            "runtime": described.get("runtime"),
+            "device": described.get("device") or described.get("providers"),
+            **run.engine,
+        },
+        "evaluation": {k: info[k] for k in ("split", "samples", "of", "source", "float_top1")},
+        "accuracy": accuracy,
+        "latency": latency,
+        "cold_start_s": round(cold, 4),
+        "peak_rss_mib": round(peak_rss_mib(), 1),
+        "environment": run.environment,
+    }
+
+
+def _latency(
+    runner: Runner, images: np.ndarray, batch: int, warmup: int, iterations: int
+) -> dict[str, Any]:
+    """One batch size: device time where the runner records it, else wall time."""
+    wall = measure(runner, images[:batch], batch=batch, warmup=warmup, iterations=iterations,
+                   show_progress=False)  # fmt: skip
+    device_ms = getattr(runner, "device_times", None)
+    if device_ms:
+        gpu = summarize([t / 1000.0 for t in device_ms[-wall.iterations :]], batch).to_dict()
+        return {**gpu, "clock": "gpu compute (CUDA events)", "wall_p50_ms": round(wall.p50_ms, 4)}
+    return {**wall.to_dict(), "clock": "wall (time to a result on the host)"}

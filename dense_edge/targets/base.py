@@ -134,6 +134,21 @@ class KitFiles:
     fields: dict[str, Any]  # kit-manifest fields (e.g. the build plan)
 
 
+@dataclass(frozen=True)
+class KitRun:
+    """What ``kit validate`` runs for one of a target's kits, and how the device report names it."""
+
+    runner: Runner  # not yet activated
+    name: str  # the engine's name in the device report (and, once merged, the run's report)
+    target: str  # the target the report files it under (the stand-in's, for a stand-in)
+    engine: dict[str, Any]  # more engine fields for the device report: origin, config, size...
+    precision_run: str | None  # what the report says runs; None: what the runner describes
+    note: str | None  # shown with the report (e.g. "a stand-in, not a measurement")
+    max_batch: int
+    model_sha256: str  # of the model the kit builds from
+    environment: dict[str, Any]  # host, device and runtime versions
+
+
 class Target(ABC):
     """A runtime dense-edge builds engines for. Subclasses set every attribute below."""
 
@@ -142,7 +157,7 @@ class Target(ABC):
     precisions: tuple[Precision, ...]  # what it builds
     default_precisions: tuple[Precision, ...]  # `export --target X` without --precision
     in_default_recipe: bool  # part of the empty recipe's `targets`
-    pip_extra: str  # `pip install 'dense-edge[<pip_extra>]'`
+    pip_extra: str | None  # `pip install 'dense-edge[<pip_extra>]'`; None: a core dependency
     library: str  # the distribution whose version a manifest records (and whose upgrade rebuilds)
     device_kinds: tuple[DeviceKind, ...]  # where it runs; the first is where validation measures
     thread_safe: bool  # one runner may be called from several threads at once
@@ -160,6 +175,8 @@ class Target(ABC):
 
     @property
     def install_hint(self) -> str:
+        if self.pip_extra is None:
+            return f"pip install dense-edge (it brings {self.library})"
         return f"pip install 'dense-edge[{self.pip_extra}]'"
 
     @abstractmethod
@@ -212,6 +229,14 @@ class Target(ABC):
         input_shape: list[int], settings: TargetSection,
     ) -> KitFiles:  # fmt: skip
         """Write what a device needs to build and check the engine itself (``writes_kits``)."""
+        raise NotImplementedError(f"{self.name} writes no device build kits")
+
+    def read_kit(self, folder: Path, *, verify: bool) -> dict[str, Any]:
+        """One of its kits' manifests; with ``verify``, after checking every file's sha256."""
+        raise NotImplementedError(f"{self.name} writes no device build kits")
+
+    def kit_run(self, kit: Path, manifest: dict[str, Any], *, runner: str, rebuild: bool) -> KitRun:
+        """What runs the kit's evaluation set here: the target itself or its ``kit_stand_in``."""
         raise NotImplementedError(f"{self.name} writes no device build kits")
 
 

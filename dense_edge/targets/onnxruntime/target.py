@@ -19,7 +19,7 @@ class OnnxRuntimeTarget(Target):
     precisions = ("fp32", "fp16", "int8")
     default_precisions = ("fp32", "int8")
     in_default_recipe = True
-    pip_extra = NAME
+    pip_extra = None  # a core dependency
     library = NAME
     device_kinds = ("cpu", "cuda")
     thread_safe = True  # an InferenceSession may be run from several threads

@@ -9,6 +9,7 @@ from dense_edge.errors import MissingDependencyError
 from dense_edge.targets.base import (
     Compiled,
     KitFiles,
+    KitRun,
     Runner,
     Target,
     TargetStatus,
@@ -101,6 +102,16 @@ class TensorRTTarget(Target):
         from dense_edge.targets.tensorrt import kit
 
         return kit.write(folder, source, float_onnx, precision, input_shape, settings)
+
+    def read_kit(self, folder: Path, *, verify: bool) -> dict[str, Any]:
+        from dense_edge.targets.tensorrt import kit
+
+        return kit.read_kit(folder, verify=verify)
+
+    def kit_run(self, kit: Path, manifest: dict[str, Any], *, runner: str, rebuild: bool) -> KitRun:
+        from dense_edge.targets.tensorrt import selfcheck
+
+        return selfcheck.kit_run(kit, manifest, runner=runner, rebuild=rebuild)
 
 
 TARGET = TensorRTTarget()
