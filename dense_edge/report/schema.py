@@ -12,14 +12,20 @@ from pathlib import Path
 from typing import Any
 
 from dense_edge.errors import UserError
+from dense_edge.targets.registry import names
 
 SCHEMA = "dense-edge/report"
 SCHEMA_VERSION = 2
+REFERENCE_TARGET = "pytorch"  # the float model's row
 
 
 def json_schema() -> dict[str, Any]:
     text = resources.files("dense_edge.report").joinpath("report.schema.json").read_text()
-    return dict(json.loads(text))
+    schema = dict(json.loads(text))
+    # An engine's target: the float reference, or any registered target (the registry is the list).
+    target = schema["properties"]["engines"]["items"]["properties"]["target"]
+    target["enum"] = [REFERENCE_TARGET, *names()]
+    return schema
 
 
 def load(path: str | Path) -> dict[str, Any]:
