@@ -93,7 +93,7 @@ def compile_stage(
                              float_onnx=run.onnx_model, cache_dir=run.root / "engines")  # fmt: skip
         fields = compiled.fields
         files = compiled.files + bundle.write_sidecars(
-            tmp, source_manifest, compiled.sidecar_config
+            tmp, source_manifest, compiled.sidecar_config, target=t.name, title=t.title
         )
         manifest = new_manifest(
             bundle.BUNDLE_KIND,

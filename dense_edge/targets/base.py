@@ -123,7 +123,7 @@ class Compiled:
 
     files: list[str]  # names relative to the folder, the engine file first
     fields: dict[str, Any]  # engine-manifest fields: runtime, device, precision_run, config, ...
-    sidecar_config: dict[str, Any] | None = None  # plain-text settings for apps (openvino.txt)
+    sidecar_config: dict[str, Any] | None = None  # written as <name>.txt for apps (OpenVINO's)
 
 
 @dataclass(frozen=True)

@@ -46,11 +46,16 @@ def file_table(folder: Path, names: list[str]) -> dict[str, dict[str, Any]]:
 
 
 def write_sidecars(
-    folder: Path, model: dict[str, Any], openvino_config: dict[str, Any] | None = None
+    folder: Path,
+    model: dict[str, Any],
+    config: dict[str, Any] | None = None,
+    *,
+    target: str,
+    title: str,
 ) -> list[str]:
     """``labels.txt`` (one class per line) and ``preprocess.txt`` (``key value ...`` lines), and
-    ``openvino.txt`` (the compile settings) for OpenVINO engines: what a device app in any
-    language needs without a JSON parser."""
+    ``<target>.txt`` (the compile settings) for targets whose apps read them (OpenVINO's): what
+    a device app in any language needs without a JSON parser."""
     (folder / "labels.txt").write_text("\n".join(model["classes"]) + "\n", encoding="utf-8")
     pre = model["preprocess"]
     resize = pre.get("resize")
@@ -77,12 +82,11 @@ def write_sidecars(
     ]
     (folder / "preprocess.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
     names = ["labels.txt", "preprocess.txt"]
-    if openvino_config is not None:
-        text = "".join(f"{k} {v}\n" for k, v in openvino_config.items())
-        (folder / "openvino.txt").write_text(
-            "# OpenVINO compile settings\n" + text, encoding="utf-8"
-        )
-        names.append("openvino.txt")
+    if config is not None:
+        text = "".join(f"{k} {v}\n" for k, v in config.items())
+        name = f"{target}.txt"
+        (folder / name).write_text(f"# {title} compile settings\n" + text, encoding="utf-8")
+        names.append(name)
     return names
 
 
