@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dense_edge.targets.registry import all_targets
+from dense_edge.targets.registry import TARGETS, all_targets
 from dense_edge.validate.budgets import describe_check
 
 KIT_STATUS = "kit written, not built here"
@@ -41,7 +41,10 @@ def where(e: dict[str, Any]) -> str:
         return KIT_STATUS
     on = e.get("measured_on")
     if on and e.get("stand_in"):
-        return (f"kit checked with ONNX Runtime on {on.get('host', '?')}: not a TensorRT "
+        by = TARGETS.get(str(e.get("target")))
+        kit = next((t for t in all_targets() if by and t.kit_stand_in == by.name), None)
+        return (f"kit checked with {by.title if by else e.get('target')} on "
+                f"{on.get('host', '?')}: not a {kit.title if kit else 'device'} "
                 "measurement, not recommended")  # fmt: skip
     if on:
         runtimes = [f"{t.title} {on[t.name]}" for t in all_targets() if on.get(t.name)]
