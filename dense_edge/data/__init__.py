@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from dense_edge.data.imageset import ArrayImageSet, FileImageSet, ImageSet, Splits
-from dense_edge.data.preprocess import Preprocess
+from dense_edge.preprocess import Preprocess
 
 if TYPE_CHECKING:
     from dense_edge.recipe import Recipe
@@ -27,8 +27,8 @@ __all__ = [
 
 def preprocess_for(recipe: Recipe) -> Preprocess:
     """The architecture's default preprocessing with the recipe's overrides applied."""
-    from dense_edge.data.preprocess import for_config
     from dense_edge.models.registry import check_input_size, get_config
+    from dense_edge.preprocess import for_config
 
     config = get_config(recipe.model.arch)
     over = recipe.preprocess

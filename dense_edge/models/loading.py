@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-from dense_edge.data.preprocess import for_config
 from dense_edge.errors import WeightsError
 from dense_edge.fileio import sha256_file
 from dense_edge.manifest import new_manifest, validate_manifest
@@ -18,6 +17,7 @@ from dense_edge.models.weights import (
     normalize_keys,
     read_state_dict,
 )
+from dense_edge.preprocess import for_config
 
 WEIGHTS_FILE = "weights.safetensors"
 MANIFEST_FILE = "manifest.json"

@@ -316,7 +316,7 @@ def check_files(splits: Any) -> None:
     """Open every image file's header once (no decoding): a file that is not an image, or one
     too large to decode safely, is named before training starts."""
     from dense_edge.data.imageset import FileImageSet
-    from dense_edge.data.preprocess import check_image
+    from dense_edge.preprocess import check_image
 
     seen: set[Path] = set()
     for part in (splits.train, splits.val, splits.test):
