@@ -16,6 +16,7 @@ from typing import Any
 
 from dense_edge import __version__
 from dense_edge.errors import UserError
+from dense_edge.records import MANIFEST_FILE
 
 FORMAT = "dense-edge/manifest"
 FORMAT_VERSION = 1
@@ -108,7 +109,7 @@ def load_manifest(path: str | Path) -> dict[str, Any]:
 
     p = Path(path)
     if p.is_dir():
-        p = p / "manifest.json"
+        p = p / MANIFEST_FILE
     return validate_manifest(read_json(p), p)
 
 

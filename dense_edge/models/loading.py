@@ -18,9 +18,9 @@ from dense_edge.models.weights import (
     read_state_dict,
 )
 from dense_edge.preprocess import for_config
+from dense_edge.records import INPUT_NAME, MANIFEST_FILE, OUTPUT_NAME
 
 WEIGHTS_FILE = "weights.safetensors"
-MANIFEST_FILE = "manifest.json"
 
 
 def load_model(
@@ -96,8 +96,8 @@ def load_model(
             num_classes=n_out,
             classes=classes or [str(i) for i in range(n_out)],
             input_shape=pre.input_shape,
-            input_name="images",
-            output_name="logits",
+            input_name=INPUT_NAME,
+            output_name=OUTPUT_NAME,
             preprocess=pre.to_dict(),
             metrics={},
             seed=None,

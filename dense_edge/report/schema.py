@@ -12,9 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from dense_edge.errors import UserError
+from dense_edge.records import REPORT_FILE
+from dense_edge.records import REPORT_SCHEMA as SCHEMA
+from dense_edge.records import REPORT_SCHEMA_VERSION as SCHEMA_VERSION
 
-SCHEMA = "dense-edge/report"
-SCHEMA_VERSION = 2
+__all__ = ["SCHEMA", "SCHEMA_VERSION", "json_schema", "load"]
 
 
 def json_schema() -> dict[str, Any]:
@@ -26,7 +28,7 @@ def load(path: str | Path) -> dict[str, Any]:
     """A report from disk, refused with a clear message unless its schema is this version's."""
     p = Path(path)
     if p.is_dir():
-        p = p / "report.json"
+        p = p / REPORT_FILE
     try:
         data = json.loads(p.read_text(encoding="utf-8"))
     except FileNotFoundError:

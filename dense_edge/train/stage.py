@@ -12,10 +12,11 @@ from dense_edge.data import load_splits, preprocess_for
 from dense_edge.errors import StageError, WeightsError
 from dense_edge.fileio import sha256_file, sha256_json, write_json
 from dense_edge.manifest import load_manifest, new_manifest
-from dense_edge.models.loading import MANIFEST_FILE, WEIGHTS_FILE
+from dense_edge.models.loading import WEIGHTS_FILE
 from dense_edge.models.registry import get_config
 from dense_edge.progress import info
 from dense_edge.recipe import Recipe
+from dense_edge.records import INPUT_NAME, MANIFEST_FILE, OUTPUT_NAME
 from dense_edge.rundir import RunDir
 from dense_edge.stages import Stage
 
@@ -288,8 +289,8 @@ def _base_manifest(recipe: Recipe, classes: list[str], preprocess: Any) -> dict[
         num_classes=len(classes),
         classes=list(classes),
         input_shape=preprocess.input_shape,
-        input_name="images",
-        output_name="logits",
+        input_name=INPUT_NAME,
+        output_name=OUTPUT_NAME,
         preprocess=preprocess.to_dict(),
         metrics={},
         seed=recipe.seed,
