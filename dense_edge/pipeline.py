@@ -17,7 +17,11 @@ from dense_edge.data import Preprocess
 from dense_edge.errors import UserError
 from dense_edge.progress import info
 from dense_edge.recipe import Recipe
+from dense_edge.records import Report
+from dense_edge.report.write import write_reports
 from dense_edge.rundir import RunDir
+from dense_edge.validate.budgets import Budgets
+from dense_edge.validate.stage import validate_stage
 
 
 @dataclass
@@ -123,8 +127,22 @@ def export_target(
 @dataclass
 class RunResult:
     engines: list[Any]
-    report: dict[str, Any] | None
+    report: Report | None
     notes: list[str] = field(default_factory=list)
+
+
+def validate_and_report(
+    recipe: Recipe,
+    run: RunDir,
+    *,
+    engines: list[str] | None = None,
+    budgets: Budgets | None = None,
+) -> Report:
+    """The validate stage, then the report stage: validate returns the report, this writes it
+    (``RUN/report/report.json``, ``.md``, ``.html``) whatever the verdict."""
+    report = validate_stage(recipe, run, engines=engines, budgets=budgets)
+    write_reports(report, run.report)
+    return report
 
 
 def run_recipe(recipe: Recipe, run: RunDir, *, force: bool = False) -> RunResult:
@@ -132,7 +150,6 @@ def run_recipe(recipe: Recipe, run: RunDir, *, force: bool = False) -> RunResult
     from dense_edge.compile.stage import compile_stage
     from dense_edge.export import export_stage
     from dense_edge.train.stage import train_stage
-    from dense_edge.validate.stage import validate_stage
 
     train_stage(recipe, run, force=force)
     export_stage(recipe, run, force=force)
@@ -163,5 +180,5 @@ def run_recipe(recipe: Recipe, run: RunDir, *, force: bool = False) -> RunResult
             result = compile_stage(recipe, run, target.name, precision, force=force)
             engines.append(result)
             names.append(result.path.name)
-    report = validate_stage(recipe, run, engines=names) if names else None
+    report = validate_and_report(recipe, run, engines=names) if names else None
     return RunResult(engines, report, notes)

@@ -22,7 +22,7 @@ here: every stage (and the device runtime) may import this module.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any, TypedDict, cast
 
 from dense_edge.errors import UserError
 from dense_edge.fileio import read_json
@@ -84,8 +84,7 @@ def load_calibration_record(path: str | Path) -> CalibrationRecord:
                 path=p,
                 fix="recalibrate with dense-edge calibrate --force",
             )
-    record: CalibrationRecord = data  # type: ignore[assignment]  # checked just above
-    return record
+    return cast(CalibrationRecord, data)  # its required keys were checked just above
 
 
 class Report(TypedDict):

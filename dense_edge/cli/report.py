@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import click
 
 from dense_edge.errors import CheckFailed
+from dense_edge.records import Report
 
 
-def print_summary(report: dict[str, Any], folder: Path | None = None) -> None:
+def print_summary(report: Report, folder: Path | None = None) -> None:
     """Verdict, recommendation and engines table; exit 1 unless the verdict is PASSED."""
     from dense_edge.progress import print_table
     from dense_edge.report import tables

@@ -41,7 +41,7 @@ def validate(
 ) -> None:
     """Accuracy and latency of every engine against the float model; writes RUN/report/."""
     from dense_edge.cli.report import print_summary
-    from dense_edge.validate.stage import validate_stage
+    from dense_edge.pipeline import validate_and_report
 
     recipe = load(
         recipe_path,
@@ -57,5 +57,5 @@ def validate(
         },
     )
     run = run_dir(recipe, out)
-    report = validate_stage(recipe, run, engines=list(engines) or None)
+    report = validate_and_report(recipe, run, engines=list(engines) or None)
     print_summary(report, run.report)

@@ -9,10 +9,10 @@ from __future__ import annotations
 import json
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from dense_edge.errors import UserError
-from dense_edge.records import REPORT_FILE
+from dense_edge.records import REPORT_FILE, Report
 from dense_edge.records import REPORT_SCHEMA as SCHEMA
 from dense_edge.records import REPORT_SCHEMA_VERSION as SCHEMA_VERSION
 
@@ -24,7 +24,7 @@ def json_schema() -> dict[str, Any]:
     return dict(json.loads(text))
 
 
-def load(path: str | Path) -> dict[str, Any]:
+def load(path: str | Path) -> Report:
     """A report from disk, refused with a clear message unless its schema is this version's."""
     p = Path(path)
     if p.is_dir():
@@ -48,7 +48,7 @@ def load(path: str | Path) -> dict[str, Any]:
     problem = _structure_problem(data)
     if problem:
         raise UserError(f"incomplete report: {problem}", path=p, fix="re-run dense-edge validate")
-    return data
+    return cast(Report, data)  # every required key was checked just above
 
 
 def _structure_problem(data: dict[str, Any]) -> str | None:

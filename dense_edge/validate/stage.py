@@ -3,7 +3,8 @@
 The float PyTorch model and each engine bundle in ``RUN/engines/`` run on the same labelled
 evaluation split (``validate.split``, never the calibration images), each in its own process
 (:mod:`dense_edge.validate.worker`), timed by the same harness at every batch size of the recipe.
-Budgets from the recipe (or flags) are checked; the report goes to ``RUN/report/``.
+Budgets from the recipe (or flags) are checked. The stage returns the report; the report layer
+(:func:`dense_edge.pipeline.validate_and_report`) writes it to ``RUN/report/``.
 """
 
 from __future__ import annotations
@@ -19,10 +20,10 @@ from typing import Any
 import numpy as np
 
 from dense_edge.errors import StageError, UserError
-from dense_edge.manifest import now
+from dense_edge.manifest import load_manifest, now
 from dense_edge.progress import bar, info
 from dense_edge.recipe import Recipe
-from dense_edge.report.schema import SCHEMA, SCHEMA_VERSION
+from dense_edge.records import REPORT_FILE, REPORT_SCHEMA, REPORT_SCHEMA_VERSION, Report
 from dense_edge.rundir import RunDir
 from dense_edge.targets import bundle
 from dense_edge.validate import accuracy
@@ -156,14 +157,13 @@ def validate_stage(
     *,
     engines: list[str] | None = None,
     budgets: budgets_mod.Budgets | None = None,
-) -> dict[str, Any]:
-    """Measure the float model, judge it, then every engine; write and return the report.
+) -> Report:
+    """Measure the float model, judge it, then every engine; return the report (unwritten).
 
-    The report is written whatever the verdict; the CLI turns a verdict other than PASSED into
-    exit 1.
+    The caller writes it whatever the verdict (:func:`dense_edge.pipeline.validate_and_report`);
+    the CLI turns a verdict other than PASSED into exit 1.
     """
     from dense_edge import environment
-    from dense_edge.report.write import write_reports
 
     if not (run.model / "manifest.json").exists():
         raise StageError(f"no model in {run.model}", fix="run dense-edge train (or run) first")
@@ -177,7 +177,7 @@ def validate_stage(
         raise StageError(
             f"no engines in {run.root / 'engines'}", fix="build some with dense-edge compile or run"
         )
-    model_manifest = json.loads((run.model / "manifest.json").read_text())
+    model_manifest = load_manifest(run.model)
     classes = model_manifest["classes"]
     images, labels, evaluation = evaluation_images(recipe, run)
     v = recipe.validation
@@ -262,7 +262,7 @@ def validate_stage(
     if ref_check["status"] != "unsound":
         entries += [_kit_entry(n, k, run) for n, k in kits.items()]
         weights = model_manifest.get("weights", {}).get("sha256")
-        entries = _keep_device_rows(entries, run.report / "report.json", weights, b)
+        entries = _keep_device_rows(entries, run.report / REPORT_FILE, weights, b)
     else:
         missing = []
     violations = [
@@ -276,9 +276,9 @@ def validate_stage(
         + [e["target"] for e in entries if not e.get("is_reference")]
     ))  # fmt: skip
     state, reasons = verdict_mod.verdict(ref_check, entries, missing)
-    report = {
-        "schema": SCHEMA,
-        "schema_version": SCHEMA_VERSION,
+    report: Report = {
+        "schema": REPORT_SCHEMA,
+        "schema_version": REPORT_SCHEMA_VERSION,
         "created": now(),
         "recipe": recipe.name,
         "run_dir": str(run.root),
@@ -314,7 +314,6 @@ def validate_stage(
         "verdict_reasons": reasons,
         "passed": state == "PASSED",
     }
-    write_reports(report, run.report)
     return report
 
 
@@ -360,7 +359,7 @@ def _entry(
         size = sum(f.stat().st_size for f in path.glob("weights.*"))
         device_kind = "cuda" if subject.get("cuda") else "cpu"
     else:
-        m = json.loads((path / bundle.MANIFEST).read_text())
+        m = bundle.read(path, verify=False)  # the worker checked every file when it loaded them
         target, precision, ran = m["target"], m["precision"], m.get("precision_run", "?")
         size = sum(int(f["bytes"]) for f in m["files"].values())
         device_kind = "cuda" if target == "tensorrt" else "cpu"
