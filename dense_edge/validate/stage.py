@@ -19,8 +19,11 @@ from typing import Any
 
 import numpy as np
 
+from dense_edge.accuracy import top1
+from dense_edge.data.evaluation import evaluation_set
 from dense_edge.errors import StageError, UserError
 from dense_edge.manifest import load_manifest, now
+from dense_edge.preprocess import Preprocess
 from dense_edge.progress import bar, info
 from dense_edge.recipe import Recipe
 from dense_edge.records import REPORT_FILE, REPORT_SCHEMA, REPORT_SCHEMA_VERSION, Report
@@ -52,54 +55,12 @@ def engine_dirs(run: RunDir, names: list[str] | None = None) -> list[Path]:
     return found
 
 
-def evaluation_images(
-    recipe: Recipe, run: RunDir
-) -> tuple[np.ndarray, np.ndarray | None, dict[str, Any]]:
-    from dense_edge.data import Preprocess, load_splits
-
-    manifest = json.loads((run.model / "manifest.json").read_text())
-    pre = Preprocess.from_dict(manifest["preprocess"])
-    v = recipe.validation
-    if recipe.data.source in ("imagefolder", "cifar10") and not recipe.data.root:
-        # No data configured (e.g. weights-only ImageNet): judge against the float model only.
-        # Data that is configured but broken is an error, never a silent fallback.
-        unlabelled = ("NO LABELLED DATA (data.root is not set): random inputs, engines judged "
-                   "against the float model only, accuracy unknown")  # fmt: skip
-        info(f"validate: {unlabelled}")
-        rng = np.random.default_rng(recipe.seed)
-        n = v.limit or 64
-        x = rng.standard_normal((n, *pre.input_shape)).astype(np.float32)
-        return x, None, {"split": None, "split_origin": None, "held_out_test": False,
-                         "warning": unlabelled, "samples": n, "source": "random inputs (no labels)",
-                         "skipped_images": 0}  # fmt: skip
-    splits = load_splits(recipe, pre)
-    part = splits.split(v.split)
-    if v.limit and len(part) > v.limit:
-        part = part.subset(np.sort(np.random.default_rng(0).permutation(len(part))[: v.limit]))
-    origin = splits.origins.get(v.split, f"{v.split} split")
-    held_out = v.split == "test" and not splits.test_is_val
-    warning: str | None = None
-    if v.split != "test":
-        warning = (f"evaluated on the {v.split} split ({origin}), not a held-out test split: "
-                   f"figures may be optimistic")  # fmt: skip
-    elif splits.test_is_val:
-        warning = (f"NOT A HELD-OUT TEST SPLIT: the 'test' images are {origin}; add a test/ "
-                   f"folder for a held-out test")  # fmt: skip
-    if warning:
-        info(f"validate: {warning}")
-    return (
-        part.to_array(pre),
-        part.labels.copy(),
-        {
-            "split": v.split,
-            "split_origin": origin,
-            "held_out_test": held_out,
-            "warning": warning,
-            "samples": len(part),
-            "source": splits.source,
-            "skipped_images": len(splits.skipped),
-        },
-    )
+def evaluation_images(recipe: Recipe, run: RunDir) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """The labelled images every model is judged on (the one evaluation policy: a named split,
+    never random inputs), and the report's ``evaluation`` block."""
+    pre = Preprocess.from_dict(load_manifest(run.model)["preprocess"])
+    ev = evaluation_set(recipe, pre, limit=recipe.validation.limit, purpose="validate")
+    return ev.images, ev.labels, ev.describe()
 
 
 def _worker(spec: dict[str, Any]) -> dict[str, Any]:
@@ -226,8 +187,8 @@ def validate_stage(
         # The float model first: engines are only worth judging against a sound reference.
         measure(ref_subjects, "validate float", 0)
         reference = results[REFERENCE]["logits"]
-        ref_top1 = None if labels is None else float((reference.argmax(1) == labels).mean())
-        never = [] if labels is None else accuracy.classes_never_right(reference, labels, classes)
+        ref_top1 = top1(reference, labels)
+        never = accuracy.classes_never_right(reference, labels, classes)
         ref_check = verdict_mod.reference_check(
             ref_top1, len(classes), v.min_reference_top1, evaluation, never
         )
