@@ -12,7 +12,7 @@ import sys
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, cast
 
 from dense_edge import __version__
 from dense_edge.errors import UserError
@@ -34,6 +34,35 @@ MODEL_KEYS = (
     "seed",
     "source",
 )
+
+
+class _ModelManifestKeys(TypedDict):
+    """The keys :func:`validate_manifest` guarantees."""
+
+    format: str
+    format_version: int
+    arch: str
+    num_classes: int
+    classes: list[str]
+    input_shape: list[int]  # [C, H, W]
+    preprocess: dict[str, Any]  # :meth:`dense_edge.preprocess.Preprocess.to_dict`
+
+
+class ModelManifest(_ModelManifestKeys, total=False):
+    """``RUN/model/manifest.json``: the model, its classes and its preprocessing. Every later
+    artifact (ONNX metadata, Q/DQ models, engine manifests) carries its ``MODEL_KEYS``."""
+
+    kind: str  # "model" here; "onnx", "int8", "engine" in the artifacts that copy these keys
+    architecture: dict[str, Any]
+    input_name: str
+    output_name: str
+    metrics: dict[str, Any]
+    seed: int | None
+    source: dict[str, Any]
+    weights: dict[str, Any]  # {"file", "sha256"}
+    versions: dict[str, str | None]
+    created: str
+
 
 _LIBRARIES = ("torch", "onnx", "onnxruntime", "openvino", "nncf", "tensorrt", "numpy")
 
@@ -104,13 +133,19 @@ def validate_manifest(data: Any, where: str | Path) -> dict[str, Any]:
     return data
 
 
-def load_manifest(path: str | Path) -> dict[str, Any]:
+def load_manifest(path: str | Path) -> ModelManifest:
+    """The model manifest at ``path`` (a model folder or its manifest.json), validated."""
     from dense_edge.fileio import read_json
 
     p = Path(path)
     if p.is_dir():
         p = p / MANIFEST_FILE
-    return validate_manifest(read_json(p), p)
+    return cast(ModelManifest, validate_manifest(read_json(p), p))
+
+
+def as_dict(manifest: ModelManifest) -> dict[str, Any]:
+    """The same manifest as a plain mapping, for code that adds keys (derived artifacts)."""
+    return cast(dict[str, Any], manifest)
 
 
 def python_info() -> str:

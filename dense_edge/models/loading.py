@@ -8,7 +8,7 @@ from typing import Any
 
 from dense_edge.errors import WeightsError
 from dense_edge.fileio import sha256_file
-from dense_edge.manifest import new_manifest, validate_manifest
+from dense_edge.manifest import as_dict, load_manifest, new_manifest, validate_manifest
 from dense_edge.models.registry import get_config
 from dense_edge.models.weights import (
     describe_state_dict,
@@ -41,7 +41,7 @@ def load_model(
                 f"model folder has no {WEIGHTS_FILE}", path=path, fix="run dense-edge train first"
             )
         if manifest_path.exists():
-            manifest = validate_manifest(json.loads(manifest_path.read_text()), manifest_path)
+            manifest = as_dict(load_manifest(manifest_path))
         path = weights
     state_dict, meta = read_state_dict(path)
     state_dict = normalize_keys(state_dict)
