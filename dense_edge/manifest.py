@@ -64,6 +64,25 @@ class ModelManifest(_ModelManifestKeys, total=False):
     created: str
 
 
+class EngineFile(TypedDict):
+    sha256: str
+    bytes: int
+
+
+class EngineManifest(ModelManifest, total=False):
+    """``RUN/engines/<target>-<precision>/manifest.json``: the model's keys plus the engine's.
+    :func:`dense_edge.targets.bundle.read_manifest` guarantees ``kind`` ("engine") and a
+    non-empty ``files``; ``target`` and ``precision`` are written by every compile."""
+
+    target: str
+    precision: str  # what was asked: fp32, fp16, int8
+    precision_run: str  # what really runs (e.g. "bf16" for OpenVINO fp32 on this CPU)
+    files: dict[str, EngineFile]
+    config: dict[str, Any]  # the target's compile settings
+    stage: dict[str, Any]  # the stage record (fingerprint, inputs)
+    manifest_sha256: str  # the seal over the manifest's own content
+
+
 _LIBRARIES = ("torch", "onnx", "onnxruntime", "openvino", "nncf", "tensorrt", "numpy")
 
 

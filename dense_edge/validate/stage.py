@@ -320,7 +320,7 @@ def _entry(
         size = sum(f.stat().st_size for f in path.glob("weights.*"))
         device_kind = "cuda" if subject.get("cuda") else "cpu"
     else:
-        m = bundle.read(path, verify=False)  # the worker checked every file when it loaded them
+        m = bundle.read_manifest(path, verify=False)  # the worker checked the files on load
         target, precision, ran = m["target"], m["precision"], m.get("precision_run", "?")
         size = sum(int(f["bytes"]) for f in m["files"].values())
         device_kind = "cuda" if target == "tensorrt" else "cpu"
