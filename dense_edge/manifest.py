@@ -16,6 +16,7 @@ from typing import Any, TypedDict, cast
 
 from dense_edge import __version__
 from dense_edge.errors import UserError
+from dense_edge.fileio import read_json
 from dense_edge.records import MANIFEST_FILE
 
 FORMAT = "dense-edge/manifest"
@@ -154,8 +155,6 @@ def validate_manifest(data: Any, where: str | Path) -> dict[str, Any]:
 
 def load_manifest(path: str | Path) -> ModelManifest:
     """The model manifest at ``path`` (a model folder or its manifest.json), validated."""
-    from dense_edge.fileio import read_json
-
     p = Path(path)
     if p.is_dir():
         p = p / MANIFEST_FILE

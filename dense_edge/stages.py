@@ -37,7 +37,9 @@ from typing import Any, TypedDict, cast
 
 from dense_edge.errors import StageError, UserError
 from dense_edge.fileio import UMASK, ensure_dir, sha256_file, sha256_json, write_json
+from dense_edge.manifest import now
 from dense_edge.records import MANIFEST_FILE
+from dense_edge.targets import bundle
 
 RECORD = ".dense-edge-stage.json"
 TMP_MARK = ".dense-edge-tmp"
@@ -283,8 +285,6 @@ class Stage:
     def _verify(self, rec: StageRecord) -> str | None:
         """None when the outputs are what the record says, else what is wrong."""
         if self.record_in_manifest:
-            from dense_edge.targets import bundle
-
             try:
                 bundle.read(self.folder)
             except UserError as exc:
@@ -338,8 +338,6 @@ class Stage:
     # writing
 
     def record_data(self, tmp: Path) -> StageRecord:
-        from dense_edge.manifest import now
-
         return {
             "format": RECORD_FORMAT,
             "stage": self.name,

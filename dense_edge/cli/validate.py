@@ -7,6 +7,8 @@ from pathlib import Path
 import click
 
 from dense_edge.cli.options import load, recipe_options, run_dir
+from dense_edge.cli.report import print_summary
+from dense_edge.pipeline import validate_and_report
 
 
 @click.command()
@@ -40,9 +42,6 @@ def validate(
     split: str | None,
 ) -> None:
     """Accuracy and latency of every engine against the float model; writes RUN/report/."""
-    from dense_edge.cli.report import print_summary
-    from dense_edge.pipeline import validate_and_report
-
     recipe = load(
         recipe_path,
         sets,

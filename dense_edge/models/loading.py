@@ -9,6 +9,7 @@ from typing import Any
 from dense_edge.errors import WeightsError
 from dense_edge.fileio import sha256_file
 from dense_edge.manifest import as_dict, load_manifest, new_manifest, validate_manifest
+from dense_edge.models import create
 from dense_edge.models.registry import get_config
 from dense_edge.models.weights import (
     describe_state_dict,
@@ -31,8 +32,6 @@ def load_model(
     classes: list[str] | None,
     memory_efficient: bool,
 ) -> tuple[Any, dict[str, Any]]:
-    from dense_edge.models import create
-
     manifest: dict[str, Any] | None = None
     if path.is_dir():
         weights, manifest_path = path / WEIGHTS_FILE, path / MANIFEST_FILE

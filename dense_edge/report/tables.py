@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from dense_edge.records import Report
-from dense_edge.validate.budgets import describe_check
+from dense_edge.validate.budgets import describe_check, fmt_value
 
 KIT_STATUS = "kit written, not built here"
 
@@ -138,8 +138,6 @@ BUDGET_COLUMNS = ["engine", "budget", "batch", "value", "limit", "status"]
 
 
 def budget_rows(report: Report) -> list[list[Any]]:
-    from dense_edge.validate.budgets import fmt_value
-
     rows = []
     for e in report["engines"]:
         for c in e.get("budget_checks", []):

@@ -7,11 +7,10 @@ from pathlib import Path
 
 from dense_edge.fileio import atomic_dir
 from dense_edge.records import REPORT_FILE, Report
+from dense_edge.report import html, markdown
 
 
 def write_reports(report: Report, folder: Path) -> Path:
-    from dense_edge.report import html, markdown
-
     with atomic_dir(folder) as tmp:
         (tmp / REPORT_FILE).write_text(json.dumps(report, indent=2, default=str) + "\n")
         (tmp / "report.md").write_text(markdown.render(report))

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from dense_edge import environment
 from dense_edge.accuracy import top1
 from dense_edge.data.evaluation import evaluation_set
 from dense_edge.errors import StageError, UserError
@@ -124,8 +125,6 @@ def validate_stage(
     The caller writes it whatever the verdict (:func:`dense_edge.pipeline.validate_and_report`);
     the CLI turns a verdict other than PASSED into exit 1.
     """
-    from dense_edge import environment
-
     if not (run.model / "manifest.json").exists():
         raise StageError(f"no model in {run.model}", fix="run dense-edge train (or run) first")
     wanted = requested_engines(recipe, engines)
