@@ -11,8 +11,9 @@ same everywhere:
 
 :func:`compare_top1` makes the record from logits (or predicted classes); :func:`judge` checks
 one value against one budget; :func:`within_budget` checks a record against the accuracy
-budgets (what calibration's accuracy-aware search asks of each candidate). numpy only: every
-stage may import this module.
+budgets (what calibration's accuracy-aware search asks of each candidate).
+:func:`calibration_accuracy` turns a comparison into calibration.json's ``validation`` record.
+numpy and :mod:`dense_edge.records` only: every stage may import this module.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+
+from dense_edge.records import CalibrationAccuracy
 
 Status = Literal["pass", "fail", "unverified"]
 _EPS = 1e-12
@@ -88,3 +91,23 @@ def within_budget(
     if min_agreement is not None:
         checks.append(judge("min_agreement", min_agreement, comparison.agreement))
     return all(c == "pass" for c in checks)
+
+
+def calibration_accuracy(
+    comparison: Top1Comparison, *, split: str, runtime: str
+) -> CalibrationAccuracy:
+    """calibration.json's ``validation`` record: an int8 model against its float model on a
+    labelled split (``runtime`` says what ran both)."""
+    if comparison.reference_top1 is None or comparison.top1 is None:
+        raise ValueError("calibration accuracy needs labels")
+    drop = comparison.top1_drop_points
+    assert drop is not None  # labelled
+    return {
+        "split": split,
+        "samples": comparison.samples,
+        "runtime": runtime,
+        "float_top1": round(comparison.reference_top1, 5),
+        "int8_top1": round(comparison.top1, 5),
+        "top1_drop_points": round(drop, 3),
+        "agreement": round(comparison.agreement, 5),
+    }

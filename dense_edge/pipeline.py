@@ -24,6 +24,7 @@ from dense_edge.recipe import Recipe
 from dense_edge.records import Report
 from dense_edge.report.write import write_reports
 from dense_edge.rundir import RunDir
+from dense_edge.targets.base import Runner
 from dense_edge.targets.onnxruntime.runner import OnnxRuntimeRunner
 from dense_edge.targets.pytorch.runner import PyTorchRunner
 from dense_edge.targets.registry import get, load_runner
@@ -72,7 +73,7 @@ def _eval_images(
 def quick_check(
     recipe: Recipe,
     run: RunDir,
-    runner: Any,
+    runner: Runner,
     reference: np.ndarray,
     images: np.ndarray,
     labels: np.ndarray,
@@ -90,7 +91,7 @@ def export_target(
     recipe: Recipe, run: RunDir, target: str, precisions: list[str], *, force: bool = False
 ) -> list[EngineCheck]:
     """load-or-train -> ONNX -> (calibrate) -> compile -> quick parity/accuracy check."""
-    built: list[tuple[str, str, Path, str, int, Any]] = []
+    built: list[tuple[str, str, Path, str, int, Runner]] = []
     for precision in precisions:
         if target == "onnx":
             result = export_stage(recipe, run, precision=precision, force=force)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dense_edge.accuracy import compare_top1, judge, top1, within_budget
+from dense_edge.accuracy import calibration_accuracy, compare_top1, judge, top1, within_budget
 from dense_edge.data import preprocess_for
 from dense_edge.data.evaluation import evaluation_set
 from dense_edge.errors import DataError
@@ -80,3 +80,24 @@ def test_one_budget_check():
     assert not within_budget(c, max_top1_drop=20)
     assert not within_budget(compare_top1(np.eye(2), np.eye(2)), max_top1_drop=1.0)  # no labels
     assert within_budget(c)  # no budget set
+
+
+def test_the_calibration_accuracy_record_is_made_from_the_same_comparison():
+    """What calibration.json's ``validation`` holds: the fields and rounding calibrate writes."""
+    rng = np.random.default_rng(1)
+    labels = rng.integers(0, 10, 300)
+    ref = np.where(rng.random(300) < 0.9, labels, (labels + 1) % 10)
+    got = np.where(rng.random(300) < 0.95, ref, (ref + 3) % 10)
+    rec = calibration_accuracy(compare_top1(ref, got, labels), split="val", runtime="onnxruntime")
+    f_top1, q_top1 = float((ref == labels).mean()), float((got == labels).mean())
+    assert rec == {
+        "split": "val",
+        "samples": 300,
+        "runtime": "onnxruntime",
+        "float_top1": round(f_top1, 5),
+        "int8_top1": round(q_top1, 5),
+        "top1_drop_points": round((f_top1 - q_top1) * 100, 3),
+        "agreement": round(float((ref == got).mean()), 5),
+    }
+    with pytest.raises(ValueError, match="needs labels"):
+        calibration_accuracy(compare_top1(ref, got), split="val", runtime="onnxruntime")
