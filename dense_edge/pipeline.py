@@ -22,6 +22,7 @@ from dense_edge.preprocess import Preprocess
 from dense_edge.progress import info
 from dense_edge.recipe import Recipe
 from dense_edge.records import Report
+from dense_edge.report.schema import load_previous
 from dense_edge.report.write import write_reports
 from dense_edge.rundir import RunDir
 from dense_edge.targets.base import Runner
@@ -129,8 +130,10 @@ def validate_and_report(
     budgets: Budgets | None = None,
 ) -> Report:
     """The validate stage, then the report stage: validate returns the report, this writes it
-    (``RUN/report/report.json``, ``.md``, ``.html``) whatever the verdict."""
-    report = validate_stage(recipe, run, engines=engines, budgets=budgets)
+    (``RUN/report/report.json``, ``.md``, ``.html``) whatever the verdict. The device rows of
+    the run's last report (``report merge``) are handed to validate, which keeps them."""
+    previous = load_previous(run.report)
+    report = validate_stage(recipe, run, engines=engines, budgets=budgets, previous=previous)
     write_reports(report, run.report)
     return report
 

@@ -16,7 +16,7 @@ from dense_edge.records import REPORT_FILE, Report
 from dense_edge.records import REPORT_SCHEMA as SCHEMA
 from dense_edge.records import REPORT_SCHEMA_VERSION as SCHEMA_VERSION
 
-__all__ = ["SCHEMA", "SCHEMA_VERSION", "json_schema", "load"]
+__all__ = ["SCHEMA", "SCHEMA_VERSION", "json_schema", "load", "load_previous"]
 
 
 def json_schema() -> dict[str, Any]:
@@ -49,6 +49,16 @@ def load(path: str | Path) -> Report:
     if problem:
         raise UserError(f"incomplete report: {problem}", path=p, fix="re-run dense-edge validate")
     return cast(Report, data)  # every required key was checked just above
+
+
+def load_previous(folder: Path) -> dict[str, Any] | None:
+    """The run's last report as it is, or None when there is none or it is unreadable: what a
+    new validation keeps device rows from. Never an error (a new report replaces it)."""
+    try:
+        data = json.loads((folder / REPORT_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def _structure_problem(data: dict[str, Any]) -> str | None:

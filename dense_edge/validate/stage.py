@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ from dense_edge.manifest import load_manifest, now
 from dense_edge.preprocess import Preprocess
 from dense_edge.progress import bar, info
 from dense_edge.recipe import Recipe
-from dense_edge.records import REPORT_FILE, REPORT_SCHEMA, REPORT_SCHEMA_VERSION, Report
+from dense_edge.records import REPORT_SCHEMA, REPORT_SCHEMA_VERSION, Report
 from dense_edge.rundir import RunDir
 from dense_edge.targets import bundle
 from dense_edge.validate import accuracy
@@ -119,11 +120,13 @@ def validate_stage(
     *,
     engines: list[str] | None = None,
     budgets: budgets_mod.Budgets | None = None,
+    previous: Mapping[str, Any] | None = None,
 ) -> Report:
     """Measure the float model, judge it, then every engine; return the report (unwritten).
 
     The caller writes it whatever the verdict (:func:`dense_edge.pipeline.validate_and_report`);
-    the CLI turns a verdict other than PASSED into exit 1.
+    the CLI turns a verdict other than PASSED into exit 1. ``previous`` is the run's last report,
+    if any: its device rows (``report merge``) are kept.
     """
     if not (run.model / "manifest.json").exists():
         raise StageError(f"no model in {run.model}", fix="run dense-edge train (or run) first")
@@ -222,7 +225,7 @@ def validate_stage(
     if ref_check["status"] != "unsound":
         entries += [_kit_entry(n, k, run) for n, k in kits.items()]
         weights = model_manifest.get("weights", {}).get("sha256")
-        entries = _keep_device_rows(entries, run.report / REPORT_FILE, weights, b)
+        entries = _keep_device_rows(entries, previous, weights, b)
     else:
         missing = []
     violations = [
@@ -278,7 +281,10 @@ def validate_stage(
 
 
 def _keep_device_rows(
-    entries: list[dict[str, Any]], previous: Path, weights: str | None, b: budgets_mod.Budgets
+    entries: list[dict[str, Any]],
+    old: Mapping[str, Any] | None,
+    weights: str | None,
+    b: budgets_mod.Budgets,
 ) -> list[dict[str, Any]]:
     """``entries`` with the device rows merged into the previous report (``report merge``).
 
@@ -286,11 +292,7 @@ def _keep_device_rows(
     them, re-checked against today's budgets, as long as they measured this same model (the
     weights' sha256); a device row takes the place of its own kit row.
     """
-    try:
-        old = json.loads(previous.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return entries
-    if not isinstance(old, dict) or old.get("model", {}).get("weights_sha256") != weights:
+    if old is None or old.get("model", {}).get("weights_sha256") != weights:
         return entries
     rows = [e for e in old.get("engines", []) if isinstance(e, dict) and e.get("measured_on")]
     names = {e["name"] for e in rows}
