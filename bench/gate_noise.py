@@ -40,10 +40,10 @@ sys.path.insert(0, str(ROOT))
 
 
 def validate(run_root: Path, recipe: Any) -> dict[str, Any]:
+    from dense_edge.pipeline import validate_and_report
     from dense_edge.rundir import RunDir
-    from dense_edge.validate.stage import validate_stage
 
-    return validate_stage(recipe, RunDir.at(run_root))
+    return dict(validate_and_report(recipe, RunDir.at(run_root)))
 
 
 def judge(base: dict[str, Any], new: dict[str, Any]) -> tuple[int, str]:

@@ -12,10 +12,12 @@ import sys
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, cast
 
 from dense_edge import __version__
 from dense_edge.errors import UserError
+from dense_edge.fileio import read_json
+from dense_edge.records import MANIFEST_FILE
 
 FORMAT = "dense-edge/manifest"
 FORMAT_VERSION = 1
@@ -33,6 +35,54 @@ MODEL_KEYS = (
     "seed",
     "source",
 )
+
+
+class _ModelManifestKeys(TypedDict):
+    """The keys :func:`validate_manifest` guarantees."""
+
+    format: str
+    format_version: int
+    arch: str
+    num_classes: int
+    classes: list[str]
+    input_shape: list[int]  # [C, H, W]
+    preprocess: dict[str, Any]  # :meth:`dense_edge.preprocess.Preprocess.to_dict`
+
+
+class ModelManifest(_ModelManifestKeys, total=False):
+    """``RUN/model/manifest.json``: the model, its classes and its preprocessing. Every later
+    artifact (ONNX metadata, Q/DQ models, engine manifests) carries its ``MODEL_KEYS``."""
+
+    kind: str  # "model" here; "onnx", "int8", "engine" in the artifacts that copy these keys
+    architecture: dict[str, Any]
+    input_name: str
+    output_name: str
+    metrics: dict[str, Any]
+    seed: int | None
+    source: dict[str, Any]
+    weights: dict[str, Any]  # {"file", "sha256"}
+    versions: dict[str, str | None]
+    created: str
+
+
+class EngineFile(TypedDict):
+    sha256: str
+    bytes: int
+
+
+class EngineManifest(ModelManifest, total=False):
+    """``RUN/engines/<target>-<precision>/manifest.json``: the model's keys plus the engine's.
+    :func:`dense_edge.targets.bundle.read_manifest` guarantees ``kind`` ("engine") and a
+    non-empty ``files``; ``target`` and ``precision`` are written by every compile."""
+
+    target: str
+    precision: str  # what was asked: fp32, fp16, int8
+    precision_run: str  # what really runs (e.g. "bf16" for OpenVINO fp32 on this CPU)
+    files: dict[str, EngineFile]
+    config: dict[str, Any]  # the target's compile settings
+    stage: dict[str, Any]  # the stage record (fingerprint, inputs)
+    manifest_sha256: str  # the seal over the manifest's own content
+
 
 _LIBRARIES = ("torch", "onnx", "nncf", "numpy")  # and each target's runtime (Target.library)
 
@@ -107,13 +157,17 @@ def validate_manifest(data: Any, where: str | Path) -> dict[str, Any]:
     return data
 
 
-def load_manifest(path: str | Path) -> dict[str, Any]:
-    from dense_edge.fileio import read_json
-
+def load_manifest(path: str | Path) -> ModelManifest:
+    """The model manifest at ``path`` (a model folder or its manifest.json), validated."""
     p = Path(path)
     if p.is_dir():
-        p = p / "manifest.json"
-    return validate_manifest(read_json(p), p)
+        p = p / MANIFEST_FILE
+    return cast(ModelManifest, validate_manifest(read_json(p), p))
+
+
+def as_dict(manifest: ModelManifest) -> dict[str, Any]:
+    """The same manifest as a plain mapping, for code that adds keys (derived artifacts)."""
+    return cast(dict[str, Any], manifest)
 
 
 def python_info() -> str:

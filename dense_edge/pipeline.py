@@ -8,19 +8,32 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from dense_edge.compare import agreement
-from dense_edge.data import Preprocess
-from dense_edge.errors import UserError
+from dense_edge.accuracy import compare_top1
+from dense_edge.calibrate.stage import calibrate_stage
+from dense_edge.compile.kit import write_device_kit
+from dense_edge.compile.stage import EngineResult, compile_stage
+from dense_edge.data.evaluation import evaluation_set
+from dense_edge.errors import MissingDependencyError
+from dense_edge.export import export_stage
+from dense_edge.manifest import load_manifest
+from dense_edge.preprocess import Preprocess
 from dense_edge.progress import info
 from dense_edge.recipe import Recipe
+from dense_edge.records import Report
+from dense_edge.report.schema import load_previous
+from dense_edge.report.write import write_reports
 from dense_edge.rundir import RunDir
-
-if TYPE_CHECKING:
-    from dense_edge.compile.stage import EngineResult
+from dense_edge.targets.base import Runner
+from dense_edge.targets.onnxruntime.runner import OnnxRuntimeRunner
+from dense_edge.targets.pytorch.runner import PyTorchRunner
+from dense_edge.targets.registry import get, load_runner
+from dense_edge.validate.budgets import Budgets
+from dense_edge.validate.latency import measure
+from dense_edge.validate.stage import validate_stage
 
 
 @dataclass
@@ -52,55 +65,36 @@ CHECK_COLUMNS = ["engine", "precision", "runs in", "size", "top-1", "agreement",
 
 def _eval_images(
     recipe: Recipe, run: RunDir, limit: int = 1000
-) -> tuple[np.ndarray, np.ndarray | None, str]:
-    """Labelled images for the quick check: the recipe's validation split, never calibration."""
-    import json
-
-    from dense_edge.data import load_splits
-
-    manifest = json.loads((run.model / "manifest.json").read_text())
-    pre = Preprocess.from_dict(manifest["preprocess"])
-    try:
-        splits = load_splits(recipe, pre)
-    except UserError:
-        rng = np.random.default_rng(0)
-        return rng.standard_normal((32, *pre.input_shape)).astype(np.float32), None, "random"
-    part = splits.split(recipe.validation.split)
-    if len(part) > limit:
-        part = part.subset(np.arange(limit))
-    return part.to_array(pre), part.labels, f"{recipe.validation.split} split"
+) -> tuple[np.ndarray, np.ndarray, str]:
+    """Labelled images for the quick check: the one evaluation policy (validation's split, never
+    calibration images, never random inputs)."""
+    pre = Preprocess.from_dict(load_manifest(run.model)["preprocess"])
+    ev = evaluation_set(recipe, pre, limit=limit, purpose="export check")
+    return ev.images, ev.labels, f"{ev.split} split"
 
 
 def quick_check(
     recipe: Recipe,
     run: RunDir,
-    runner: Any,
+    runner: Runner,
     reference: np.ndarray,
     images: np.ndarray,
-    labels: np.ndarray | None,
+    labels: np.ndarray,
 ) -> tuple[float | None, float, float]:
     """(top-1, agreement with the float model, p50 ms at batch 1) for one runner."""
-    from dense_edge.validate.latency import measure
-
     with runner:
         logits = runner.infer_all(images, batch_size=32)
         lat = measure(runner, images[:1], batch=1, warmup=5, iterations=50, time_budget_s=3.0,
                       show_progress=False)  # fmt: skip
-    top1 = float((logits.argmax(1) == labels).mean()) if labels is not None else None
-    return top1, agreement(reference, logits).top1_agreement, lat.p50_ms
+    vs_float = compare_top1(reference, logits, labels)
+    return vs_float.top1, vs_float.agreement, lat.p50_ms
 
 
 def export_target(
     recipe: Recipe, run: RunDir, target: str, precisions: list[str], *, force: bool = False
 ) -> list[EngineCheck]:
     """load-or-train -> ONNX -> (calibrate) -> compile -> quick parity/accuracy check."""
-    from dense_edge.errors import MissingDependencyError
-    from dense_edge.export import export_stage
-    from dense_edge.targets.onnxruntime.runner import OnnxRuntimeRunner
-    from dense_edge.targets.pytorch.runner import PyTorchRunner
-    from dense_edge.targets.registry import load_runner
-
-    built: list[tuple[str, str, Path, str, int, Any]] = []
+    built: list[tuple[str, str, Path, str, int, Runner]] = []
     if target == "onnx":
         for precision in precisions:
             result = export_stage(recipe, run, precision=precision, force=force)
@@ -131,10 +125,6 @@ def build_engines(
 ) -> tuple[list[EngineResult], str | None]:
     """Engines (the compile stage) where the target builds here; otherwise its device build kits
     and a note saying where they are and what to run on the device."""
-    from dense_edge.compile.kit import write_device_kit
-    from dense_edge.compile.stage import compile_stage
-    from dense_edge.targets.registry import get
-
     t = get(target)
     reason = t.cannot_build_here() if t.writes_kits else None
     if reason is None:
@@ -154,22 +144,33 @@ def build_engines(
 @dataclass
 class RunResult:
     engines: list[Any]
-    report: dict[str, Any] | None
+    report: Report | None
     notes: list[str] = field(default_factory=list)
+
+
+def validate_and_report(
+    recipe: Recipe,
+    run: RunDir,
+    *,
+    engines: list[str] | None = None,
+    budgets: Budgets | None = None,
+) -> Report:
+    """The validate stage, then the report stage: validate returns the report, this writes it
+    (``RUN/report/report.json``, ``.md``, ``.html``) whatever the verdict. The device rows of
+    the run's last report (``report merge``) are handed to validate, which keeps them."""
+    previous = load_previous(run.report)
+    report = validate_stage(recipe, run, engines=engines, budgets=budgets, previous=previous)
+    write_reports(report, run.report)
+    return report
 
 
 def run_recipe(recipe: Recipe, run: RunDir, *, force: bool = False) -> RunResult:
     """Every stage of a recipe: train, export, calibrate, compile every target, validate, report."""
-    from dense_edge.export import export_stage
-    from dense_edge.train.stage import train_stage
-    from dense_edge.validate.stage import validate_stage
+    from dense_edge.train.stage import train_stage  # imports torch
 
     train_stage(recipe, run, force=force)
     export_stage(recipe, run, force=force)
     if force:  # compile reaches calibrate without --force: redo the int8 models here
-        from dense_edge.calibrate.stage import calibrate_stage
-        from dense_edge.targets.registry import get
-
         profiles = sorted({get(t.name).profile for t in recipe.targets
                            if t.name != "onnx" and "int8" in t.precisions})  # fmt: skip
         if profiles:
@@ -186,5 +187,5 @@ def run_recipe(recipe: Recipe, run: RunDir, *, force: bool = False) -> RunResult
         names += [e.path.name for e in built]
         if note:
             notes.append(note)
-    report = validate_stage(recipe, run, engines=names) if names else None
+    report = validate_and_report(recipe, run, engines=names) if names else None
     return RunResult(engines, report, notes)

@@ -33,10 +33,13 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, cast
 
 from dense_edge.errors import StageError, UserError
 from dense_edge.fileio import UMASK, ensure_dir, sha256_file, sha256_json, write_json
+from dense_edge.manifest import now
+from dense_edge.records import MANIFEST_FILE
+from dense_edge.targets import bundle
 
 RECORD = ".dense-edge-stage.json"
 TMP_MARK = ".dense-edge-tmp"
@@ -44,6 +47,21 @@ OWNED_MARK = ".dense-edge-owned"  # folders with neither a record nor our manife
 LEGACY_RECORDS = ("stage.json",)
 RECORD_FORMAT = "dense-edge/stage"
 POINTS = ("started", "built", "recorded", "swapped", "committed")
+
+
+class _StageRecordKeys(TypedDict):
+    fingerprint: str  # sha256 of the inputs: what downstream stages are keyed on
+
+
+class StageRecord(_StageRecordKeys, total=False):
+    """A finished stage's record: ``<folder>/.dense-edge-stage.json``, or the ``stage`` key of an
+    engine's ``manifest.json``. Read only through :func:`read_record`."""
+
+    format: str  # RECORD_FORMAT
+    stage: str  # the stage's name, e.g. "int8/openvino"
+    inputs: dict[str, Any]  # what the fingerprint covers, shown when a stage is out of date
+    outputs: dict[str, str]  # file -> sha256 (not for engines: their manifest lists the files)
+    completed: str
 
 
 # (folder, fingerprint) of the stages built by the command now running: `--force` rebuilds a
@@ -127,7 +145,7 @@ def is_ours(folder: Path) -> bool:
     if any((folder / r).is_file() for r in LEGACY_RECORDS):
         return True
     try:
-        m = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+        m = json.loads((folder / MANIFEST_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
     return isinstance(m, dict) and m.get("format") == "dense-edge/manifest"
@@ -261,14 +279,12 @@ class Stage:
 
     # reading
 
-    def record(self) -> dict[str, Any] | None:
+    def record(self) -> StageRecord | None:
         return read_record(self.folder, manifest=self.record_in_manifest)
 
-    def _verify(self, rec: dict[str, Any]) -> str | None:
+    def _verify(self, rec: StageRecord) -> str | None:
         """None when the outputs are what the record says, else what is wrong."""
         if self.record_in_manifest:
-            from dense_edge.targets import bundle
-
             try:
                 bundle.read(self.folder)
             except UserError as exc:
@@ -283,7 +299,7 @@ class Stage:
                 return f"{f} does not match the sha256 recorded when it was made (modified)"
         return None
 
-    def reusable(self, *, force: bool) -> dict[str, Any] | None:
+    def reusable(self, *, force: bool) -> StageRecord | None:
         """The record of a current output to reuse, or None to build. Refuses (StageError) a
         finished output made from other inputs, or a modified one, unless ``force``."""
         recover(self.folder)
@@ -321,9 +337,7 @@ class Stage:
 
     # writing
 
-    def record_data(self, tmp: Path) -> dict[str, Any]:
-        from dense_edge.manifest import now
-
+    def record_data(self, tmp: Path) -> StageRecord:
         return {
             "format": RECORD_FORMAT,
             "stage": self.name,
@@ -362,16 +376,19 @@ class Stage:
         return {"fingerprint": self.fingerprint, "inputs": self.inputs}
 
 
-def read_record(folder: Path, *, manifest: bool = False) -> dict[str, Any] | None:
+def read_record(folder: Path, *, manifest: bool = False) -> StageRecord | None:
+    """The folder's stage record, or None when there is none or it is not one (no fingerprint)."""
     try:
         if manifest:
-            data = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+            data = json.loads((folder / MANIFEST_FILE).read_text(encoding="utf-8"))
             rec = data.get("stage") if isinstance(data, dict) else None
         else:
             rec = json.loads((folder / RECORD).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    return rec if isinstance(rec, dict) and isinstance(rec.get("fingerprint"), str) else None
+    if isinstance(rec, dict) and isinstance(rec.get("fingerprint"), str):
+        return cast(StageRecord, rec)
+    return None
 
 
 def upstream(folder: Path, what: str, *, manifest: bool = False) -> str:

@@ -78,8 +78,8 @@ def validated(tmp_path_factory: pytest.TempPathFactory, digits_exported: Path): 
     import shutil
 
     from dense_edge.compile.stage import compile_stage
+    from dense_edge.pipeline import validate_and_report
     from dense_edge.rundir import RunDir
-    from dense_edge.validate.stage import validate_stage
 
     root = tmp_path_factory.mktemp("validated") / "run"
     for part in ("model", "onnx"):
@@ -93,7 +93,7 @@ def validated(tmp_path_factory: pytest.TempPathFactory, digits_exported: Path): 
     ):
         compile_stage(recipe, run, target, precision)
     # the recipe's targets name exactly the engines built, so none is reported missing
-    return run, validate_stage(digits_recipe(**VALIDATE_FAST, targets=VALIDATED_TARGETS), run)
+    return run, validate_and_report(digits_recipe(**VALIDATE_FAST, targets=VALIDATED_TARGETS), run)
 
 
 @pytest.fixture()

@@ -94,9 +94,10 @@ def export(
         click.echo(f"engine: {c.path} ({c.precision}, runs in {c.precision_run})")
     if target != "onnx":
         # The run's report covers every engine the run now has, this one included.
-        from dense_edge.validate.stage import engine_dirs, validate_stage
+        from dense_edge.pipeline import validate_and_report
+        from dense_edge.validate.stage import engine_dirs
 
         names = [p.name for p in engine_dirs(run)]
-        report = validate_stage(recipe, run, engines=names)
+        report = validate_and_report(recipe, run, engines=names)
         click.echo(f"report updated: {run.report / 'report.html'} ({len(names)} engine(s), "
                    f"verdict {report['verdict']}; dense-edge report shows it)")  # fmt: skip

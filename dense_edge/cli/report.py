@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import click
 
-from dense_edge.errors import CheckFailed
+from dense_edge.cli.options import load, run_dir
+from dense_edge.errors import CheckFailed, UserError
+from dense_edge.progress import print_table
+from dense_edge.records import Report
+from dense_edge.report import tables
+from dense_edge.report.compare import Tolerance
+from dense_edge.report.compare import compare as compare_reports
+from dense_edge.report.merge import load_device_report, merge_into_run
+from dense_edge.report.schema import load as load_report
+from dense_edge.report.write import write_reports
+from dense_edge.rundir import RunDir, lock
 
 
-def print_summary(report: dict[str, Any], folder: Path | None = None) -> None:
+def print_summary(report: Report, folder: Path | None = None) -> None:
     """Verdict, recommendation and engines table; exit 1 unless the verdict is PASSED."""
-    from dense_edge.progress import print_table
-    from dense_edge.report import tables
-
     header = tables.header_lines(report)
     for line in header[1:]:
         if line.startswith("  - "):
@@ -57,9 +63,6 @@ def report(ctx: click.Context, out: Path | None, recipe_path: Path | None) -> No
     """Show a run's report and re-render report.md/report.html from report.json."""
     if ctx.invoked_subcommand is not None:
         return
-    from dense_edge.cli.options import load, run_dir
-    from dense_edge.report.schema import load as load_report
-    from dense_edge.report.write import write_reports
 
     run = run_dir(load(recipe_path, ()), out)
     data = load_report(run.report / "report.json")
@@ -83,11 +86,6 @@ def report(ctx: click.Context, out: Path | None, recipe_path: Path | None) -> No
 @click.option("--across-machines", is_flag=True, help="Judge latency even if the machines differ.")
 def compare(base: Path, new: Path, tolerances: tuple[str, ...], across_machines: bool) -> None:
     """Deltas between two reports; exit 1 on a regression beyond tolerance."""
-    from dense_edge.progress import print_table
-    from dense_edge.report.compare import Tolerance
-    from dense_edge.report.compare import compare as compare_reports
-    from dense_edge.report.schema import load as load_report
-
     result = compare_reports(
         load_report(base), load_report(new), Tolerance.parse(tolerances),
         across_machines=across_machines,
@@ -118,10 +116,6 @@ def compare(base: Path, new: Path, tolerances: tuple[str, ...], across_machines:
 )
 def merge(device_report: Path, run_path: Path | None) -> None:
     """Add a device report (the kit's validate.sh) to the run's report, marked where measured."""
-    from dense_edge.errors import UserError
-    from dense_edge.report.merge import load_device_report, merge_into_run
-    from dense_edge.rundir import RunDir, lock
-
     if run_path is None:
         recorded = load_device_report(device_report)["kit"].get("run", {}).get("dir")
         if not recorded or not Path(recorded).is_dir():

@@ -7,6 +7,8 @@ from pathlib import Path
 import click
 
 from dense_edge.cli.options import force_option, load, recipe_options, run_dir
+from dense_edge.cli.report import print_summary
+from dense_edge.pipeline import run_recipe
 
 
 @click.command()
@@ -29,8 +31,6 @@ def run(
     if recipe_arg is not None and recipe_path is not None and recipe_arg != recipe_path:
         raise click.UsageError("give the recipe once: RECIPE or --recipe FILE")
     recipe_path = recipe_path or recipe_arg
-    from dense_edge.cli.report import print_summary
-    from dense_edge.pipeline import run_recipe
 
     recipe = load(recipe_path, sets)
     rd = run_dir(recipe, out)

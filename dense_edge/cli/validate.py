@@ -7,6 +7,8 @@ from pathlib import Path
 import click
 
 from dense_edge.cli.options import load, recipe_options, run_dir
+from dense_edge.cli.report import print_summary
+from dense_edge.pipeline import validate_and_report
 
 
 @click.command()
@@ -40,9 +42,6 @@ def validate(
     split: str | None,
 ) -> None:
     """Accuracy and latency of every engine against the float model; writes RUN/report/."""
-    from dense_edge.cli.report import print_summary
-    from dense_edge.validate.stage import validate_stage
-
     recipe = load(
         recipe_path,
         sets,
@@ -57,5 +56,5 @@ def validate(
         },
     )
     run = run_dir(recipe, out)
-    report = validate_stage(recipe, run, engines=list(engines) or None)
+    report = validate_and_report(recipe, run, engines=list(engines) or None)
     print_summary(report, run.report)

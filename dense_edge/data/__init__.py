@@ -8,8 +8,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from dense_edge.data.imageset import ArrayImageSet, FileImageSet, ImageSet, Splits
-from dense_edge.data.preprocess import Preprocess
+from dense_edge.data import cifar10, digits, imagefolder, synthetic
+from dense_edge.data.imageset import (
+    ArrayImageSet,
+    FileImageSet,
+    ImageSet,
+    Splits,
+    check_labels,
+    stratified_split,
+)
+from dense_edge.errors import DataError
+from dense_edge.models.registry import check_input_size, get_config
+from dense_edge.preprocess import Preprocess, for_config
 
 if TYPE_CHECKING:
     from dense_edge.recipe import Recipe
@@ -27,9 +37,6 @@ __all__ = [
 
 def preprocess_for(recipe: Recipe) -> Preprocess:
     """The architecture's default preprocessing with the recipe's overrides applied."""
-    from dense_edge.data.preprocess import for_config
-    from dense_edge.models.registry import check_input_size, get_config
-
     config = get_config(recipe.model.arch)
     over = recipe.preprocess
     size = tuple(over.input_size) if over.input_size else None
@@ -51,10 +58,6 @@ def preprocess_for(recipe: Recipe) -> Preprocess:
 
 def load_splits(recipe: Recipe, preprocess: Preprocess | None = None) -> Splits:
     """Train/val/test splits of the recipe's data source, labels checked against the classes."""
-    from dense_edge.data import cifar10, digits, imagefolder, synthetic
-    from dense_edge.data.imageset import check_labels
-    from dense_edge.errors import DataError
-
     d = recipe.data
     pre = preprocess or preprocess_for(recipe)
     if d.source in ("imagefolder", "cifar10") and not d.root:
@@ -102,8 +105,6 @@ def _limit(images: ImageSet, n: int) -> ImageSet:
     if len(images) <= n:
         return images
     import numpy as np
-
-    from dense_edge.data.imageset import stratified_split
 
     keep = stratified_split(images.labels, [n / len(images)], 0)[1]
     return images.subset(np.sort(keep))

@@ -1,7 +1,7 @@
 """Labelled image collections: in-memory arrays or files on disk, one interface.
 
 An image set yields uint8 HWC images in the model's colour mode and integer labels; turning them
-into tensors is the preprocessing's job (:mod:`dense_edge.data.preprocess`).
+into tensors is the preprocessing's job (:mod:`dense_edge.preprocess`).
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from dense_edge.data.preprocess import Preprocess
 from dense_edge.errors import DataError
+from dense_edge.preprocess import Preprocess
 
 
 class ImageSet:

@@ -22,9 +22,10 @@ import warnings
 from pathlib import Path
 
 from dense_edge.errors import MissingDependencyError, UserError
+from dense_edge.records import INPUT_NAME, OUTPUT_NAME
 
-INPUT_NAME = "images"
-OUTPUT_NAME = "logits"
+__all__ = ["INPUT_NAME", "OUTPUT_NAME", "export"]
+
 TORCHSCRIPT_MAX_OPSET = 20
 
 

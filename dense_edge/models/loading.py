@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from dense_edge.data.preprocess import for_config
 from dense_edge.errors import WeightsError
 from dense_edge.fileio import sha256_file
-from dense_edge.manifest import new_manifest, validate_manifest
+from dense_edge.manifest import as_dict, load_manifest, new_manifest, validate_manifest
+from dense_edge.models import create
 from dense_edge.models.registry import get_config
 from dense_edge.models.weights import (
     describe_state_dict,
@@ -18,9 +18,10 @@ from dense_edge.models.weights import (
     normalize_keys,
     read_state_dict,
 )
+from dense_edge.preprocess import for_config
+from dense_edge.records import INPUT_NAME, MANIFEST_FILE, OUTPUT_NAME
 
 WEIGHTS_FILE = "weights.safetensors"
-MANIFEST_FILE = "manifest.json"
 
 
 def load_model(
@@ -31,8 +32,6 @@ def load_model(
     classes: list[str] | None,
     memory_efficient: bool,
 ) -> tuple[Any, dict[str, Any]]:
-    from dense_edge.models import create
-
     manifest: dict[str, Any] | None = None
     if path.is_dir():
         weights, manifest_path = path / WEIGHTS_FILE, path / MANIFEST_FILE
@@ -41,7 +40,7 @@ def load_model(
                 f"model folder has no {WEIGHTS_FILE}", path=path, fix="run dense-edge train first"
             )
         if manifest_path.exists():
-            manifest = validate_manifest(json.loads(manifest_path.read_text()), manifest_path)
+            manifest = as_dict(load_manifest(manifest_path))
         path = weights
     state_dict, meta = read_state_dict(path)
     state_dict = normalize_keys(state_dict)
@@ -96,8 +95,8 @@ def load_model(
             num_classes=n_out,
             classes=classes or [str(i) for i in range(n_out)],
             input_shape=pre.input_shape,
-            input_name="images",
-            output_name="logits",
+            input_name=INPUT_NAME,
+            output_name=OUTPUT_NAME,
             preprocess=pre.to_dict(),
             metrics={},
             seed=None,

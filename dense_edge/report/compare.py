@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dense_edge.errors import UserError
+from dense_edge.records import Report
 
 
 @dataclass(frozen=True)
@@ -77,14 +78,14 @@ class Comparison:
         return [r for r in self.rows if r.status == "REGRESSION"]
 
 
-def _machine(report: dict[str, Any]) -> tuple[str, str]:
+def _machine(report: Report) -> tuple[str, str]:
     env = report["environment"]
     gpu = env.get("gpu") or {}
     return env["cpu"]["model"], gpu.get("name", "no GPU")
 
 
 def compare(
-    base: dict[str, Any], new: dict[str, Any], tol: Tolerance, *, across_machines: bool = False
+    base: Report, new: Report, tol: Tolerance, *, across_machines: bool = False
 ) -> Comparison:
     out = Comparison()
     same_machine = _machine(base) == _machine(new)

@@ -7,6 +7,7 @@ import html
 import io
 from typing import Any
 
+from dense_edge.records import Report
 from dense_edge.report import tables
 from dense_edge.targets.registry import all_targets
 from dense_edge.validate.budgets import describe_budgets
@@ -31,7 +32,7 @@ def _png(fig: Any) -> str:
     return base64.b64encode(buf.getvalue()).decode()
 
 
-def _measured(report: dict[str, Any], batch: str) -> list[dict[str, Any]]:
+def _measured(report: Report, batch: str) -> list[dict[str, Any]]:
     return [
         e
         for e in report["engines"]
@@ -39,7 +40,7 @@ def _measured(report: dict[str, Any], batch: str) -> list[dict[str, Any]]:
     ]
 
 
-def latency_plot(report: dict[str, Any], batch: str) -> str:
+def latency_plot(report: Report, batch: str) -> str:
     """Per-call latency per engine on a log axis, so a slow float model squashes nothing."""
     import matplotlib
 
@@ -68,7 +69,7 @@ def latency_plot(report: dict[str, Any], batch: str) -> str:
     return out
 
 
-def accuracy_latency_plot(report: dict[str, Any], batch: str) -> str:
+def accuracy_latency_plot(report: Report, batch: str) -> str:
     """Top-1 (%) against p50 latency; the band is what the top-1 drop budget allows."""
     import matplotlib
 
@@ -140,7 +141,7 @@ def _cell(v: Any) -> str:
     return text
 
 
-def render(report: dict[str, Any]) -> str:
+def render(report: Report) -> str:
     batches = sorted({b for e in report["engines"] for b in e.get("latency", {})}, key=int)
     state = report["verdict"]
     cls = "pass" if state == "PASSED" else "fail"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from dense_edge.records import Report
 from dense_edge.report import tables
 from dense_edge.validate.budgets import describe_budgets
 
@@ -17,7 +18,7 @@ def _table(columns: list[str], rows: list[list[Any]]) -> str:
     return "\n".join(out)
 
 
-def render(report: dict[str, Any]) -> str:
+def render(report: Report) -> str:
     header = tables.header_lines(report)
     parts = [
         f"# dense-edge report: {report.get('recipe', '')} ({report['model']['arch']})",

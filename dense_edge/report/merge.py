@@ -15,7 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from dense_edge.errors import UserError
+from dense_edge.records import REPORT_FILE, Report
+from dense_edge.report.schema import load
+from dense_edge.report.write import write_reports
 from dense_edge.targets.registry import TARGETS, all_targets
+from dense_edge.validate import budgets as budgets_mod
+from dense_edge.validate import verdict as verdict_mod
 
 DEVICE_SCHEMA = "dense-edge/device-report"
 DEVICE_VERSION = 1
@@ -88,11 +93,8 @@ def _device_kind(runner: str) -> str:
     return target.device_kind if target is not None else "cpu"
 
 
-def merge(report: dict[str, Any], device: dict[str, Any], path: Path) -> dict[str, Any]:
+def merge(report: Report, device: dict[str, Any], path: Path) -> Report:
     """``report`` with the device report's engine entry in place; budgets and verdict updated."""
-    from dense_edge.validate import budgets as budgets_mod
-    from dense_edge.validate import verdict as verdict_mod
-
     theirs = device["kit"].get("run", {}).get("weights_sha256")
     ours = report.get("model", {}).get("weights_sha256")
     if theirs and ours and theirs != ours:
@@ -141,12 +143,9 @@ def merge(report: dict[str, Any], device: dict[str, Any], path: Path) -> dict[st
     }
 
 
-def merge_into_run(device_path: Path, report_dir: Path) -> dict[str, Any]:
+def merge_into_run(device_path: Path, report_dir: Path) -> Report:
     """Merge the device report at ``device_path`` into ``report_dir/report.json``; re-render."""
-    from dense_edge.report.schema import load
-    from dense_edge.report.write import write_reports
-
     device = load_device_report(device_path)
-    merged = merge(load(report_dir / "report.json"), device, device_path)
+    merged = merge(load(report_dir / REPORT_FILE), device, device_path)
     write_reports(merged, report_dir)
     return merged

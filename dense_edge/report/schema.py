@@ -9,13 +9,16 @@ from __future__ import annotations
 import json
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from dense_edge.errors import UserError
+from dense_edge.records import REPORT_FILE, Report
+from dense_edge.records import REPORT_SCHEMA as SCHEMA
+from dense_edge.records import REPORT_SCHEMA_VERSION as SCHEMA_VERSION
 from dense_edge.targets.registry import names
 
-SCHEMA = "dense-edge/report"
-SCHEMA_VERSION = 2
+__all__ = ["SCHEMA", "SCHEMA_VERSION", "json_schema", "load", "load_previous"]
+
 REFERENCE_TARGET = "pytorch"  # the float model's row
 
 
@@ -28,11 +31,11 @@ def json_schema() -> dict[str, Any]:
     return schema
 
 
-def load(path: str | Path) -> dict[str, Any]:
+def load(path: str | Path) -> Report:
     """A report from disk, refused with a clear message unless its schema is this version's."""
     p = Path(path)
     if p.is_dir():
-        p = p / "report.json"
+        p = p / REPORT_FILE
     try:
         data = json.loads(p.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -52,7 +55,17 @@ def load(path: str | Path) -> dict[str, Any]:
     problem = _structure_problem(data)
     if problem:
         raise UserError(f"incomplete report: {problem}", path=p, fix="re-run dense-edge validate")
-    return data
+    return cast(Report, data)  # every required key was checked just above
+
+
+def load_previous(folder: Path) -> dict[str, Any] | None:
+    """The run's last report as it is, or None when there is none or it is unreadable: what a
+    new validation keeps device rows from. Never an error (a new report replaces it)."""
+    try:
+        data = json.loads((folder / REPORT_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def _structure_problem(data: dict[str, Any]) -> str | None:

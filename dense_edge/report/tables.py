@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from dense_edge.records import Report
 from dense_edge.targets.registry import TARGETS, all_targets
-from dense_edge.validate.budgets import describe_check
+from dense_edge.validate.budgets import describe_check, fmt_value
 
 KIT_STATUS = "kit written, not built here"
 
@@ -27,7 +28,7 @@ def pct(v: float | None, digits: int = 2) -> str | None:
     return None if v is None else f"{v * 100:.{digits}f}%"
 
 
-def decision_batch(report: dict[str, Any]) -> str:
+def decision_batch(report: Report) -> str:
     bench = report.get("benchmark", {})
     if bench.get("decision_batch") is not None:
         return str(bench["decision_batch"])
@@ -90,14 +91,14 @@ def p99_cell(lat: dict[str, Any]) -> str | None:
     return ms(lat["p99_ms"])
 
 
-def summary_columns(report: dict[str, Any]) -> list[str]:
+def summary_columns(report: Report) -> list[str]:
     b = decision_batch(report)
     return ["engine", "status", "precision", "runs in", "size MiB", "top-1", "top-5",
             "top-1 drop (points)", "agreement", f"p50 ms b{b} [95% CI]", f"p99 ms b{b}",
             f"speedup b{b}", "budgets", "cold start s", "peak MiB"]  # fmt: skip
 
 
-def summary_rows(report: dict[str, Any], batch: str | None = None) -> list[list[Any]]:
+def summary_rows(report: Report, batch: str | None = None) -> list[list[Any]]:
     rows = []
     batch = batch or decision_batch(report)
     for e in report["engines"]:
@@ -122,7 +123,7 @@ LATENCY_COLUMNS = ["engine", "batch", "samples", "p50 ms", "p50 95% CI ms", "p90
                    "mean ms", "min ms", "max ms", "images/s", "speedup"]  # fmt: skip
 
 
-def latency_rows(report: dict[str, Any]) -> list[list[Any]]:
+def latency_rows(report: Report) -> list[list[Any]]:
     rows = []
     for e in report["engines"]:
         for batch, lat in sorted(e.get("latency", {}).items(), key=lambda kv: int(kv[0])):
@@ -140,9 +141,7 @@ def latency_rows(report: dict[str, Any]) -> list[list[Any]]:
 BUDGET_COLUMNS = ["engine", "budget", "batch", "value", "limit", "status"]
 
 
-def budget_rows(report: dict[str, Any]) -> list[list[Any]]:
-    from dense_edge.validate.budgets import fmt_value
-
+def budget_rows(report: Report) -> list[list[Any]]:
     rows = []
     for e in report["engines"]:
         for c in e.get("budget_checks", []):
@@ -157,7 +156,7 @@ CLASS_COLUMNS = ["engine", "class", "images", "float correct", "engine correct",
                  "top-1 drop (points)"]  # fmt: skip
 
 
-def worst_class_rows(report: dict[str, Any], per_engine: int = 3) -> list[list[Any]]:
+def worst_class_rows(report: Report, per_engine: int = 3) -> list[list[Any]]:
     """Classes where an engine got fewer images right than the float model, worst first."""
     rows = []
     for e in report["engines"]:
@@ -174,12 +173,12 @@ def worst_class_rows(report: dict[str, Any], per_engine: int = 3) -> list[list[A
 RECOMMENDATION_COLUMNS = ["target", "ship", "at batch", "p50 ms", "why"]
 
 
-def recommendation_rows(report: dict[str, Any]) -> list[list[Any]]:
+def recommendation_rows(report: Report) -> list[list[Any]]:
     return [[r["target"], r["engine"] or "none", r["batch"], _fmt(r["p50_ms"], 3), r["reason"]]
             for r in report.get("recommendations", [])]  # fmt: skip
 
 
-def header_lines(report: dict[str, Any]) -> list[str]:
+def header_lines(report: Report) -> list[str]:
     """Verdict, reference, evaluation data: what a reader must know before any table."""
     ev = report["evaluation"]
     ref = report.get("reference_check", {})
@@ -198,7 +197,7 @@ def header_lines(report: dict[str, Any]) -> list[str]:
     return lines
 
 
-def environment_lines(report: dict[str, Any]) -> list[str]:
+def environment_lines(report: Report) -> list[str]:
     env = report["environment"]
     cpu = env["cpu"]
     lines = [f"CPU: {cpu['model']} ({cpu.get('logical_cores')} logical cores; "

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 from dense_edge.fileio import atomic_dir
+from dense_edge.records import REPORT_FILE, Report
+from dense_edge.report import html, markdown
 
 
-def write_reports(report: dict[str, Any], folder: Path) -> Path:
-    from dense_edge.report import html, markdown
-
+def write_reports(report: Report, folder: Path) -> Path:
     with atomic_dir(folder) as tmp:
-        (tmp / "report.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
+        (tmp / REPORT_FILE).write_text(json.dumps(report, indent=2, default=str) + "\n")
         (tmp / "report.md").write_text(markdown.render(report))
         (tmp / "report.html").write_text(html.render(report))
     return folder

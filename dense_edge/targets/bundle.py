@@ -11,9 +11,12 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from dense_edge.errors import UserError
+
+if TYPE_CHECKING:
+    from dense_edge.manifest import EngineManifest
 
 MANIFEST = "manifest.json"
 BUNDLE_KIND = "engine"
@@ -91,7 +94,13 @@ def write_sidecars(
 
 
 def read(folder: str | Path, *, verify: bool = True) -> dict[str, Any]:
-    """The bundle's manifest, after checking that every listed file is present and unchanged."""
+    """The bundle's manifest as a plain mapping (see :func:`read_manifest`, which checks it)."""
+    return dict(read_manifest(folder, verify=verify))
+
+
+def read_manifest(folder: str | Path, *, verify: bool = True) -> EngineManifest:
+    """The bundle's manifest, typed, after checking its seal and (``verify``) that every listed
+    file is present and unchanged."""
     from dense_edge.manifest import validate_manifest
 
     folder = Path(folder)
@@ -138,8 +147,7 @@ def read(folder: str | Path, *, verify: bool = True) -> dict[str, Any]:
                     path=folder,
                     fix="rebuild it with dense-edge compile --force",
                 )
-    checked: dict[str, Any] = manifest
-    return checked
+    return cast("EngineManifest", manifest)  # validated and checked just above
 
 
 def engine_summary(manifest: dict[str, Any]) -> dict[str, Any]:

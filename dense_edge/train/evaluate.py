@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from dense_edge.data.imageset import ImageSet
-from dense_edge.data.preprocess import Preprocess
+from dense_edge.preprocess import Preprocess
 
 
 @torch.no_grad()

@@ -17,8 +17,8 @@ import torch
 import torch.nn.functional as F
 
 from dense_edge.data.imageset import ImageSet, Splits
-from dense_edge.data.preprocess import Preprocess
 from dense_edge.errors import StageError
+from dense_edge.preprocess import Preprocess
 from dense_edge.progress import bar, info, no_bar
 from dense_edge.recipe.schema import TrainSection
 from dense_edge.train import distributed

@@ -11,13 +11,14 @@ from typing import Any
 from dense_edge.data import load_splits, preprocess_for
 from dense_edge.errors import StageError, WeightsError
 from dense_edge.fileio import sha256_file, sha256_json, write_json
-from dense_edge.manifest import load_manifest, new_manifest
-from dense_edge.models.loading import MANIFEST_FILE, WEIGHTS_FILE
+from dense_edge.manifest import as_dict, load_manifest, new_manifest
+from dense_edge.models.loading import WEIGHTS_FILE
 from dense_edge.models.registry import get_config
 from dense_edge.progress import info
 from dense_edge.recipe import Recipe
+from dense_edge.records import INPUT_NAME, MANIFEST_FILE, OUTPUT_NAME
 from dense_edge.rundir import RunDir
-from dense_edge.stages import Stage
+from dense_edge.stages import Stage, StageRecord
 
 
 @dataclass
@@ -83,7 +84,7 @@ def model_stage(recipe: Recipe, run: RunDir) -> Stage:
     return Stage("model", run.model, model_inputs(recipe))
 
 
-def _imported_inputs(recipe: Recipe, rec: dict[str, Any] | None) -> dict[str, Any] | None:
+def _imported_inputs(recipe: Recipe, rec: StageRecord | None) -> dict[str, Any] | None:
     """The inputs of a finished model imported with ``--weights`` when this command gives none.
 
     ``train --weights W`` (or ``model.weights`` in a ``--set``) imports once; the later commands of
@@ -129,7 +130,7 @@ def train_stage(
     if rec is not None and not resume:
         why = "imported weights" if imported is not None else "same recipe"
         info(f"model: reusing {out} ({why}; --force to redo)")
-        return StageResult(load_manifest(out), out, reused=True)
+        return StageResult(as_dict(load_manifest(out)), out, reused=True)
     ckpt = run.checkpoint
     if force and not resume and world.main and ckpt.exists():
         ckpt.unlink()
@@ -231,7 +232,7 @@ def _train(recipe: Recipe, run: RunDir, stage: Stage, *, resume: bool, world: An
     distributed.barrier(world)
     distributed.shutdown(world)
     if not world.main:
-        manifest = load_manifest(out)
+        manifest = as_dict(load_manifest(out))
     return StageResult(manifest, out, reused=False)
 
 
@@ -288,8 +289,8 @@ def _base_manifest(recipe: Recipe, classes: list[str], preprocess: Any) -> dict[
         num_classes=len(classes),
         classes=list(classes),
         input_shape=preprocess.input_shape,
-        input_name="images",
-        output_name="logits",
+        input_name=INPUT_NAME,
+        output_name=OUTPUT_NAME,
         preprocess=preprocess.to_dict(),
         metrics={},
         seed=recipe.seed,
@@ -316,7 +317,7 @@ def check_files(splits: Any) -> None:
     """Open every image file's header once (no decoding): a file that is not an image, or one
     too large to decode safely, is named before training starts."""
     from dense_edge.data.imageset import FileImageSet
-    from dense_edge.data.preprocess import check_image
+    from dense_edge.preprocess import check_image
 
     seen: set[Path] = set()
     for part in (splits.train, splits.val, splits.test):

@@ -1,4 +1,8 @@
-"""Accuracy of a model's logits on labelled images, and against the float model's logits."""
+"""Accuracy of a model's logits on labelled images, and against the float model's logits.
+
+Top-1, top-1 drop and agreement come from :mod:`dense_edge.accuracy` (the one accuracy record);
+this module adds what only the report shows: top-5, logit errors and the classes that lost.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from dense_edge.accuracy import compare_top1, predictions
 from dense_edge.compare import agreement
 
 
@@ -47,13 +52,14 @@ def evaluate(
     }
     if labels is None:
         return out
-    ref_pred, pred = reference.argmax(1), logits.argmax(1)
-    top1, ref_top1 = float((pred == labels).mean()), float((ref_pred == labels).mean())
+    vs_float = compare_top1(reference, logits, labels)
+    assert vs_float.top1 is not None and vs_float.top1_drop_points is not None  # labelled
     out.update(
-        top1_fraction=round(top1, 6),
+        top1_fraction=round(vs_float.top1, 6),
         top5_fraction=round(topk(logits, labels, 5), 6),
-        top1_drop_points=round((ref_top1 - top1) * 100, 4),
+        top1_drop_points=round(vs_float.top1_drop_points, 4),
     )
+    ref_pred, pred = predictions(reference), predictions(logits)
     losses: list[dict[str, Any]] = []
     for c in range(len(classes)):
         mask = labels == c
@@ -69,5 +75,5 @@ def evaluate(
 
 def classes_never_right(logits: np.ndarray, labels: np.ndarray, classes: list[str]) -> list[str]:
     """Classes with images of which the model gets none right."""
-    acc = per_class(logits.argmax(1), labels, len(classes))
+    acc = per_class(predictions(logits), labels, len(classes))
     return [classes[c] for c in range(len(classes)) if not np.isnan(acc[c]) and acc[c] == 0.0]

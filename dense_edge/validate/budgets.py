@@ -15,6 +15,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from dense_edge.accuracy import judge
+
 UNITS = {"max_top1_drop": "points", "min_agreement": "fraction", "max_p99_ms": "ms",
          "min_speedup": "x"}  # fmt: skip
 
@@ -33,19 +35,13 @@ class Budgets:
 def _check(
     budget: str, limit: float, value: float | None, batch: int | None, note: str | None = None
 ) -> dict[str, Any]:
-    if value is None:
-        status = "unverified"
-    elif budget.startswith("max"):
-        status = "pass" if value <= limit + 1e-12 else "fail"
-    else:
-        status = "pass" if value >= limit - 1e-12 else "fail"
     return {
         "budget": budget,
         "batch": batch,
         "value": value,
         "limit": limit,
         "unit": UNITS[budget],
-        "status": status,
+        "status": judge(budget, limit, value),
         "note": note if value is None else None,
     }
 

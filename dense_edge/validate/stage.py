@@ -3,7 +3,8 @@
 The float PyTorch model and each engine bundle in ``RUN/engines/`` run on the same labelled
 evaluation split (``validate.split``, never the calibration images), each in its own process
 (:mod:`dense_edge.validate.worker`), timed by the same harness at every batch size of the recipe.
-Budgets from the recipe (or flags) are checked; the report goes to ``RUN/report/``.
+Budgets from the recipe (or flags) are checked. The stage returns the report; the report layer
+(:func:`dense_edge.pipeline.validate_and_report`) writes it to ``RUN/report/``.
 """
 
 from __future__ import annotations
@@ -13,16 +14,21 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from dense_edge import environment
+from dense_edge.accuracy import top1
+from dense_edge.data.evaluation import evaluation_set
 from dense_edge.errors import StageError, UserError
-from dense_edge.manifest import now
+from dense_edge.manifest import load_manifest, now
+from dense_edge.preprocess import Preprocess
 from dense_edge.progress import bar, info
 from dense_edge.recipe import Recipe
-from dense_edge.report.schema import SCHEMA, SCHEMA_VERSION
+from dense_edge.records import REPORT_SCHEMA, REPORT_SCHEMA_VERSION, Report
 from dense_edge.rundir import RunDir
 from dense_edge.targets import bundle, registry
 from dense_edge.validate import accuracy
@@ -51,54 +57,12 @@ def engine_dirs(run: RunDir, names: list[str] | None = None) -> list[Path]:
     return found
 
 
-def evaluation_images(
-    recipe: Recipe, run: RunDir
-) -> tuple[np.ndarray, np.ndarray | None, dict[str, Any]]:
-    from dense_edge.data import Preprocess, load_splits
-
-    manifest = json.loads((run.model / "manifest.json").read_text())
-    pre = Preprocess.from_dict(manifest["preprocess"])
-    v = recipe.validation
-    if recipe.data.source in ("imagefolder", "cifar10") and not recipe.data.root:
-        # No data configured (e.g. weights-only ImageNet): judge against the float model only.
-        # Data that is configured but broken is an error, never a silent fallback.
-        unlabelled = ("NO LABELLED DATA (data.root is not set): random inputs, engines judged "
-                   "against the float model only, accuracy unknown")  # fmt: skip
-        info(f"validate: {unlabelled}")
-        rng = np.random.default_rng(recipe.seed)
-        n = v.limit or 64
-        x = rng.standard_normal((n, *pre.input_shape)).astype(np.float32)
-        return x, None, {"split": None, "split_origin": None, "held_out_test": False,
-                         "warning": unlabelled, "samples": n, "source": "random inputs (no labels)",
-                         "skipped_images": 0}  # fmt: skip
-    splits = load_splits(recipe, pre)
-    part = splits.split(v.split)
-    if v.limit and len(part) > v.limit:
-        part = part.subset(np.sort(np.random.default_rng(0).permutation(len(part))[: v.limit]))
-    origin = splits.origins.get(v.split, f"{v.split} split")
-    held_out = v.split == "test" and not splits.test_is_val
-    warning: str | None = None
-    if v.split != "test":
-        warning = (f"evaluated on the {v.split} split ({origin}), not a held-out test split: "
-                   f"figures may be optimistic")  # fmt: skip
-    elif splits.test_is_val:
-        warning = (f"NOT A HELD-OUT TEST SPLIT: the 'test' images are {origin}; add a test/ "
-                   f"folder for a held-out test")  # fmt: skip
-    if warning:
-        info(f"validate: {warning}")
-    return (
-        part.to_array(pre),
-        part.labels.copy(),
-        {
-            "split": v.split,
-            "split_origin": origin,
-            "held_out_test": held_out,
-            "warning": warning,
-            "samples": len(part),
-            "source": splits.source,
-            "skipped_images": len(splits.skipped),
-        },
-    )
+def evaluation_images(recipe: Recipe, run: RunDir) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """The labelled images every model is judged on (the one evaluation policy: a named split,
+    never random inputs), and the report's ``evaluation`` block."""
+    pre = Preprocess.from_dict(load_manifest(run.model)["preprocess"])
+    ev = evaluation_set(recipe, pre, limit=recipe.validation.limit, purpose="validate")
+    return ev.images, ev.labels, ev.describe()
 
 
 def _worker(spec: dict[str, Any]) -> dict[str, Any]:
@@ -156,15 +120,14 @@ def validate_stage(
     *,
     engines: list[str] | None = None,
     budgets: budgets_mod.Budgets | None = None,
-) -> dict[str, Any]:
-    """Measure the float model, judge it, then every engine; write and return the report.
+    previous: Mapping[str, Any] | None = None,
+) -> Report:
+    """Measure the float model, judge it, then every engine; return the report (unwritten).
 
-    The report is written whatever the verdict; the CLI turns a verdict other than PASSED into
-    exit 1.
+    The caller writes it whatever the verdict (:func:`dense_edge.pipeline.validate_and_report`);
+    the CLI turns a verdict other than PASSED into exit 1. ``previous`` is the run's last report,
+    if any: its device rows (``report merge``) are kept.
     """
-    from dense_edge import environment
-    from dense_edge.report.write import write_reports
-
     if not (run.model / "manifest.json").exists():
         raise StageError(f"no model in {run.model}", fix="run dense-edge train (or run) first")
     wanted = requested_engines(recipe, engines)
@@ -177,7 +140,7 @@ def validate_stage(
         raise StageError(
             f"no engines in {run.root / 'engines'}", fix="build some with dense-edge compile or run"
         )
-    model_manifest = json.loads((run.model / "manifest.json").read_text())
+    model_manifest = load_manifest(run.model)
     classes = model_manifest["classes"]
     images, labels, evaluation = evaluation_images(recipe, run)
     v = recipe.validation
@@ -226,8 +189,8 @@ def validate_stage(
         # The float model first: engines are only worth judging against a sound reference.
         measure(ref_subjects, "validate float", 0)
         reference = results[REFERENCE]["logits"]
-        ref_top1 = None if labels is None else float((reference.argmax(1) == labels).mean())
-        never = [] if labels is None else accuracy.classes_never_right(reference, labels, classes)
+        ref_top1 = top1(reference, labels)
+        never = accuracy.classes_never_right(reference, labels, classes)
         ref_check = verdict_mod.reference_check(
             ref_top1, len(classes), v.min_reference_top1, evaluation, never
         )
@@ -262,7 +225,7 @@ def validate_stage(
     if ref_check["status"] != "unsound":
         entries += [_kit_entry(n, k, run) for n, k in kits.items()]
         weights = model_manifest.get("weights", {}).get("sha256")
-        entries = _keep_device_rows(entries, run.report / "report.json", weights, b)
+        entries = _keep_device_rows(entries, previous, weights, b)
     else:
         missing = []
     violations = [
@@ -276,9 +239,9 @@ def validate_stage(
         + [e["target"] for e in entries if not e.get("is_reference")]
     ))  # fmt: skip
     state, reasons = verdict_mod.verdict(ref_check, entries, missing)
-    report = {
-        "schema": SCHEMA,
-        "schema_version": SCHEMA_VERSION,
+    report: Report = {
+        "schema": REPORT_SCHEMA,
+        "schema_version": REPORT_SCHEMA_VERSION,
         "created": now(),
         "recipe": recipe.name,
         "run_dir": str(run.root),
@@ -314,12 +277,14 @@ def validate_stage(
         "verdict_reasons": reasons,
         "passed": state == "PASSED",
     }
-    write_reports(report, run.report)
     return report
 
 
 def _keep_device_rows(
-    entries: list[dict[str, Any]], previous: Path, weights: str | None, b: budgets_mod.Budgets
+    entries: list[dict[str, Any]],
+    old: Mapping[str, Any] | None,
+    weights: str | None,
+    b: budgets_mod.Budgets,
 ) -> list[dict[str, Any]]:
     """``entries`` with the device rows merged into the previous report (``report merge``).
 
@@ -327,11 +292,7 @@ def _keep_device_rows(
     them, re-checked against today's budgets, as long as they measured this same model (the
     weights' sha256); a device row takes the place of its own kit row.
     """
-    try:
-        old = json.loads(previous.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return entries
-    if not isinstance(old, dict) or old.get("model", {}).get("weights_sha256") != weights:
+    if old is None or old.get("model", {}).get("weights_sha256") != weights:
         return entries
     rows = [e for e in old.get("engines", []) if isinstance(e, dict) and e.get("measured_on")]
     names = {e["name"] for e in rows}
@@ -360,7 +321,7 @@ def _entry(
         size = sum(f.stat().st_size for f in path.glob("weights.*"))
         device_kind = "cuda" if subject.get("cuda") else "cpu"
     else:
-        m = json.loads((path / bundle.MANIFEST).read_text())
+        m = bundle.read_manifest(path, verify=False)  # the worker checked the files on load
         target, precision, ran = m["target"], m["precision"], m.get("precision_run", "?")
         size = sum(int(f["bytes"]) for f in m["files"].values())
         device_kind = registry.get(target).device_kind

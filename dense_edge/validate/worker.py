@@ -19,15 +19,17 @@ from typing import Any
 
 import numpy as np
 
+from dense_edge.errors import UserError
+from dense_edge.targets.base import Runner
+from dense_edge.targets.pytorch.runner import PyTorchRunner
+from dense_edge.targets.registry import load_runner
+from dense_edge.validate.latency import measure_samples
 
-def _runner(spec: dict[str, Any]) -> Any:
+
+def _runner(spec: dict[str, Any]) -> Runner:
     if spec["kind"] == "pytorch":
-        from dense_edge.targets.pytorch.runner import PyTorchRunner
-
         device = "cuda" if spec.get("cuda") else "cpu"
         return PyTorchRunner(spec["path"], device=device)
-    from dense_edge.targets.registry import load_runner
-
     return load_runner(spec["path"])
 
 
@@ -48,8 +50,6 @@ def peak_rss_mib() -> float:
 
 
 def run(spec: dict[str, Any]) -> dict[str, Any]:
-    from dense_edge.validate.latency import measure_samples
-
     images = np.load(spec["images"])
     baseline = peak_rss_mib()
     t0 = time.perf_counter()
@@ -94,7 +94,6 @@ def main() -> None:
     spec_path = Path(sys.argv[1])
     spec = json.loads(spec_path.read_text())
     os.environ.setdefault("DENSE_EDGE_QUIET", "1")
-    from dense_edge.errors import UserError
 
     out = Path(spec["out"])
     try:

@@ -120,7 +120,7 @@ def test_a_stand_in_row_is_shown_but_never_recommended_and_survives_a_new_valida
 ):
     """The merged row of a kit run by ONNX Runtime says what it is, takes no part in the
     recommendation, and is kept by the next `validate` (it cannot be measured again here)."""
-    from dense_edge.validate.stage import validate_stage
+    from dense_edge.pipeline import validate_and_report
 
     run, _, device, _ = kit_run
     root = tmp_path / "run"
@@ -132,7 +132,7 @@ def test_a_stand_in_row_is_shown_but_never_recommended_and_survives_a_new_valida
     assert row["stand_in"] is True
     assert all(r["engine"] != row["name"] for r in merged["recommendations"])
     assert "not a TensorRT measurement" in (root / "report" / "report.md").read_text()
-    again = validate_stage(digits_recipe(**VALIDATE_FAST), RunDir.at(root))
+    again = validate_and_report(digits_recipe(**VALIDATE_FAST), RunDir.at(root))
     kept = [e for e in again["engines"] if e["name"] == row["name"]]
     assert len(kept) == 1 and kept[0]["measured_on"] == row["measured_on"]
     assert kept[0]["accuracy"] == row["accuracy"]
