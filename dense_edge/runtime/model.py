@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from dense_edge.preprocess import Preprocess
 from dense_edge.errors import UserError
+from dense_edge.preprocess import Preprocess
 from dense_edge.targets.registry import TARGETS
 
 DEFAULT_BATCH = 32
