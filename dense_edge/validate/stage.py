@@ -359,11 +359,13 @@ def _entry(
         target, precision, ran = "pytorch", "fp32", "fp32"
         size = sum(f.stat().st_size for f in path.glob("weights.*"))
         device_kind = "cuda" if subject.get("cuda") else "cpu"
+        engine_sha256 = None
     else:
         m = json.loads((path / bundle.MANIFEST).read_text())
         target, precision, ran = m["target"], m["precision"], m.get("precision_run", "?")
         size = sum(int(f["bytes"]) for f in m["files"].values())
         device_kind = "cuda" if target == "tensorrt" else "cpu"
+        engine_sha256 = m.get(bundle.SEAL)
     runner = r["runner"]
     return {
         "name": subject["name"],
@@ -373,6 +375,7 @@ def _entry(
         "precision_run": runner.get("precision_run", ran) if target != "pytorch" else "fp32",
         "path": str(path.relative_to(run.root)) if path.is_relative_to(run.root) else str(path),
         "size_bytes": size,
+        "engine_sha256": engine_sha256,
         "runtime": runner.get("runtime"),
         "device": runner.get("device") or runner.get("providers"),
         "device_kind": device_kind,
