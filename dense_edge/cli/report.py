@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from dense_edge.errors import CheckFailed
+from dense_edge.validate.side_by_side import DEFAULT_ROUNDS
 
 
 def print_summary(report: dict[str, Any], folder: Path | None = None) -> None:
@@ -92,7 +93,7 @@ def report(ctx: click.Context, out: Path | None, recipe_path: Path | None) -> No
 @click.option(
     "--rounds",
     type=click.IntRange(3, 50),
-    default=7,
+    default=DEFAULT_ROUNDS,
     show_default=True,
     help="Side-by-side rounds (each: one burst of each version per batch size).",
 )
@@ -107,32 +108,16 @@ def compare(
 ) -> None:
     """Deltas between two reports (report.json or run folders); exit 1 on a regression."""
     from dense_edge.progress import print_table
-    from dense_edge.report.compare import Tolerance, report_path, side_by_side_pairs
-    from dense_edge.report.compare import compare as compare_reports
-    from dense_edge.report.schema import load as load_report
-    from dense_edge.validate.side_by_side import time_pairs
+    from dense_edge.report.compare import Tolerance, compare_files, report_path
 
-    tol = Tolerance.parse(tolerances)
-    base_path, new_path = report_path(base), report_path(new)
-    base_report, new_report = load_report(base_path), load_report(new_path)
-    paired = None
-    if side_by_side:
-        pairs, why = side_by_side_pairs(base_report, base_path, new_report, new_path)
-        for reason in why:
-            click.secho(f"note: {reason}", fg="yellow", err=True)
-        if pairs:
-            batches = sorted(
-                {int(b) for e in base_report["engines"] for b in e.get("latency", {})}
-                & {int(b) for e in new_report["engines"] for b in e.get("latency", {})}
-            )
-            paired = time_pairs(pairs, batches, rounds=rounds)
-    result = compare_reports(
-        base_report, new_report, tol, across_machines=across_machines, paired=paired
-    )
+    result = compare_files(
+        base, new, Tolerance.parse(tolerances), side_by_side=side_by_side, rounds=rounds,
+        across_machines=across_machines,
+    )  # fmt: skip
     for note in result.notes:
         click.secho(f"note: {note}", fg="yellow", err=True)
     print_table(
-        f"{base_path} -> {new_path}",
+        f"{report_path(base)} -> {report_path(new)}",
         ["engine", "metric", "base", "new", "delta", "status"],
         [[r.engine, r.metric, r.base, r.new, r.delta, r.status] for r in result.rows],
     )

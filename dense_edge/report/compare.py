@@ -35,7 +35,7 @@ from typing import Any
 
 from dense_edge.errors import UserError
 from dense_edge.targets import bundle as bundle_io
-from dense_edge.validate.side_by_side import Pair, PairedTiming
+from dense_edge.validate.side_by_side import DEFAULT_ROUNDS, Pair, PairedTiming, time_pairs
 
 
 @dataclass(frozen=True)
@@ -177,6 +177,37 @@ def compare(
             )
         )
     return out
+
+
+def compare_files(
+    base: Path,
+    new: Path,
+    tol: Tolerance,
+    *,
+    side_by_side: bool = True,
+    rounds: int = DEFAULT_ROUNDS,
+    across_machines: bool = False,
+) -> Comparison:
+    """``report compare``: two reports (report.json or run folders), engines timed side by side
+    where both versions are still on this machine; why not, for the others, in the notes."""
+    from dense_edge.report.schema import load as load_report
+
+    base_path, new_path = report_path(base), report_path(new)
+    base_report, new_report = load_report(base_path), load_report(new_path)
+    paired: list[PairedTiming] | None = None
+    why: list[str] = []
+    if side_by_side:
+        pairs, why = side_by_side_pairs(base_report, base_path, new_report, new_path)
+        if pairs:
+            batches = sorted(_batches(base_report) & _batches(new_report))
+            paired = time_pairs(pairs, batches, rounds=rounds)
+    result = compare(base_report, new_report, tol, across_machines=across_machines, paired=paired)
+    result.notes = why + result.notes
+    return result
+
+
+def _batches(report: dict[str, Any]) -> set[int]:
+    return {int(b) for e in report["engines"] for b in e.get("latency", {})}
 
 
 def _paired_row(t: PairedTiming, tol: Tolerance) -> Row:

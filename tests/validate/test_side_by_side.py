@@ -49,9 +49,7 @@ def test_a_paired_slowdown_needs_its_size_and_every_round(validated):  # type: i
 def test_an_engine_timed_against_itself_is_not_a_regression(validated):  # type: ignore[no-untyped-def]
     run, report = validated
     folder = run.root / "engines" / "onnxruntime-int8"
-    timings = time_pairs(
-        [Pair("onnxruntime-int8", folder, folder)], [1, 4], rounds=5, burst_s=0.05
-    )
+    timings = time_pairs([Pair("onnxruntime-int8", folder, folder)], [1, 4], rounds=5, burst_s=0.05)
     assert [(t.batch, len(t.ratios)) for t in timings] == [(1, 5), (4, 5)]
     for t in timings:
         assert all(ms > 0 for ms in t.base_ms + t.new_ms)
