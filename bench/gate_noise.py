@@ -54,11 +54,11 @@ def validate(run_root: Path, recipe: Any, out: Path) -> dict[str, Any]:
     return report
 
 
-def judge(base: Path, new: Path) -> tuple[int, str]:
+def judge(base: Path, new: Path, *, side_by_side: bool = True) -> tuple[int, str]:
     """Regressions (count, the first three) and the largest side-by-side ratio."""
     from dense_edge.report.compare import Tolerance, compare_files
 
-    result = compare_files(base, new, Tolerance())
+    result = compare_files(base, new, Tolerance(), side_by_side=side_by_side)
     regs = result.regressions
     what = ", ".join(f"{r.engine} {r.metric} {r.delta}" for r in regs[:3])
     paired = [r for r in result.rows if "side by side" in r.metric]
@@ -67,17 +67,45 @@ def judge(base: Path, new: Path) -> tuple[int, str]:
     return len(regs), (what + "; " if what else "") + most
 
 
+def neighbour(stop: Any) -> None:
+    """A noisy neighbour: one core busy for 1-4 s, then idle for 1-4 s, until ``stop`` is set."""
+    import random
+    import time
+
+    rng = random.Random(0)
+    while not stop.is_set():
+        end = time.perf_counter() + rng.uniform(1, 4)
+        while time.perf_counter() < end and not stop.is_set():
+            sum(i * i for i in range(10_000))
+        stop.wait(rng.uniform(1, 4))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--run", type=Path, required=True, help="a finished run folder")
     ap.add_argument("--recipe", type=Path, help="its recipe (default: the digits quick start)")
+    ap.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="the recipe overrides the run was made with (e.g. train.epochs=2)",
+    )
     ap.add_argument("--validations", type=int, default=5)
     ap.add_argument("--bases", type=int, help="slowdowns against the first N reports (all)")
     ap.add_argument("--keep", type=Path, help="keep the run copy and every report.json here")
     ap.add_argument("--only-slowdowns", type=Path, help="reuse the unchanged run kept here")
     ap.add_argument("--only-noise", action="store_true", help="stop after experiment 1")
+    ap.add_argument(
+        "--neighbour",
+        action="store_true",
+        help="run everything beside a process that loads one core on and off",
+    )
     a = ap.parse_args()
     os.environ.setdefault("DENSE_EDGE_QUIET", "1")
+    import yaml
+
     from dense_edge.cli.options import with_target
     from dense_edge.compile.stage import compile_stage
     from dense_edge.recipe import load_recipe
@@ -86,7 +114,8 @@ def main() -> None:
     from dense_edge.targets import bundle
     from dense_edge.validate.side_by_side import BURST_S, DEFAULT_ROUNDS
 
-    recipe = load_recipe(a.recipe, {})
+    recipe = load_recipe(a.recipe, {k: yaml.safe_load(v) for k, _, v in
+                                    (item.partition("=") for item in a.sets)})  # fmt: skip
     t = Tolerance()
     print(f"defaults: top1={t.top1_points} points, agreement={t.agreement}, "
           f"paired={t.paired_pct:g}% (side by side: {DEFAULT_ROUNDS} rounds of {BURST_S} s "
@@ -94,6 +123,13 @@ def main() -> None:
           f"or {recipe.validation.time_budget_s} s per batch size in "
           f"{recipe.validation.rounds} interleaved rounds, batches "
           f"{recipe.validation.batch_sizes}", flush=True)  # fmt: skip
+    if a.neighbour:
+        import multiprocessing
+
+        stop = multiprocessing.Event()
+        noisy = multiprocessing.Process(target=neighbour, args=(stop,), daemon=True)
+        noisy.start()
+        print("a noisy neighbour loads one core on and off (1-4 s each)", flush=True)
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = a.keep or a.only_slowdowns or Path(tmp_name)
         tmp.mkdir(parents=True, exist_ok=True)
@@ -109,7 +145,7 @@ def main() -> None:
                 reports.append(tmp / f"v{i + 1}.json")
                 validate(run, recipe, reports[-1])
                 print(f"  validation {i + 1}/{a.validations} done", flush=True)
-        noise_pairs, noise_regs, noise_flagged = 0, 0, 0
+        noise_pairs, noise_regs, noise_flagged, from_reports = 0, 0, 0, 0
         if not a.only_slowdowns:
             print("\nexperiment 1: unchanged run, every pair (base -> new)", flush=True)
             for i, j in itertools.combinations(range(len(reports)), 2):
@@ -117,7 +153,10 @@ def main() -> None:
                 noise_pairs += 1
                 noise_regs += n
                 noise_flagged += n > 0
-                print(f"  v{i + 1} -> v{j + 1}: {n} regressions; {what}", flush=True)
+                r, _ = judge(reports[i], reports[j], side_by_side=False)
+                from_reports += r > 0
+                print(f"  v{i + 1} -> v{j + 1}: {n} regressions; {what} "
+                      f"(from the reports' numbers alone: {r})", flush=True)  # fmt: skip
 
         bases = reports[: a.bases] if a.bases else reports
 
@@ -174,6 +213,7 @@ def main() -> None:
             f"{'unchanged run, pairwise':<34}{noise_pairs:>12}{noise_flagged:>9}  none flagged: "
             f"{verdict}"
         )
+        print(f"{'  the same, --reports-only':<34}{noise_pairs:>12}{from_reports:>9}")
     for label, flagged, total, details in outcomes:
         print(f"{label:<34}{total:>12}{flagged:>9}  all flagged: "
               f"{'ok' if flagged == total else 'MISSED'}  {details}")  # fmt: skip

@@ -6,7 +6,9 @@ reports' engines are on this machine, ``report compare`` times them again *toget
 engine version in a process of its own (loaded once, kept warm), and in each round the base and
 the new version run one short burst each, back to back, in alternating order. Load that comes
 and goes hits both alike, so the ratio new/base within a round is steady even when the
-milliseconds are not (the same idea as ``asv continuous`` or a paired A/B test).
+milliseconds are not (the same idea as ``asv continuous`` or a paired A/B test). A round is
+itself cut into short slices that alternate (base, new, new, base, ...), so a neighbour's load
+lasting a second or more lands on both versions of the same round.
 
 The verdict for an engine and batch size is the median of the per-round ratios, with its
 confidence interval from order statistics over the rounds (the same exact, distribution-free
@@ -34,9 +36,10 @@ import numpy as np
 from dense_edge.progress import bar
 from dense_edge.validate.latency import CI_LEVEL, median_ci_ranks
 
-DEFAULT_ROUNDS = 7
+DEFAULT_ROUNDS = 9  # the 95% interval of the median ratio then drops the extreme round each side
 BURST_S = 0.4  # seconds of calls per version, batch and round
-MIN_CALLS = 15  # calls per burst at least, however slow the engine
+SLICES = 4  # each round's burst cut into this many alternating slices per version
+MIN_CALLS = 3  # calls per slice at least, however slow the engine
 WARMUP_CALLS = 5
 
 
@@ -112,14 +115,14 @@ class _Worker:
             raise UserError(f"cannot time {self.bundle}: {reply['error']}")
         return reply
 
-    def burst(self, batch: int, seconds: float, min_calls: int) -> float:
-        """The median call, in ms, of a burst of calls on one batch."""
+    def burst(self, batch: int, seconds: float, min_calls: int) -> list[float]:
+        """The call times, in ms, of a burst of calls on one batch."""
         assert self.proc.stdin is not None
         self.proc.stdin.write(
             json.dumps({"batch": batch, "seconds": seconds, "min_calls": min_calls}) + "\n"
         )
         self.proc.stdin.flush()
-        return float(self._read()["median_ms"])
+        return [float(t) for t in self._read()["times_ms"]]
 
     def close(self) -> None:
         if self.proc.stdin is not None:
@@ -136,9 +139,10 @@ def time_pairs(
     *,
     rounds: int = DEFAULT_ROUNDS,
     burst_s: float = BURST_S,
+    slices: int = SLICES,
     min_calls: int = MIN_CALLS,
 ) -> list[PairedTiming]:
-    """Per engine and batch size, base and new timed in alternating bursts over ``rounds``."""
+    """Per engine and batch size, base and new timed in alternating slices over ``rounds``."""
     if rounds < 1:
         raise ValueError("rounds must be at least 1")
     timings: list[PairedTiming] = []
@@ -152,11 +156,16 @@ def time_pairs(
                     b: {"base": [], "new": []} for b in batch_sizes
                 }
                 for r in range(rounds):
-                    order = ("base", "new") if (r + name_index) % 2 == 0 else ("new", "base")
                     for b in batch_sizes:
                         progress.update(status=f"{pair.name} b{b} round {r + 1}/{rounds}")
-                        for side in order:
-                            got[b][side].append(workers[side].burst(b, burst_s, min_calls))
+                        calls: dict[str, list[float]] = {"base": [], "new": []}
+                        for k in range(slices):
+                            # base-new, new-base, ...: neither side always goes first
+                            first = (r + k + name_index) % 2 == 0
+                            for side in ("base", "new") if first else ("new", "base"):
+                                calls[side] += workers[side].burst(b, burst_s / slices, min_calls)
+                        for side, times in calls.items():
+                            got[b][side].append(float(statistics.median(times)))
                         progress.advance(1)
             finally:
                 for w in workers.values():
@@ -222,7 +231,7 @@ def _serve(bundle: str, stdin: IO[str], stdout: IO[str]) -> None:
                 times.append(t1 - t0)
                 if t1 >= end and len(times) >= int(ask["min_calls"]):
                     break
-            say({"median_ms": float(np.median(times)) * 1000.0, "calls": len(times)})
+            say({"times_ms": [round(t * 1000.0, 6) for t in times]})
     finally:
         runner.deactivate()
 
