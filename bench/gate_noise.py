@@ -4,23 +4,28 @@
     python bench/gate_noise.py --recipe bench/gate_deep.yaml --run runs/gate-deep
 
 Copies a finished run (train + engines, e.g. from ``dense-edge run``; the digits quick start
-unless ``--recipe`` names the recipe it was made with), then:
+unless ``--recipe`` names the recipe it was made with), then, with exactly what the CLI runs
+(``report compare BASE NEW`` with its defaults: engines still on the machine are timed side
+by side):
 
-1. **noise**: validates the unchanged run ``--validations`` times (the recipe's own latency
-   settings, each engine in its own process as always) and compares every pair of reports with
-   the default tolerances (``report compare``'s defaults, the README's CI line). Target: zero
-   regressions in every pair.
+1. **noise**: validates the unchanged run ``--validations`` times (each engine in its own
+   process, as always) and compares every pair of reports (base earlier, new later). Target:
+   zero regressions in every pair.
 2. **slowdowns**: the same run with a real slowdown, each compared against every noise-run report
-   as the base. Target: flagged against every base.
+   (or the first ``--bases``) as the base. Target: flagged against every base.
    - ``openvino-int8`` rebuilt with 1 thread instead of the machine's 2;
    - ``onnxruntime-int8`` replaced by the fp32 engine (an fp32 engine in place of int8);
    - ``openvino-int8`` replaced by the fp32 engine;
-   - ``onnxruntime-int8`` with ONNX Runtime's graph optimisations switched off at load.
+   - ``onnxruntime-int8`` with ONNX Runtime's runtime graph optimisations switched off (its
+     model was optimised offline when compiled, so this one may not be slower at all: the
+     printed side-by-side ratio says whether it is).
 
-``--only-slowdowns DIR`` skips step 1 and compares against the reports a ``--keep DIR`` run
-wrote there.
+``--keep DIR`` keeps the run copy and every report there; ``--only-slowdowns DIR`` skips step 1
+and compares against the reports a ``--keep DIR`` run wrote there (two shorter jobs instead of
+one long one on a shared machine).
 
-Prints one line per comparison and a summary table.
+Prints one line per comparison (the largest side-by-side ratio, with its interval) and a
+summary table.
 """
 
 from __future__ import annotations
@@ -39,98 +44,137 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def validate(run_root: Path, recipe: Any) -> dict[str, Any]:
+def validate(run_root: Path, recipe: Any, out: Path) -> dict[str, Any]:
+    """Validate the run and keep its report.json at ``out`` (report compare reads files)."""
     from dense_edge.pipeline import validate_and_report
     from dense_edge.rundir import RunDir
 
-    return dict(validate_and_report(recipe, RunDir.at(run_root)))
+    report = dict(validate_and_report(recipe, RunDir.at(run_root)))
+    out.write_text(json.dumps(report, default=str))
+    return report
 
 
-def judge(base: dict[str, Any], new: dict[str, Any]) -> tuple[int, str]:
-    from dense_edge.report.compare import Tolerance, compare
+def judge(base: Path, new: Path, *, side_by_side: bool = True) -> tuple[int, str]:
+    """Regressions (count, the first three) and the largest side-by-side ratio."""
+    from dense_edge.report.compare import Tolerance, compare_files
 
-    result = compare(base, new, Tolerance())
+    result = compare_files(base, new, Tolerance(), side_by_side=side_by_side)
     regs = result.regressions
     what = ", ".join(f"{r.engine} {r.metric} {r.delta}" for r in regs[:3])
-    return len(regs), what
+    paired = [r for r in result.rows if "side by side" in r.metric]
+    largest = max(paired, key=lambda r: float(r.delta.split("%")[0]), default=None)
+    most = f"largest {largest.engine} {largest.delta}" if largest else "nothing timed side by side"
+    return len(regs), (what + "; " if what else "") + most
 
 
-def largest_latency_change(base: dict[str, Any], new: dict[str, Any]) -> str:
-    from dense_edge.report.compare import Tolerance, compare
+def neighbour(stop: Any) -> None:
+    """A noisy neighbour: one core busy for 1-4 s, then idle for 1-4 s, until ``stop`` is set."""
+    import random
+    import time
 
-    rows = [r for r in compare(base, new, Tolerance()).rows if "p50" in r.metric]
-    worst = max(rows, key=lambda r: float(r.delta.rstrip("%")))
-    return f"{worst.engine} {worst.metric} {worst.delta}"
+    rng = random.Random(0)
+    while not stop.is_set():
+        end = time.perf_counter() + rng.uniform(1, 4)
+        while time.perf_counter() < end and not stop.is_set():
+            sum(i * i for i in range(10_000))
+        stop.wait(rng.uniform(1, 4))
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--run", type=Path, required=True, help="a finished run folder")
     ap.add_argument("--recipe", type=Path, help="its recipe (default: the digits quick start)")
+    ap.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="the recipe overrides the run was made with (e.g. train.epochs=2)",
+    )
     ap.add_argument("--validations", type=int, default=5)
-    ap.add_argument("--keep", type=Path, help="also write every report.json into this folder")
-    ap.add_argument("--only-slowdowns", type=Path, help="reuse the unchanged reports kept here")
+    ap.add_argument("--bases", type=int, help="slowdowns against the first N reports (all)")
+    ap.add_argument("--keep", type=Path, help="keep the run copy and every report.json here")
+    ap.add_argument("--only-slowdowns", type=Path, help="reuse the unchanged run kept here")
+    ap.add_argument("--only-noise", action="store_true", help="stop after experiment 1")
+    ap.add_argument(
+        "--neighbour",
+        action="store_true",
+        help="run everything beside a process that loads one core on and off",
+    )
     a = ap.parse_args()
     os.environ.setdefault("DENSE_EDGE_QUIET", "1")
+    import yaml
+
     from dense_edge.cli.options import with_target
     from dense_edge.compile.stage import compile_stage
     from dense_edge.recipe import load_recipe
     from dense_edge.report.compare import Tolerance
     from dense_edge.rundir import RunDir
     from dense_edge.targets import bundle
+    from dense_edge.validate.side_by_side import BURST_S, DEFAULT_ROUNDS
 
-    recipe = load_recipe(a.recipe, {})
+    recipe = load_recipe(a.recipe, {k: yaml.safe_load(v) for k, _, v in
+                                    (item.partition("=") for item in a.sets)})  # fmt: skip
     t = Tolerance()
     print(f"defaults: top1={t.top1_points} points, agreement={t.agreement}, "
-          f"latency={t.latency_pct:g}% (drift-corrected p50), latency_abs={t.latency_abs_pct}; "
-          f"validate: {recipe.validation.iterations} iterations or "
-          f"{recipe.validation.time_budget_s} s per batch size in {recipe.validation.rounds} "
-          f"interleaved rounds, batches {recipe.validation.batch_sizes}", flush=True)  # fmt: skip
+          f"paired={t.paired_pct:g}% (side by side: {DEFAULT_ROUNDS} rounds of {BURST_S} s "
+          f"bursts), size={t.size_pct:g}%; validate: {recipe.validation.iterations} iterations "
+          f"or {recipe.validation.time_budget_s} s per batch size in "
+          f"{recipe.validation.rounds} interleaved rounds, batches "
+          f"{recipe.validation.batch_sizes}", flush=True)  # fmt: skip
+    if a.neighbour:
+        import multiprocessing
+
+        stop = multiprocessing.Event()
+        noisy = multiprocessing.Process(target=neighbour, args=(stop,), daemon=True)
+        noisy.start()
+        print("a noisy neighbour loads one core on and off (1-4 s each)", flush=True)
     with tempfile.TemporaryDirectory() as tmp_name:
-        tmp = Path(tmp_name)
+        tmp = a.keep or a.only_slowdowns or Path(tmp_name)
+        tmp.mkdir(parents=True, exist_ok=True)
         run = tmp / "run"
-        shutil.copytree(a.run, run, ignore=shutil.ignore_patterns("report"))
-        reports = []
-        if a.keep:
-            a.keep.mkdir(parents=True, exist_ok=True)
         if a.only_slowdowns:
-            kept = sorted(a.only_slowdowns.glob("v*.json"))
-            reports = [json.loads(p.read_text()) for p in kept]
-        for i in range(0 if a.only_slowdowns else a.validations):
-            reports.append(validate(run, recipe))
-            if a.keep:
-                a.keep.mkdir(parents=True, exist_ok=True)
-                (a.keep / f"v{i + 1}.json").write_text(json.dumps(reports[-1], default=str))
-            print(f"  validation {i + 1}/{a.validations} done", flush=True)
-        print("\nexperiment 1: unchanged run, every pair (base -> new)")
-        if a.only_slowdowns:
-            print("  (reports kept in", a.only_slowdowns, ")")
-        noise_pairs, noise_regs, noise_flagged = 0, 0, 0
-        for i, j in itertools.permutations(range(len(reports)), 2):
-            n, what = judge(reports[i], reports[j])
-            noise_pairs += 1
-            noise_regs += n
-            noise_flagged += n > 0
-            print(f"  v{i + 1} -> v{j + 1}: {n} regressions"
-                  + (f" ({what})" if n else f"; largest p50 change "
-                     f"{largest_latency_change(reports[i], reports[j])}"))  # fmt: skip
+            reports = sorted(tmp.glob("v*.json"), key=lambda p: int(p.stem[1:]))
+        else:
+            if run.exists():
+                shutil.rmtree(run)
+            shutil.copytree(a.run, run, ignore=shutil.ignore_patterns("report"))
+            reports = []
+            for i in range(a.validations):
+                reports.append(tmp / f"v{i + 1}.json")
+                validate(run, recipe, reports[-1])
+                print(f"  validation {i + 1}/{a.validations} done", flush=True)
+        noise_pairs, noise_regs, noise_flagged, from_reports = 0, 0, 0, 0
+        if not a.only_slowdowns:
+            print("\nexperiment 1: unchanged run, every pair (base -> new)", flush=True)
+            for i, j in itertools.combinations(range(len(reports)), 2):
+                n, what = judge(reports[i], reports[j])
+                noise_pairs += 1
+                noise_regs += n
+                noise_flagged += n > 0
+                r, _ = judge(reports[i], reports[j], side_by_side=False)
+                from_reports += r > 0
+                print(f"  v{i + 1} -> v{j + 1}: {n} regressions; {what} "
+                      f"(from the reports' numbers alone: {r})", flush=True)  # fmt: skip
+
+        bases = reports[: a.bases] if a.bases else reports
 
         def slowed(label: str, change: Any) -> tuple[str, int, int, str]:
             copy = tmp / f"slow-{label.replace(' ', '-')}"
+            if copy.exists():
+                shutil.rmtree(copy)
             shutil.copytree(run, copy)
             change(copy)
-            new = validate(copy, recipe)
-            if a.keep:
-                (a.keep / f"{label.replace(' ', '-')}.json").write_text(
-                    json.dumps(new, default=str)
-                )
+            new = tmp / f"{label.replace(' ', '-')}.json"
+            validate(copy, recipe, new)
             flagged, details = 0, ""
-            for i, base in enumerate(reports):
+            for i, base in enumerate(bases):
                 n, what = judge(base, new)
                 flagged += n > 0
                 details = details or what
-                print(f"  v{i + 1} -> {label}: {n} regressions" + (f" ({what})" if n else ""))
-            return label, flagged, len(reports), details
+                print(f"  v{i + 1} -> {label}: {n} regressions; {what}", flush=True)
+            return label, flagged, len(bases), details
 
         def one_thread(root: Path) -> None:
             r1 = with_target(recipe, "openvino", threads=1)
@@ -151,20 +195,25 @@ def main() -> None:
 
             return change
 
-        print("\nexperiment 2: real slowdowns, each against every unchanged validation")
-        experiments = {
+        experiments: dict[str, Any] = {
             "openvino-int8 on 1 thread": one_thread,
             "onnxruntime fp32 as int8": swap("onnxruntime"),
             "openvino fp32 as int8": swap("openvino"),
             "onnxruntime-int8 unoptimised": no_graph_optimisation,
         }
+        if a.only_noise:
+            experiments = {}
+        else:
+            print("\nexperiment 2: real slowdowns, against the unchanged validations", flush=True)
         outcomes = [slowed(label, change) for label, change in experiments.items()]
     print(f"\n{'experiment':<34}{'comparisons':>12}{'flagged':>9}  target")
     verdict = "ok" if noise_regs == 0 else f"FAILED ({noise_regs} regressions)"
-    print(
-        f"{'unchanged run, pairwise':<34}{noise_pairs:>12}{noise_flagged:>9}  none flagged: "
-        f"{verdict}"
-    )
+    if noise_pairs:
+        print(
+            f"{'unchanged run, pairwise':<34}{noise_pairs:>12}{noise_flagged:>9}  none flagged: "
+            f"{verdict}"
+        )
+        print(f"{'  the same, --reports-only':<34}{noise_pairs:>12}{from_reports:>9}")
     for label, flagged, total, details in outcomes:
         print(f"{label:<34}{total:>12}{flagged:>9}  all flagged: "
               f"{'ok' if flagged == total else 'MISSED'}  {details}")  # fmt: skip

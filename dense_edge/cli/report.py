@@ -11,12 +11,12 @@ from dense_edge.errors import CheckFailed, UserError
 from dense_edge.progress import print_table
 from dense_edge.records import Report
 from dense_edge.report import tables
-from dense_edge.report.compare import Tolerance
-from dense_edge.report.compare import compare as compare_reports
+from dense_edge.report.compare import Tolerance, compare_files, report_path
 from dense_edge.report.merge import load_device_report, merge_into_run
 from dense_edge.report.schema import load as load_report
 from dense_edge.report.write import write_reports
 from dense_edge.rundir import RunDir, lock
+from dense_edge.validate.side_by_side import DEFAULT_ROUNDS
 
 
 def print_summary(report: Report, folder: Path | None = None) -> None:
@@ -71,29 +71,52 @@ def report(ctx: click.Context, out: Path | None, recipe_path: Path | None) -> No
 
 
 @report.command()
-@click.argument("base", type=click.Path(path_type=Path))
-@click.argument("new", type=click.Path(path_type=Path))
+@click.argument("base", type=click.Path(exists=True, path_type=Path))
+@click.argument("new", type=click.Path(exists=True, path_type=Path))
 @click.option(
     "--tolerance",
     "tolerances",
     multiple=True,
     metavar="KEY=N",
-    help="top1=POINTS (top-1 drop), agreement=FRACTION, latency=PERCENT (p50 with the machine's "
-    "drift between the reports divided out), latency_abs=PERCENT (own p50; default: shown, "
-    "not judged), size=PERCENT (defaults 0.5, 0.01, 50%, -, 10%). Latency is judged by "
+    help="top1=POINTS (top-1 drop), agreement=FRACTION, paired=PERCENT (new/base timed side "
+    "by side), latency=PERCENT (p50 with the machine's drift between the reports divided out; "
+    "judges engines not timed side by side), latency_abs=PERCENT (own p50; default: shown, "
+    "not judged), size=PERCENT (defaults 0.5, 0.01, 10%, 50%, -, 10%). Latency is judged by "
     "medians and their 95% intervals, never by p99.",
 )
+@click.option(
+    "--side-by-side/--reports-only",
+    default=True,
+    show_default=True,
+    help="Time both versions of every engine still on this machine again, together, in "
+    "alternating bursts (a shared machine's drift cancels); --reports-only judges the "
+    "reports' own numbers.",
+)
+@click.option(
+    "--rounds",
+    type=click.IntRange(3, 50),
+    default=DEFAULT_ROUNDS,
+    show_default=True,
+    help="Side-by-side rounds (each: one burst of each version per batch size).",
+)
 @click.option("--across-machines", is_flag=True, help="Judge latency even if the machines differ.")
-def compare(base: Path, new: Path, tolerances: tuple[str, ...], across_machines: bool) -> None:
-    """Deltas between two reports; exit 1 on a regression beyond tolerance."""
-    result = compare_reports(
-        load_report(base), load_report(new), Tolerance.parse(tolerances),
+def compare(
+    base: Path,
+    new: Path,
+    tolerances: tuple[str, ...],
+    side_by_side: bool,
+    rounds: int,
+    across_machines: bool,
+) -> None:
+    """Deltas between two reports (report.json or run folders); exit 1 on a regression."""
+    result = compare_files(
+        base, new, Tolerance.parse(tolerances), side_by_side=side_by_side, rounds=rounds,
         across_machines=across_machines,
     )  # fmt: skip
     for note in result.notes:
         click.secho(f"note: {note}", fg="yellow", err=True)
     print_table(
-        f"{base} -> {new}",
+        f"{report_path(base)} -> {report_path(new)}",
         ["engine", "metric", "base", "new", "delta", "status"],
         [[r.engine, r.metric, r.base, r.new, r.delta, r.status] for r in result.rows],
     )

@@ -17,6 +17,12 @@ with their confidence intervals, never by p99 (a tail from a shared machine is n
   that also hit the float model (e.g. fewer threads for everything); set it where the machine
   is quiet (a dedicated CI runner), since a shared machine drifts by more than 2x.
 
+- **side by side** (``paired``, percent, the default judge when both reports' engines are on
+  this machine): both versions of each engine are timed again together, in alternating bursts
+  (:mod:`dense_edge.validate.side_by_side`), and an engine regresses when the median of its
+  per-round ratios new/base exceeds 1 + the tolerance *and* the ratio's confidence interval
+  lies wholly above 1. Where it ran, it replaces the two judgements above (they are shown).
+
 Differences of machine or library versions are always printed, never silent.
 """
 
@@ -24,10 +30,13 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from dense_edge.errors import UserError
 from dense_edge.records import Report
+from dense_edge.targets import bundle as bundle_io
+from dense_edge.validate.side_by_side import DEFAULT_ROUNDS, Pair, PairedTiming, time_pairs
 
 
 @dataclass(frozen=True)
@@ -38,11 +47,13 @@ class Tolerance:
     latency_abs_pct: float | None = None  # the engine's own p50 may grow this many percent
     # (None: shown, not judged; on a shared machine whole-machine drift exceeds 2x)
     size_pct: float = 10.0  # engine size may grow this many percent
+    paired_pct: float = 10.0  # side by side: new/base may exceed 1 by this many percent
 
     @classmethod
     def parse(cls, items: tuple[str, ...] | list[str]) -> Tolerance:
         keys = {"top1": "top1_points", "agreement": "agreement", "latency": "latency_pct",
-                "latency_abs": "latency_abs_pct", "size": "size_pct"}  # fmt: skip
+                "latency_abs": "latency_abs_pct", "size": "size_pct",
+                "paired": "paired_pct"}  # fmt: skip
         values: dict[str, float] = {}
         for item in items:
             key, sep, text = item.partition("=")
@@ -85,9 +96,16 @@ def _machine(report: Report) -> tuple[str, str]:
 
 
 def compare(
-    base: Report, new: Report, tol: Tolerance, *, across_machines: bool = False
+    base: Report,
+    new: Report,
+    tol: Tolerance,
+    *,
+    across_machines: bool = False,
+    paired: list[PairedTiming] | None = None,
 ) -> Comparison:
+    """Rows and notes for ``new`` against ``base``; ``paired``: side-by-side timings, if any."""
     out = Comparison()
+    side = {(t.name, str(t.batch)): t for t in paired or []}
     same_machine = _machine(base) == _machine(new)
     if not same_machine:
         out.notes.append(
@@ -144,15 +162,124 @@ def compare(
         is_ref = name == base.get("reference")
         for batch in sorted(set(b["latency"]) & set(n["latency"]), key=int):
             lb, ln = b["latency"][batch], n["latency"][batch]
-            out.rows.append(_drift_row(name, batch, lb, ln, drift.get(batch, 1.0), tol,
-                                       judge_here, is_ref))  # fmt: skip
-            out.rows.append(_absolute_row(name, batch, lb, ln, tol, judge_here))
+            timing = side.get((name, batch))
+            if timing is not None:
+                out.rows.append(_paired_row(timing, tol))
+            from_reports = judge_here and timing is None
+            drift_row = _drift_row(name, batch, lb, ln, drift.get(batch, 1.0), tol,
+                                   from_reports, is_ref)  # fmt: skip
+            abs_row = _absolute_row(name, batch, lb, ln, tol, from_reports)
+            if timing is not None:  # the side-by-side timing judges; these are context
+                drift_row.status = abs_row.status = "shown"
+            out.rows += [drift_row, abs_row]
         out.rows.append(
             _pct_row(
                 name, "size MiB", b["size_bytes"] / 2**20, n["size_bytes"] / 2**20, tol.size_pct
             )
         )
     return out
+
+
+def compare_files(
+    base: Path,
+    new: Path,
+    tol: Tolerance,
+    *,
+    side_by_side: bool = True,
+    rounds: int = DEFAULT_ROUNDS,
+    across_machines: bool = False,
+) -> Comparison:
+    """``report compare``: two reports (report.json or run folders), engines timed side by side
+    where both versions are still on this machine; why not, for the others, in the notes."""
+    from dense_edge.report.schema import load as load_report
+
+    base_path, new_path = report_path(base), report_path(new)
+    base_report, new_report = load_report(base_path), load_report(new_path)
+    paired: list[PairedTiming] | None = None
+    why: list[str] = []
+    if side_by_side:
+        pairs, why = side_by_side_pairs(base_report, base_path, new_report, new_path)
+        if pairs:
+            batches = sorted(_batches(base_report) & _batches(new_report))
+            paired = time_pairs(pairs, batches, rounds=rounds)
+    result = compare(base_report, new_report, tol, across_machines=across_machines, paired=paired)
+    result.notes = why + result.notes
+    return result
+
+
+def _batches(report: Report) -> set[int]:
+    return {int(b) for e in report["engines"] for b in e.get("latency", {})}
+
+
+def _paired_row(t: PairedTiming, tol: Tolerance) -> Row:
+    """Judged on the ratio new/base timed side by side: effect size and interval both."""
+    lo, hi = t.ratio_ci
+    change = (t.ratio - 1) * 100
+    if change > tol.paired_pct + 1e-9 and lo > 1.0:
+        status = "REGRESSION"
+    elif t.ratio * (1 + tol.paired_pct / 100) < 1 and hi < 1.0:
+        status = "improved"
+    else:
+        status = "ok"
+    d = t.to_dict()
+    return Row(t.name, f"p50 ms b{t.batch} (side by side, {len(t.ratios)} rounds)",
+               d["base_p50_ms"], d["new_p50_ms"],
+               f"{change:+.1f}% [x{lo:.2f}, x{hi:.2f}]", status)  # fmt: skip
+
+
+def report_path(path: Path) -> Path:
+    """A run folder or a report.json: the report.json."""
+    return path / "report" / "report.json" if path.is_dir() else path
+
+
+def side_by_side_pairs(
+    base: Report, base_path: Path, new: Report, new_path: Path
+) -> tuple[list[Pair], list[str]]:
+    """The engines both reports measured here whose bundles are still on this machine, unchanged.
+
+    Returns the pairs and, for every engine left out, why (printed as notes).
+    """
+    pairs: list[Pair] = []
+    why: list[str] = []
+    engines_b = {e["name"]: e for e in base["engines"]}
+    engines_n = {e["name"]: e for e in new["engines"]}
+    for name in sorted(set(engines_b) & set(engines_n)):
+        b, n = engines_b[name], engines_n[name]
+        if b.get("is_reference") or name == base.get("reference"):
+            continue
+        if b.get("status") == "kit" or n.get("status") == "kit":
+            continue
+        if b.get("measured_on") or n.get("measured_on"):
+            continue
+        folders = []
+        for report, path, entry in ((base, base_path, b), (new, new_path, n)):
+            folder, problem = _engine_on_disk(report, path, entry)
+            if problem:
+                why.append(f"{name}: {problem}; its latency is judged from the reports")
+                break
+            folders.append(folder)
+        else:
+            pairs.append(Pair(name, folders[0], folders[1]))
+    return pairs, why
+
+
+def _engine_on_disk(report: Report, path: Path, entry: dict[str, Any]) -> tuple[Path, str | None]:
+    rel = Path(str(entry.get("path", "")))
+    roots = [Path(str(report.get("run_dir", ""))), report_path(path).parent.parent]
+    found = [root / rel for root in roots if (root / rel / bundle_io.MANIFEST).is_file()]
+    if not found:
+        return rel, f"engine folder {rel} is not on this machine"
+    folder = found[0]
+    recorded = entry.get("engine_sha256")
+    if recorded is None:
+        return folder, "its report does not record which engine it measured (validate again)"
+    try:
+        manifest = bundle_io.read(folder, verify=True)
+    except UserError as exc:
+        return folder, f"{folder}: {str(exc).splitlines()[0]}"
+    if manifest.get(bundle_io.SEAL) != recorded:
+        return folder, f"{folder} was rebuilt after its report was made"
+    return folder, None
 
 
 def _drift(

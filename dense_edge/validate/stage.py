@@ -320,11 +320,13 @@ def _entry(
         target, precision, ran = "pytorch", "fp32", "fp32"
         size = sum(f.stat().st_size for f in path.glob("weights.*"))
         device_kind = "cuda" if subject.get("cuda") else "cpu"
+        engine_sha256 = None
     else:
         m = bundle.read_manifest(path, verify=False)  # the worker checked the files on load
         target, precision, ran = m["target"], m["precision"], m.get("precision_run", "?")
         size = sum(int(f["bytes"]) for f in m["files"].values())
         device_kind = registry.get(target).device_kind
+        engine_sha256 = m.get(bundle.SEAL)
     runner = r["runner"]
     return {
         "name": subject["name"],
@@ -334,6 +336,7 @@ def _entry(
         "precision_run": runner.get("precision_run", ran) if target != "pytorch" else "fp32",
         "path": str(path.relative_to(run.root)) if path.is_relative_to(run.root) else str(path),
         "size_bytes": size,
+        "engine_sha256": engine_sha256,
         "runtime": runner.get("runtime"),
         "device": runner.get("device") or runner.get("providers"),
         "device_kind": device_kind,

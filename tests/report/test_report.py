@@ -11,6 +11,9 @@ from click.testing import CliRunner
 from dense_edge.cli import cli
 from dense_edge.report.schema import json_schema
 
+# the judgement of the reports' own numbers (no engines timed again)
+COMPARE = ["report", "compare", "--reports-only"]
+
 
 def test_report_follows_its_json_schema(validated):
     jsonschema = pytest.importorskip("jsonschema")
@@ -124,15 +127,15 @@ def test_compare_passes_identical_reports_and_fails_a_regression(validated, tmp_
     _, report = validated
     base = _write(tmp_path, "base.json", report)
     runner = CliRunner()
-    same = runner.invoke(cli, ["report", "compare", base, base])
+    same = runner.invoke(cli, [*COMPARE, base, base])
     assert same.exit_code == 0 and "no regressions" in same.output
     worse = copy.deepcopy(report)
     engine = worse["engines"][2]
     engine["accuracy"]["top1_fraction"] -= 0.02
-    result = runner.invoke(cli, ["report", "compare", base, _write(tmp_path, "new.json", worse)])
+    result = runner.invoke(cli, [*COMPARE, base, _write(tmp_path, "new.json", worse)])
     assert result.exit_code == 1
     assert "REGRESSION" in result.output and "+2.00 points" in result.output
-    loose = runner.invoke(cli, ["report", "compare", base, _write(tmp_path, "new.json", worse),
+    loose = runner.invoke(cli, [*COMPARE, base, _write(tmp_path, "new.json", worse),
                                 "--tolerance", "top1=3"])  # fmt: skip
     assert loose.exit_code == 0
 
@@ -205,12 +208,10 @@ def test_compare_judges_latency_only_on_the_same_machine(validated, tmp_path):
     slower = _slower(report, 3, {"openvino-int8"})
     runner = CliRunner()
     base = _write(tmp_path, "base.json", report)
-    same_machine = runner.invoke(
-        cli, ["report", "compare", base, _write(tmp_path, "s.json", slower)]
-    )
+    same_machine = runner.invoke(cli, [*COMPARE, base, _write(tmp_path, "s.json", slower)])
     assert same_machine.exit_code == 1 and "drift-corrected" in same_machine.output
     slower["environment"]["cpu"]["model"] = "Some Other CPU"
-    other = runner.invoke(cli, ["report", "compare", base, _write(tmp_path, "o.json", slower)])
+    other = runner.invoke(cli, [*COMPARE, base, _write(tmp_path, "o.json", slower)])
     assert other.exit_code == 0
     assert "different machines" in other.output and "not compared" in other.output
 
@@ -230,7 +231,7 @@ def test_compare_refuses_another_schema_version(validated, tmp_path):
     assert result.exit_code == 2 and "schema version 3 is not 2" in result.output
     bad = tmp_path / "x.json"
     bad.write_text("{}")
-    result = CliRunner().invoke(cli, ["report", "compare", str(bad), str(bad)])
+    result = CliRunner().invoke(cli, [*COMPARE, str(bad), str(bad)])
     assert result.exit_code == 2 and "not a dense-edge report" in result.output
 
 
@@ -253,9 +254,9 @@ def test_a_missing_engine_is_a_regression_and_incomplete_reports_are_refused(val
     fewer["engines"] = fewer["engines"][:-1]
     runner = CliRunner()
     base = _write(tmp_path, "base.json", report)
-    result = runner.invoke(cli, ["report", "compare", base, _write(tmp_path, "f.json", fewer)])
+    result = runner.invoke(cli, [*COMPARE, base, _write(tmp_path, "f.json", fewer)])
     assert result.exit_code == 1 and "missing in new report" in result.output
     broken = copy.deepcopy(report)
     del broken["engines"][1]["latency"]
-    result = runner.invoke(cli, ["report", "compare", base, _write(tmp_path, "b.json", broken)])
+    result = runner.invoke(cli, [*COMPARE, base, _write(tmp_path, "b.json", broken)])
     assert result.exit_code == 2 and "incomplete report" in result.output
