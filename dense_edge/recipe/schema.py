@@ -10,11 +10,13 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from dense_edge.calibrate.profiles import PROFILES, ProfileName
+
 Precision = Literal["fp32", "fp16", "bf16", "int8"]
 TargetName = Literal["onnx", "onnxruntime", "openvino", "tensorrt"]
 CalibMethod = Literal["minmax", "percentile", "entropy", "mse"]
-Profile = Literal["tensorrt", "onnxruntime", "openvino"]
-ALL_PROFILES: tuple[Profile, ...] = ("onnxruntime", "openvino", "tensorrt")
+Profile = ProfileName  # calibration profile names: defined once, in calibrate/profiles.py
+ALL_PROFILES: tuple[Profile, ...] = tuple(sorted(PROFILES))
 DEFAULT_PRECISIONS: tuple[Precision, ...] = ("fp32", "int8")
 
 
