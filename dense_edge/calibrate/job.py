@@ -68,10 +68,16 @@ class CalibrationJob:
         }
 
     def int8_manifest(self, profile: str, method: str, float_layers: list[str]) -> dict[str, Any]:
-        """The float model's manifest, re-stamped for its int8 derivative."""
-        fields = {k: v for k, v in self.manifest.items() if k not in _STAMP_KEYS}
-        return new_manifest(
-            "int8",
-            **{**fields, "precision": "int8", "profile": profile, "method": method,
-               "float_layers": float_layers},
-        )  # fmt: skip
+        return int8_manifest(self.manifest, profile, method, float_layers)
+
+
+def int8_manifest(
+    manifest: dict[str, Any], profile: str, method: str, float_layers: list[str]
+) -> dict[str, Any]:
+    """The float model's manifest, re-stamped for its int8 derivative."""
+    fields = {k: v for k, v in manifest.items() if k not in _STAMP_KEYS}
+    return new_manifest(
+        "int8",
+        **{**fields, "precision": "int8", "profile": profile, "method": method,
+           "float_layers": float_layers},
+    )  # fmt: skip

@@ -139,6 +139,17 @@ def save(model: Any, xml_path: Path, manifest: dict[str, Any]) -> None:
             bin_tmp.unlink(missing_ok=True)
 
 
+def read_manifest(xml_path: Path) -> dict[str, Any]:
+    """The dense-edge manifest :func:`save` put in an IR's rt_info."""
+    import openvino as ov
+
+    try:
+        model = ov.Core().read_model(str(xml_path))
+        return dict(json.loads(model.get_rt_info(list(MANIFEST_RT_KEY)).astype(str)))
+    except Exception:
+        raise UserError("OpenVINO IR carries no dense-edge manifest", path=xml_path) from None
+
+
 def quantized_layers(model: Any) -> tuple[list[str], list[str]]:
     """Convolutions/MatMuls whose data input is fake-quantised, and those left in float."""
     quantized: list[str] = []

@@ -222,7 +222,11 @@ class NncfProfile(Profile):
         return {"float_parts": None, "preset": c.nncf_preset}
 
     def method(self, c: CalibrationSection) -> str:
-        return f"nncf ({c.nncf_preset})"
+        return self.method_for(c.nncf_preset)
+
+    @staticmethod
+    def method_for(preset: str) -> str:
+        return f"nncf ({preset})"
 
     def percentile(self, c: CalibrationSection) -> float | None:
         return None
