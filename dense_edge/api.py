@@ -39,7 +39,7 @@ Preset = Literal["performance", "mixed"]
 Target = Literal["onnxruntime", "openvino", "tensorrt"]
 Precision = Literal["fp32", "fp16", "bf16", "int8"]
 
-__all__ = ["check", "collect_statistics", "compile", "load_runner", "preprocess", "quantize"]
+__all__ = ["build_engine", "check", "collect_statistics", "load_runner", "preprocess", "quantize"]
 
 
 def preprocess(model: onnx.ModelProto | str | Path, images: Iterable[np.ndarray]) -> np.ndarray:
@@ -122,7 +122,7 @@ def quantize(
     ``tensorrt`` and ``onnxruntime`` return a Q/DQ ``onnx.ModelProto`` that passed the
     profile's checker; ``exclude`` names weighted layers kept in float. ``openvino`` quantises
     with NNCF and writes OpenVINO IR to ``output`` (an ``.xml`` path), which it returns.
-    A dense-edge manifest in the float model is carried over, so :func:`compile` can build
+    A dense-edge manifest in the float model is carried over, so :func:`build_engine` can build
     engines from the result.
     """
     from dense_edge.calibrate import profiles
@@ -160,7 +160,7 @@ def check(model: onnx.ModelProto | str | Path, profile: ProfileName) -> CheckRep
     return prof.rules().check(model)
 
 
-def compile(
+def build_engine(
     model: str | Path,
     *,
     target: Target,
@@ -168,7 +168,8 @@ def compile(
     out_dir: str | Path,
 ) -> Path:
     """Build an engine bundle from a model file dense-edge wrote (an exported ONNX, a
-    :func:`quantize` result, an NNCF IR) into ``out_dir``; returns ``out_dir``."""
+    :func:`quantize` result, an NNCF IR) into ``out_dir``; returns ``out_dir``. (Not named
+    ``compile``: ``dense_edge.compile`` is the compile stage's package.)"""
     return _compile_bundle(Path(model), target, precision, Path(out_dir))
 
 
