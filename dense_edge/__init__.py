@@ -1,9 +1,28 @@
 """dense-edge: DenseNet from PyTorch to edge engines, with proof that each engine is the same model.
 
 Importing this package is cheap: torch, onnxruntime, openvino and tensorrt are imported by the
-stages that need them, never here.
+stages that need them, never here. The Python API (:mod:`dense_edge.api`):
+:func:`quantize`, :func:`collect_statistics`, :func:`check`, :func:`build_engine`,
+:func:`load_runner` and :func:`preprocess`.
 """
+
+from dense_edge.api import (
+    build_engine,
+    check,
+    collect_statistics,
+    load_runner,
+    preprocess,
+    quantize,
+)
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+__all__ = [
+    "__version__",
+    "build_engine",
+    "check",
+    "collect_statistics",
+    "load_runner",
+    "preprocess",
+    "quantize",
+]

@@ -48,6 +48,7 @@ ORDER: dict[str, int] = {
     "dense_edge.report": 9,
     # orchestration
     "dense_edge.pipeline": 10,
+    "dense_edge.api": 10,  # the public Python API: orchestration, like the pipeline
     "dense_edge.cli": 10,
     "dense_edge.__main__": 10,
 }

@@ -24,6 +24,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, numpy_helper
 
+from dense_edge.calibrate import profiles
 from dense_edge.calibrate.graph import Graph, node_name
 from dense_edge.calibrate.profiles import Rules, rules_for
 from dense_edge.errors import UserError
@@ -68,24 +69,20 @@ class CheckReport:
 
 
 def check(path: str | Path, profile: str) -> CheckReport:
+    """Check the model file at ``path`` against the profile called ``profile``."""
     path = Path(path)
     if not path.exists():
         raise UserError("model not found", path=path)
-    if profile == "openvino" or path.suffix == ".xml":
-        return _check_openvino(path)  # NNCF's IR: no Q/DQ rules of ours to apply
+    return profiles.for_model_file(path, profile).check_file(path)
+
+
+def load_onnx(path: Path) -> onnx.ModelProto:
     try:
-        model = onnx.load(str(path))
+        return onnx.load(str(path))
     except Exception as exc:
         raise UserError(
             f"not a readable ONNX model ({exc.__class__.__name__})", path=path
         ) from None
-    try:
-        rules = rules_for(profile)
-    except ValueError:
-        raise UserError(
-            f"unknown profile {profile!r}", fix="tensorrt, onnxruntime or openvino"
-        ) from None
-    return check_onnx(model, rules, str(path))
 
 
 def check_onnx(model: onnx.ModelProto, profile: str | Rules, where: str = "model") -> CheckReport:
@@ -321,14 +318,16 @@ def _check_units(report: CheckReport, g: Graph) -> None:
             )
 
 
-def _check_openvino(path: Path) -> CheckReport:
+def check_ir(path: Path) -> CheckReport:
+    """An OpenVINO IR written by NNCF: FakeQuantize before each Convolution/MatMul, int8
+    weights. (NNCF's own layout: no Q/DQ rules of ours to apply.)"""
     try:
         import openvino as ov
     except ImportError:
         raise UserError(
             "checking an OpenVINO IR needs openvino", fix="pip install openvino"
         ) from None
-    report = CheckReport("openvino", str(path))
+    report = CheckReport(profiles.OPENVINO, str(path))
     try:
         model = ov.Core().read_model(str(path))
     except Exception as exc:

@@ -57,22 +57,76 @@ def load_calibration_set(
         return _from_data(recipe, preprocess, n)
     path = Path(cfg.source)
     if path.is_dir():
-        files = sorted(
-            f for f in path.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES
-        )
-        if not files:
-            raise DataError(
-                "calibration folder holds no images",
-                path=path,
-                fix=f"add images ({', '.join(sorted(IMAGE_SUFFIXES))}) or use source: data",
-            )
-        return _from_files(files, None, preprocess, n, cfg, str(path))
+        return _from_files(_folder_images(path), None, preprocess, n, cfg, str(path))
     if path.suffix == ".json":
         files, checksums = _read_listing(path)
         return _from_files(files, checksums, preprocess, n, cfg, str(path))
     raise DataError(
         "calibration.source must be 'data', an image folder or a .json manifest", path=path
     )
+
+
+def calibration_identity(recipe: Any) -> str:
+    """Which images calibrate, without decoding one: the sha256 of every candidate file (a
+    folder or a .json listing); for ``source: data``, the data's listing and the draw, and for
+    an image folder the sha256 of every file drawn."""
+    from dense_edge.train.stage import data_identity
+
+    c = recipe.calibration
+    draw = {"samples": c.samples, "seed": c.seed, "skip_unreadable": c.skip_unreadable}
+    if c.source == "data":
+        return sha256_json(
+            {"data": data_identity(recipe), **draw, "drawn": _drawn_file_digests(recipe)}
+        )
+    path = Path(c.source)
+    files: list[Path]
+    if path.is_dir():
+        files = _folder_images(path)
+        names = [f.relative_to(path).as_posix() for f in files]
+    elif path.suffix == ".json":
+        files, _ = _read_listing(path)
+        names = [str(f) for f in files]
+    else:
+        raise DataError(
+            "calibration.source must be 'data', an image folder or a .json manifest", path=path
+        )
+    digests = [sha256_file(f) if f.is_file() else None for f in files]
+    return sha256_json({"files": list(zip(names, digests, strict=True)), **draw})
+
+
+def _folder_images(path: Path) -> list[Path]:
+    files = sorted(f for f in path.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise DataError(
+            "calibration folder holds no images",
+            path=path,
+            fix=f"add images ({', '.join(sorted(IMAGE_SUFFIXES))}) or use source: data",
+        )
+    return files
+
+
+def _drawn_file_digests(recipe: Any) -> list[list[str]] | None:
+    """For data read from files: each file ``source: data`` draws, with its sha256 (the draw
+    is made on the folder's listing, so nothing is decoded). None for in-memory data, whose
+    identity is its settings and listing."""
+    from dense_edge.data import load_splits
+    from dense_edge.data.imageset import FileImageSet
+
+    if recipe.data.source != "imagefolder":
+        return None
+    # skip_corrupt decodes every file to drop the unreadable ones: draw from the listing
+    # instead (the same draw when no file is corrupt; the listing's sizes cover the rest).
+    listed = recipe.model_copy(
+        update={"data": recipe.data.model_copy(update={"skip_corrupt": False})}
+    )
+    try:
+        train = load_splits(listed).train
+    except DataError:
+        return None  # the data cannot be read: loading the set will say why
+    if not isinstance(train, FileImageSet) or len(train) < recipe.calibration.samples:
+        return None
+    chosen = train.subset(_draw(train.labels, recipe.calibration.samples, recipe.calibration.seed))
+    return [[str(f), sha256_file(f)] for f in chosen.paths]
 
 
 def _read_listing(path: Path) -> tuple[list[Path], list[str | None]]:
@@ -169,7 +223,6 @@ def _load_checked(path: Path, preprocess: Preprocess) -> np.ndarray:
 
 def _from_data(recipe: Any, preprocess: Preprocess, n: int) -> CalibrationSet:
     from dense_edge.data import load_splits
-    from dense_edge.data.imageset import stratified_split
 
     splits = load_splits(recipe, preprocess)
     train = splits.train
@@ -178,21 +231,28 @@ def _from_data(recipe: Any, preprocess: Preprocess, n: int) -> CalibrationSet:
             f"the training split has {len(train)} images, calibration.samples asks for {n}",
             fix=f"set calibration.samples <= {len(train)}",
         )
-    rest, pick = stratified_split(train.labels, [n / len(train)], recipe.calibration.seed)
-    if len(pick) < n:  # per-class rounding can fall a few short: top up from the rest, seeded
-        extra = np.random.default_rng(recipe.calibration.seed).permutation(rest)[: n - len(pick)]
-        pick = np.sort(np.concatenate([pick, extra]))
-    pick = pick[:n]
-    chosen = train.subset(pick)
+    chosen = train.subset(_draw(train.labels, n, recipe.calibration.seed))
     images = chosen.to_array(preprocess)
     identity = sha256_json(
         {
             "data": recipe.data.model_dump(mode="json"),
             "seed": recipe.calibration.seed,
             "n": n,
-            "first": sha256_bytes(images[: min(8, len(images))].tobytes()),
+            "images": sha256_bytes(images.tobytes()),  # every drawn image, not the first few
         }
     )
     return CalibrationSet(
         images, f"{splits.source} train split", identity, labels=chosen.labels.copy()
     )
+
+
+def _draw(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """``n`` indices of the training split, stratified by class, seeded, in order."""
+    from dense_edge.data.imageset import stratified_split
+
+    rest, pick = stratified_split(labels, [n / len(labels)], seed)
+    if len(pick) < n:  # per-class rounding can fall a few short: top up from the rest, seeded
+        extra = np.random.default_rng(seed).permutation(rest)[: n - len(pick)]
+        pick = np.sort(np.concatenate([pick, extra]))
+    out: np.ndarray = pick[:n]
+    return out

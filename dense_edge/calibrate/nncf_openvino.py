@@ -13,11 +13,16 @@ import json
 import logging
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from dense_edge.errors import MissingDependencyError
+from dense_edge.errors import MissingDependencyError, UserError
+from dense_edge.progress import info
+
+if TYPE_CHECKING:
+    from dense_edge.calibrate.job import CalibrationJob
+    from dense_edge.calibrate.profiles import Profile
 
 MANIFEST_RT_KEY = ("dense_edge", "manifest")
 
@@ -134,6 +139,17 @@ def save(model: Any, xml_path: Path, manifest: dict[str, Any]) -> None:
             bin_tmp.unlink(missing_ok=True)
 
 
+def read_manifest(xml_path: Path) -> dict[str, Any]:
+    """The dense-edge manifest :func:`save` put in an IR's rt_info."""
+    import openvino as ov
+
+    try:
+        model = ov.Core().read_model(str(xml_path))
+        return dict(json.loads(model.get_rt_info(list(MANIFEST_RT_KEY)).astype(str)))
+    except Exception:
+        raise UserError("OpenVINO IR carries no dense-edge manifest", path=xml_path) from None
+
+
 def quantized_layers(model: Any) -> tuple[list[str], list[str]]:
     """Convolutions/MatMuls whose data input is fake-quantised, and those left in float."""
     quantized: list[str] = []
@@ -146,3 +162,38 @@ def quantized_layers(model: Any) -> tuple[list[str], list[str]]:
             op.get_friendly_name()
         )
     return quantized, floating
+
+
+def build(job: CalibrationJob, profile: Profile, target: Path) -> dict[str, Any]:
+    """The calibrate stage's ``openvino`` profile: NNCF on the calibration images, IR at
+    ``target``, and its calibration record."""
+    from dense_edge.calibrate.accuracy import openvino_accuracy
+
+    c = job.config
+    record = job.base_record(profile)
+    images = job.calibration.images
+    info(f"calibrate: NNCF quantisation on {len(images)} images")
+    if c.accuracy_aware.enabled:
+        if job.val is None or c.accuracy_aware.max_top1_drop is None:
+            raise UserError(
+                "accuracy-aware NNCF needs a validation split and accuracy_aware.max_top1_drop",
+                fix="set calibration.accuracy_aware.max_top1_drop",
+            )
+        qmodel = quantize_with_accuracy_control(
+            job.onnx_path,
+            images,
+            job.val[0],
+            job.val[1],
+            max_drop_points=c.accuracy_aware.max_top1_drop,
+            preset=c.nncf_preset,
+        )
+    else:
+        qmodel = quantize(job.onnx_path, images, preset=c.nncf_preset)
+    quantized, floating = quantized_layers(qmodel)
+    save(qmodel, target, job.int8_manifest(profile.name, record["method"], floating))
+    record["plan"] = {"quantized_layers": len(quantized), "float_layers": floating}
+    if c.accuracy_aware.enabled:
+        record["accuracy_aware"] = {"float_layers": floating, "engine": "nncf accuracy control"}
+    if job.val is not None:
+        record["validation"] = openvino_accuracy(job.onnx_path, target, job.val)
+    return record

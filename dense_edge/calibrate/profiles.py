@@ -1,9 +1,17 @@
 """Q/DQ rules per target: what each runtime builds into fast INT8 kernels.
 
-A :class:`Rules` object is the one description of a profile: the writer
+Each profile is one :class:`Profile` object, got by name with :func:`get`; the names (the
+recipe's ``calibration.profiles`` values) are defined here and nowhere else. A profile does two
+things: ``build`` writes its int8 model into the calibrate stage's folder and ``check_file`` judges
+any model against it. Everything that differs between profiles (the model file's name, which
+recipe settings are its inputs, the method it records, its rules) is an attribute of the
+profile, so no other module branches on a profile's name.
+
+For the Q/DQ profiles a :class:`Rules` object is the one description of the layout: the writer
 (:mod:`dense_edge.calibrate.qdq`) places Q/DQ from it and the checker
-(:mod:`dense_edge.calibrate.checker`) judges any model against it. ``rules.write(...)`` and
-``rules.check(...)`` are the two things a profile does.
+(:mod:`dense_edge.calibrate.checker`) judges any model against it (``rules.write(...)`` and
+``rules.check(...)``). The NNCF profile sits behind the same interface: its ``build`` is NNCF
+quantisation to OpenVINO IR, its ``check_file`` the IR checker.
 
 ``tensorrt`` (TensorRT 8.6 with ``--int8``, 10.x and 11.x strongly typed, explicit quantisation)
     Symmetric int8 (zero points 0). Weights per output channel (axis 0; axis 1 for a Gemm without
@@ -48,19 +56,32 @@ A :class:`Rules` object is the one description of a profile: the writer
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 if TYPE_CHECKING:
     import onnx
 
     from dense_edge.calibrate.checker import CheckReport
     from dense_edge.calibrate.collect import Statistics
+    from dense_edge.calibrate.job import CalibrationJob
     from dense_edge.calibrate.methods import MethodOptions
     from dense_edge.calibrate.qdq import QuantPlan
+    from dense_edge.recipe.schema import CalibrationSection
 
-PROFILES = ("tensorrt", "onnxruntime", "openvino")
-FLOAT_CHOICES = ("fp16", "fp32")
+QdqProfileName = Literal["tensorrt", "onnxruntime"]  # written as a Q/DQ ONNX model
+NncfProfileName = Literal["openvino"]  # written by NNCF as an OpenVINO IR
+ProfileName = Literal[QdqProfileName, NncfProfileName]
+TENSORRT: Final = "tensorrt"
+ONNXRUNTIME: Final = "onnxruntime"
+OPENVINO: Final = "openvino"
+PROFILES: tuple[ProfileName, ...] = (TENSORRT, ONNXRUNTIME, OPENVINO)
+FloatParts = Literal["fp16", "fp32"]
+FLOAT_CHOICES: tuple[FloatParts, ...] = ("fp16", "fp32")
+PLAN_FILE = "plan.json"  # a writes_plan profile's precision and traffic plan, next to its model
 
 
 @dataclass(frozen=True)
@@ -85,11 +106,33 @@ class Rules:
     def symmetric(self) -> bool:
         return self.activation == "int8"
 
+    @property
+    def explicit(self) -> bool:
+        """TensorRT-style explicit quantisation (Q/DQ on inputs), not QLinear units."""
+        return not self.quantize_outputs
+
     def options(self) -> dict[str, str]:
         """The user-facing options of this profile (recorded next to the model)."""
-        if self.name != "tensorrt":
+        if not self.explicit:
             return {}
         return {"concat": self.concat, "float_parts": self.float_dtype}
+
+    def record(self) -> dict[str, Any]:
+        """The rules as the calibration record states them."""
+        out: dict[str, Any] = {
+            "activation": self.activation,
+            "weights": "int8 symmetric per output channel",
+            "bias": self.bias,
+            "concat": self.concat if self.explicit else "quantised (QLinearConcat)",
+        }
+        if self.explicit:
+            out |= {
+                "float": self.float_dtype,
+                "pools": "int8 (DQ in, Q out)",
+                "global_pool_input": "int8",
+                "gemm_float_below_outputs": self.min_gemm_outputs,
+            }
+        return out
 
     def write(
         self,
@@ -108,35 +151,162 @@ class Rules:
         return check_onnx(model, self, where)
 
 
+class Profile(ABC):
+    """One calibration profile: how the calibrate stage writes its int8 model, and how any model
+    is checked against it."""
+
+    name: ProfileName
+    model_file: str = "model.onnx"  # the int8 model's name in RUN/int8/<profile>/
+    writes_plan: bool = False  # writes plan.json, the precision and traffic plan --explain prints
+
+    def stage_inputs(self, c: CalibrationSection) -> dict[str, Any]:
+        """The profile-specific recipe settings the stage's currency depends on."""
+        return {"float_parts": None, "preset": None}
+
+    def method(self, c: CalibrationSection) -> str:
+        """The method the calibration record names."""
+        return c.method
+
+    def percentile(self, c: CalibrationSection) -> float | None:
+        return c.percentile if c.method == "percentile" else None
+
+    @abstractmethod
+    def build(self, job: CalibrationJob, target: Path) -> dict[str, Any]:
+        """Write the int8 model to ``target``; return its calibration record."""
+
+    @abstractmethod
+    def check_file(self, path: Path) -> CheckReport:
+        """Judge the model at ``path`` against this profile (``UserError`` if unreadable)."""
+
+
+class QdqProfile(Profile):
+    """A profile whose int8 model is a Q/DQ ONNX written by :mod:`dense_edge.calibrate.qdq`."""
+
+    def __init__(
+        self,
+        name: ProfileName,
+        make_rules: Callable[[str], Rules],
+        *,
+        float_parts_matter: bool = False,
+        writes_plan: bool = False,
+    ):
+        self.name = name
+        self._make_rules = make_rules
+        self.float_parts_matter = float_parts_matter  # calibration.float_parts shapes the model
+        self.writes_plan = writes_plan
+
+    def rules(self, float_dtype: str = "fp16") -> Rules:
+        return self._make_rules(float_dtype)
+
+    def stage_inputs(self, c: CalibrationSection) -> dict[str, Any]:
+        return {"float_parts": c.float_parts if self.float_parts_matter else None, "preset": None}
+
+    def build(self, job: CalibrationJob, target: Path) -> dict[str, Any]:
+        from dense_edge.calibrate.qdq_profile import build
+
+        return build(job, self, target)
+
+    def check_file(self, path: Path) -> CheckReport:
+        from dense_edge.calibrate.checker import check_onnx, load_onnx
+
+        return check_onnx(load_onnx(path), self.rules(), str(path))
+
+
+class NncfProfile(Profile):
+    """OpenVINO's own quantiser (NNCF) writes the model as OpenVINO IR."""
+
+    model_file = "model.xml"
+
+    def __init__(self, name: ProfileName):
+        self.name = name
+
+    def stage_inputs(self, c: CalibrationSection) -> dict[str, Any]:
+        return {"float_parts": None, "preset": c.nncf_preset}
+
+    def method(self, c: CalibrationSection) -> str:
+        return self.method_for(c.nncf_preset)
+
+    @staticmethod
+    def method_for(preset: str) -> str:
+        return f"nncf ({preset})"
+
+    def percentile(self, c: CalibrationSection) -> float | None:
+        return None
+
+    def build(self, job: CalibrationJob, target: Path) -> dict[str, Any]:
+        from dense_edge.calibrate.nncf_openvino import build
+
+        return build(job, self, target)
+
+    def check_file(self, path: Path) -> CheckReport:
+        from dense_edge.calibrate.checker import check_ir
+
+        return check_ir(path)
+
+
+def _tensorrt_rules(float_dtype: str) -> Rules:
+    if float_dtype not in FLOAT_CHOICES:
+        raise ValueError(f"tensorrt float parts must be one of {FLOAT_CHOICES}")
+    return Rules(
+        TENSORRT,
+        activation="int8",
+        bias="float",
+        concat="int8",
+        pools=True,
+        global_pool_input=True,
+        min_gemm_outputs=16,
+        float_dtype=float_dtype,
+    )
+
+
+def _onnxruntime_rules(float_dtype: str) -> Rules:
+    return Rules(
+        ONNXRUNTIME,
+        activation="uint8",
+        bias="int32",
+        quantized_ops=(
+            "Conv",
+            "Gemm",
+            "Concat",
+            "MaxPool",
+            "AveragePool",
+            "GlobalAveragePool",
+            "Flatten",
+        ),
+        quantize_outputs=True,
+        absorb_relu=True,
+    )
+
+
+_PROFILES: dict[str, Profile] = {
+    TENSORRT: QdqProfile(TENSORRT, _tensorrt_rules, float_parts_matter=True, writes_plan=True),
+    ONNXRUNTIME: QdqProfile(ONNXRUNTIME, _onnxruntime_rules),
+    OPENVINO: NncfProfile(OPENVINO),
+}
+IR_SUFFIX = ".xml"  # an OpenVINO IR is checked as one, whatever profile is named
+
+
+def get(name: str) -> Profile:
+    """The profile called ``name``, or a ``UserError`` listing the names there are."""
+    try:
+        return _PROFILES[name]
+    except KeyError:
+        from dense_edge.errors import UserError
+
+        raise UserError(
+            f"unknown profile {name!r}", fix=f"choose from {', '.join(PROFILES)}"
+        ) from None
+
+
+def for_model_file(path: Path, name: str) -> Profile:
+    """The profile to check the model at ``path`` with: an IR is NNCF's, else ``name``'s."""
+    if path.suffix == IR_SUFFIX:
+        return _PROFILES[OPENVINO]
+    return get(name)
+
+
 def rules_for(profile: str, *, float_dtype: str = "fp16") -> Rules:
-    if profile == "tensorrt":
-        if float_dtype not in FLOAT_CHOICES:
-            raise ValueError(f"tensorrt float parts must be one of {FLOAT_CHOICES}")
-        return Rules(
-            "tensorrt",
-            activation="int8",
-            bias="float",
-            concat="int8",
-            pools=True,
-            global_pool_input=True,
-            min_gemm_outputs=16,
-            float_dtype=float_dtype,
-        )
-    if profile == "onnxruntime":
-        return Rules(
-            "onnxruntime",
-            activation="uint8",
-            bias="int32",
-            quantized_ops=(
-                "Conv",
-                "Gemm",
-                "Concat",
-                "MaxPool",
-                "AveragePool",
-                "GlobalAveragePool",
-                "Flatten",
-            ),
-            quantize_outputs=True,
-            absorb_relu=True,
-        )
-    raise ValueError(f"no Q/DQ rules for profile {profile!r} (openvino is quantised by NNCF)")
+    p = _PROFILES.get(profile)
+    if not isinstance(p, QdqProfile):
+        raise ValueError(f"no Q/DQ rules for profile {profile!r} (openvino is quantised by NNCF)")
+    return p.rules(float_dtype)

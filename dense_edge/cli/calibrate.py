@@ -7,9 +7,9 @@ from typing import Any
 
 import click
 
+from dense_edge.calibrate import profiles as profile_registry
+from dense_edge.calibrate.profiles import FLOAT_CHOICES, PLAN_FILE, PROFILES
 from dense_edge.cli.options import force_option, load, recipe_options, run_dir
-
-PROFILES = ["tensorrt", "onnxruntime", "openvino"]
 
 
 @click.command()
@@ -31,7 +31,7 @@ PROFILES = ["tensorrt", "onnxruntime", "openvino"]
 )
 @click.option(
     "--float-parts",
-    type=click.Choice(["fp16", "fp32"]),
+    type=click.Choice(FLOAT_CHOICES),
     help="TensorRT: type of the layers left unquantised (default fp16; I/O stay fp32).",
 )
 @click.option(
@@ -108,12 +108,17 @@ def calibrate(
             )
     print_table("INT8 calibration (validation split)", SUMMARY_COLUMNS, summary_rows(results))
     if explain:
-        trt = [r for r in results if r.profile == "tensorrt"]
-        if not trt:
+        planned = [r for r in results if profile_registry.get(r.profile).writes_plan]
+        if not planned:
             raise click.UsageError(
-                "--explain describes the tensorrt profile: add --profile tensorrt"
+                f"--explain describes the {_planned_names()} profile: add --profile "
+                f"{_planned_names()}"
             )
-        _explain_file(trt[0].path.parent / "plan.json")
+        _explain_file(planned[0].path.parent / PLAN_FILE)
+
+
+def _planned_names() -> str:
+    return ", ".join(p for p in PROFILES if profile_registry.get(p).writes_plan)
 
 
 def _explain_file(plan_path: Path) -> None:
@@ -160,5 +165,5 @@ def _check(model: Path, profiles: tuple[str, ...], explain: bool = False) -> Non
     )
     for note in report.notes:
         click.echo(f"  note: {note}")
-    if explain and report.profile == "tensorrt":
+    if explain and profile_registry.get(report.profile).writes_plan:
         _explain_model(model)

@@ -24,11 +24,7 @@ ALLOWED = {
 }
 # Profile-name branches in calibrate that issue 14's Profile object (branch i14b) removes; they
 # are calibration profile names, not target lookups. Drop each entry as it goes.
-PENDING_PROFILE_OBJECT = {
-    "dense_edge/calibrate/checker.py",
-    "dense_edge/calibrate/stage.py",
-    "dense_edge/cli/calibrate.py",
-}
+PENDING_PROFILE_OBJECT: set[str] = set()  # all gone with the Profile object
 
 
 def _modules_spelling_target_names() -> dict[str, list[int]]:

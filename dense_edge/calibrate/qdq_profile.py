@@ -1,0 +1,94 @@
+"""Building a Q/DQ profile's int8 ONNX in the calibrate stage: statistics, the accuracy-aware
+search, the writer, the profile's own checker, and the calibration record."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import onnx
+
+from dense_edge.calibrate.accuracy import onnx_accuracy
+from dense_edge.calibrate.collect import Statistics
+from dense_edge.calibrate.job import CalibrationJob
+from dense_edge.calibrate.profiles import PLAN_FILE, Rules
+from dense_edge.calibrate.qdq import _activation_params
+from dense_edge.errors import UserError
+from dense_edge.fileio import atomic_path, write_json
+from dense_edge.progress import info
+
+if TYPE_CHECKING:
+    from dense_edge.calibrate.profiles import QdqProfile
+
+TRAFFIC_SUMMARY = ("total_bytes_per_image", "fp16_engine", "ratio_to_fp16_engine", "by_precision")
+
+
+def build(job: CalibrationJob, profile: QdqProfile, target: Path) -> dict[str, Any]:
+    from dense_edge.export import metadata as onnx_metadata
+
+    c = job.config
+    rules = profile.rules(c.float_parts)
+    stats = job.stats()
+    model = onnx.load(str(job.onnx_path))
+    record = job.base_record(profile)
+    record["statistics"] = {
+        "key": stats.key,
+        "tensors": len(stats.tensors),
+        "samples": stats.samples,
+        "seconds": round(stats.seconds, 2),
+        "peak_rss_mib": stats.peak_rss_mib,
+    }
+    exclude: set[str] = set()
+    if c.accuracy_aware.enabled:
+        exclude, record["accuracy_aware"] = _search(job, model, stats, rules)
+    qmodel, plan = rules.write(model, stats, job.opts, exclude)
+    report = rules.check(qmodel, str(target))
+    if not report.ok:  # our own output broke our own rules: a bug, not a user error
+        raise RuntimeError(f"{profile.name} Q/DQ model failed its checker: {report.violations[:3]}")
+    onnx_metadata.embed(qmodel, job.int8_manifest(profile.name, c.method, plan.kept_float))
+    with atomic_path(target) as tmp:
+        onnx.save(qmodel, str(tmp))
+    record["plan"] = plan.summary()
+    record["rules"] = rules.record()
+    if profile.writes_plan:
+        from dense_edge.calibrate.traffic import plan_record
+
+        traffic = plan_record(qmodel, model)
+        write_json(target.parent / PLAN_FILE, traffic)
+        record["traffic"] = {k: traffic[k] for k in TRAFFIC_SUMMARY}
+    record["ranges"] = {
+        t: {
+            "lo": round(r.lo, 6),
+            "hi": round(r.hi, 6),
+            "scale": _activation_params(r, rules)[0],
+            "zero_point": int(_activation_params(r, rules)[1]),
+        }
+        for t, r in plan.activations.items()
+    }
+    record["check"] = report.to_dict()
+    if job.val is not None:
+        record["validation"] = onnx_accuracy(model, qmodel, job.val)
+    if job.debug:
+        from dense_edge.calibrate.debug import compare_layers
+
+        worst = compare_layers(model, qmodel, job.calibration.images[:8])
+        record["layers"] = [e.to_dict() for e in worst]
+    return record
+
+
+def _search(
+    job: CalibrationJob, model: onnx.ModelProto, stats: Statistics, rules: Rules
+) -> tuple[set[str], dict[str, Any]]:
+    from dense_edge.calibrate.sensitivity import Budget, search
+
+    if job.val is None:
+        raise UserError(
+            "accuracy-aware calibration needs a labelled validation split",
+            fix="point data.* at labelled data or disable calibration.accuracy_aware",
+        )
+    aa = job.config.accuracy_aware
+    budget = Budget(aa.max_top1_drop, aa.min_agreement)
+    result = search(model, stats, rules, job.opts, job.val[0], job.val[1], budget)
+    if not result.met:
+        info("calibrate: the accuracy budget is not met even with every layer in float")
+    return set(result.exclude), result.to_dict()
