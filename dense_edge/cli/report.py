@@ -89,7 +89,7 @@ def report(ctx: click.Context, out: Path | None, recipe_path: Path | None) -> No
     default=True,
     show_default=True,
     help="Time both versions of every engine still on this machine again, together, in "
-    "alternating bursts (a shared machine's drift cancels); --reports-only judges the "
+    "alternating slices (a shared machine's drift cancels); --reports-only judges the "
     "reports' own numbers.",
 )
 @click.option(
@@ -97,7 +97,7 @@ def report(ctx: click.Context, out: Path | None, recipe_path: Path | None) -> No
     type=click.IntRange(3, 50),
     default=DEFAULT_ROUNDS,
     show_default=True,
-    help="Side-by-side rounds (each: one burst of each version per batch size).",
+    help="Side-by-side rounds (each: 0.4 s of each version per batch size, in alternating slices).",
 )
 @click.option("--across-machines", is_flag=True, help="Judge latency even if the machines differ.")
 def compare(
