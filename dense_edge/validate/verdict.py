@@ -104,26 +104,49 @@ def recommendations(
             out.append(rec)
             continue
         good.sort(key=lambda e: _p50(e, b) or 0.0)
-        best = good[0]
+        # Engines whose median intervals overlap the fastest's are tied on speed: a re-run could
+        # order them either way. Among them the choice is stable: the smallest top-1 drop, then
+        # the smallest engine, then the name.
+        fastest = good[0]["latency"][b]
+        tied = [e for e in good if e["latency"][b]["p50_ci_low_ms"] <= fastest["p50_ci_high_ms"]]
+        best = min(tied, key=_tie_break)
         lat = best["latency"][b]
         rec.update(engine=best["name"], p50_ms=lat["p50_ms"])
-        reason = (f"fastest of {len(good)} {target} engine(s) meeting every budget at batch "
-                  f"{batch}: p50 {lat['p50_ms']:.3g} ms (95% CI {lat['p50_ci_low_ms']:.3g}-"
-                  f"{lat['p50_ci_high_ms']:.3g})")  # fmt: skip
-        if len(good) > 1:
-            second = good[1]
-            lat2 = second["latency"][b]
-            if lat2["p50_ci_low_ms"] <= lat["p50_ci_high_ms"]:
-                reason += f"; within noise of {second['name']} ({lat2['p50_ms']:.3g} ms)"
-            else:
-                reason += (f"; {lat2['p50_ms'] / lat['p50_ms']:.2f}x faster than {second['name']}"
-                           f" ({lat2['p50_ms']:.3g} ms)")  # fmt: skip
+        others = [e for e in good if e is not best]
+        if len(tied) > 1:
+            names = ", ".join(f"{e['name']} ({e['latency'][b]['p50_ms']:.3g} ms)"
+                              for e in tied if e is not best)  # fmt: skip
+            reason = (f"tied on speed with {names} at batch {batch} (overlapping 95% intervals); "
+                      f"chosen for {_why_tied(best, tied)}: p50 {lat['p50_ms']:.3g} ms (95% CI "
+                      f"{lat['p50_ci_low_ms']:.3g}-{lat['p50_ci_high_ms']:.3g})")  # fmt: skip
+        else:
+            reason = (f"fastest of {len(good)} {target} engine(s) meeting every budget at batch "
+                      f"{batch}: p50 {lat['p50_ms']:.3g} ms (95% CI {lat['p50_ci_low_ms']:.3g}-"
+                      f"{lat['p50_ci_high_ms']:.3g})")  # fmt: skip
+            if others:
+                second = others[0]
+                lat2 = second["latency"][b]
+                reason += (f"; {lat2['p50_ms'] / lat['p50_ms']:.2f}x faster than "
+                           f"{second['name']} ({lat2['p50_ms']:.3g} ms)")  # fmt: skip
         drop = best["accuracy"].get("top1_drop_points")
         if drop is not None:
             reason += f"; top-1 drop {drop:.2f} points"
         rec["reason"] = reason
         out.append(rec)
     return out
+
+
+def _tie_break(e: dict[str, Any]) -> tuple[float, int, str]:
+    drop = e["accuracy"].get("top1_drop_points")
+    return (drop if drop is not None else 0.0, int(e.get("size_bytes") or 0), e["name"])
+
+
+def _why_tied(best: dict[str, Any], tied: list[dict[str, Any]]) -> str:
+    drops = {_tie_break(e)[0] for e in tied}
+    if len(drops) > 1:
+        return "the smallest top-1 drop among them"
+    sizes = {_tie_break(e)[1] for e in tied}
+    return "the smallest size among them" if len(sizes) > 1 else "its name (all else equal)"
 
 
 def verdict(
