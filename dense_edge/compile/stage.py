@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dense_edge.calibrate.profiles import IR_SUFFIX
 from dense_edge.errors import UserError
 from dense_edge.fileio import read_json, sha256_file, write_json
 from dense_edge.manifest import library_versions, model_fields, new_manifest
@@ -122,21 +123,11 @@ def compile_stage(
 
 
 def _source_manifest(source: Path) -> dict[str, Any]:
-    if source.suffix == ".xml":
-        return _ir_manifest(source)
+    """The manifest the source model carries: in an IR's rt_info, or in the ONNX metadata."""
+    if source.suffix == IR_SUFFIX:
+        from dense_edge.calibrate.nncf_openvino import read_manifest  # imports openvino
+
+        return read_manifest(source)
     from dense_edge.export import metadata
 
     return metadata.read(source)
-
-
-def _ir_manifest(xml: Path) -> dict[str, Any]:
-    import json
-
-    from dense_edge.calibrate.nncf_openvino import MANIFEST_RT_KEY
-    from dense_edge.targets.openvino import util
-
-    model = util.core().read_model(str(xml))
-    try:
-        return dict(json.loads(model.get_rt_info(list(MANIFEST_RT_KEY)).astype(str)))
-    except Exception:
-        raise UserError("OpenVINO IR carries no dense-edge manifest", path=xml) from None
