@@ -3,7 +3,8 @@
 Importing this package is cheap: torch, onnxruntime, openvino and tensorrt are imported by the
 stages that need them, never here. The Python API (:mod:`dense_edge.api`):
 :func:`quantize`, :func:`collect_statistics`, :func:`check`, :func:`build_engine`,
-:func:`load_runner` and :func:`preprocess`.
+:func:`load_runner` and :func:`prepare` (the model's own preprocessing; not called
+``preprocess``: :mod:`dense_edge.preprocess` is the preprocessing module).
 """
 
 from dense_edge.api import (
@@ -11,7 +12,7 @@ from dense_edge.api import (
     check,
     collect_statistics,
     load_runner,
-    preprocess,
+    prepare,
     quantize,
 )
 
@@ -23,6 +24,6 @@ __all__ = [
     "check",
     "collect_statistics",
     "load_runner",
-    "preprocess",
+    "prepare",
     "quantize",
 ]

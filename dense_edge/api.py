@@ -45,10 +45,10 @@ Preset = Literal["performance", "mixed"]
 Target = str  # a registered target's name (dense_edge.targets.registry.names())
 Precision = Literal["fp32", "fp16", "bf16", "int8"]
 
-__all__ = ["build_engine", "check", "collect_statistics", "load_runner", "preprocess", "quantize"]
+__all__ = ["build_engine", "check", "collect_statistics", "load_runner", "prepare", "quantize"]
 
 
-def preprocess(model: onnx.ModelProto | str | Path, images: Iterable[np.ndarray]) -> np.ndarray:
+def prepare(model: onnx.ModelProto | str | Path, images: Iterable[np.ndarray]) -> np.ndarray:
     """uint8 images (HxW or HxWxC) -> the float32 NCHW batch the model takes, with the
     preprocessing in its dense-edge manifest."""
     out: np.ndarray = _preprocessing(model).batch(list(images))
