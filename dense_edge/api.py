@@ -187,50 +187,23 @@ def load_runner(folder: str | Path) -> Runner:
 
 
 def _compile_bundle(source: Path, target: Target, precision: str, out_dir: Path) -> Path:
-    """The one place the API builds an engine. It mirrors ``compile.stage.compile_stage``
-    (the registry's compiler, the bundle's sidecars and sealed manifest) without a run
-    folder; the target's default settings apply."""
-    from dense_edge.calibrate.nncf_openvino import read_manifest
-    from dense_edge.calibrate.profiles import IR_SUFFIX
-    from dense_edge.export import metadata
-    from dense_edge.fileio import atomic_dir, sha256_file, write_json
-    from dense_edge.manifest import model_fields, new_manifest
+    """The one place the API builds an engine: the compile stage's own ``build_bundle``, without
+    a run folder; the target's default settings apply."""
+    from dense_edge.compile.stage import build_bundle
+    from dense_edge.fileio import atomic_dir
     from dense_edge.recipe.schema import TargetSection
-    from dense_edge.targets import bundle, registry
+    from dense_edge.targets import registry
 
     registry.check_precision(target, precision)
     if not source.is_file():
         raise UserError("model not found", path=source)
     if out_dir.exists():
         raise UserError("already exists", path=out_dir, fix="choose a new out_dir or remove it")
-    is_ir = source.suffix == IR_SUFFIX
-    source_manifest = read_manifest(source) if is_ir else metadata.read(source)
     t = registry.get(target)
-    settings = TargetSection(name=target)
     with atomic_dir(out_dir) as tmp:
-        # the Target contract, as compile_stage calls it; the engine folder holds any cache
-        compiled = t.compile(source, tmp, precision=precision, settings=settings,
-                             float_onnx=source, cache_dir=tmp)  # fmt: skip
-        fields = compiled.fields
-        files = compiled.files + bundle.write_sidecars(
-            tmp, source_manifest, compiled.sidecar_config, target=t.name, title=t.title
-        )
-        manifest = new_manifest(
-            bundle.BUNDLE_KIND,
-            **{
-                **model_fields(source_manifest),
-                "target": target,
-                "precision": precision,
-                **fields,
-                "source": {
-                    "model": str(source),
-                    "sha256": sha256_file(source),
-                    "checkpoint_sha256": source_manifest.get("checkpoint_sha256"),
-                },
-                "files": bundle.file_table(tmp, files),
-            },
-        )
-        write_json(tmp / bundle.MANIFEST, bundle.seal(manifest))
+        # as the compile stage builds, without a run folder: the engine folder holds any cache
+        build_bundle(source, tmp, t, precision, TargetSection(name=target), float_onnx=source,
+                     cache_dir=tmp, source_name=str(source))  # fmt: skip
     return out_dir
 
 

@@ -23,6 +23,7 @@ from dense_edge.recipe.schema import TargetSection
 from dense_edge.rundir import RunDir
 from dense_edge.stages import Stage, upstream
 from dense_edge.targets import bundle, registry
+from dense_edge.targets.base import Target
 
 
 @dataclass
@@ -70,7 +71,6 @@ def compile_stage(
     registry.check_precision(target, precision)
     settings = target_settings(recipe, target)
     source = source_model(recipe, run, target, precision)
-    source_manifest = _source_manifest(source)
     out = run.engine(target, precision)
     stage = Stage(
         f"engines/{out.name}",
@@ -90,29 +90,11 @@ def compile_stage(
     t0 = time.perf_counter()
     info(f"compile: {target} {precision} from {source.relative_to(run.root)}")
     with stage.build() as tmp:
-        compiled = t.compile(source, tmp, precision=precision, settings=settings,
-                             float_onnx=run.onnx_model, cache_dir=run.root / "engines")  # fmt: skip
-        fields = compiled.fields
-        files = compiled.files + bundle.write_sidecars(
-            tmp, source_manifest, compiled.sidecar_config, target=t.name, title=t.title
-        )
-        manifest = new_manifest(
-            bundle.BUNDLE_KIND,
-            **{
-                **model_fields(source_manifest),
-                "target": target,
-                "precision": precision,
-                **fields,
-                "source": {
-                    "model": str(source.relative_to(run.root)),
-                    "sha256": sha256_file(source),
-                    "checkpoint_sha256": source_manifest.get("checkpoint_sha256"),
-                },
-                "files": bundle.file_table(tmp, files),
-                "stage": stage.manifest_record(),
-            },
-        )
-        write_json(tmp / bundle.MANIFEST, bundle.seal(manifest))
+        manifest = build_bundle(
+            source, tmp, t, precision, settings,
+            float_onnx=run.onnx_model, cache_dir=run.root / "engines",
+            source_name=str(source.relative_to(run.root)), stage_record=stage.manifest_record(),
+        )  # fmt: skip
     seconds = time.perf_counter() - t0
     size = sum(f["bytes"] for f in manifest["files"].values())
     info(
@@ -120,6 +102,46 @@ def compile_stage(
         f"in {seconds:.1f} s"
     )
     return EngineResult(target, precision, out, manifest, False, seconds)
+
+
+def build_bundle(
+    source: Path,
+    tmp: Path,
+    t: Target,
+    precision: str,
+    settings: TargetSection,
+    *,
+    float_onnx: Path,
+    cache_dir: Path,
+    source_name: str,
+    stage_record: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Compile ``source`` with target ``t`` into the folder ``tmp``: the engine, its sidecars and
+    its sealed manifest (returned). The compile stage and the Python API both build this way."""
+    source_manifest = _source_manifest(source)
+    compiled = t.compile(source, tmp, precision=precision, settings=settings,
+                         float_onnx=float_onnx, cache_dir=cache_dir)  # fmt: skip
+    files = compiled.files + bundle.write_sidecars(
+        tmp, source_manifest, compiled.sidecar_config, target=t.name, title=t.title
+    )
+    manifest = new_manifest(
+        bundle.BUNDLE_KIND,
+        **{
+            **model_fields(source_manifest),
+            "target": t.name,
+            "precision": precision,
+            **compiled.fields,
+            "source": {
+                "model": source_name,
+                "sha256": sha256_file(source),
+                "checkpoint_sha256": source_manifest.get("checkpoint_sha256"),
+            },
+            "files": bundle.file_table(tmp, files),
+            **({"stage": stage_record} if stage_record is not None else {}),
+        },
+    )
+    write_json(tmp / bundle.MANIFEST, bundle.seal(manifest))
+    return dict(manifest)
 
 
 def _source_manifest(source: Path) -> dict[str, Any]:
