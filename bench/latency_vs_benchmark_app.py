@@ -41,9 +41,10 @@ from dense_edge.validate.latency import measure_samples
 runner = load_runner({path!r})
 sample = np.load({sample!r})
 with runner:
-    stats, _ = measure_samples(runner, sample, batch={batch}, warmup=10, iterations=100000,
+    stats, _, _ = measure_samples(runner, sample, batch={batch}, warmup=10, iterations=100000,
                                time_budget_s={seconds}, show_progress=False)
-print(json.dumps({{"p50_ms": stats.p50_ms, "n": stats.iterations}}))
+print(json.dumps({{"p50_ms": stats.p50_ms, "wall_p50_ms": stats.wall_p50_ms, "n": stats.iterations,
+                  "clock": stats.clock}}))
 """
 
 

@@ -26,7 +26,7 @@ from dense_edge.targets import bundle, evalset
 from dense_edge.targets.base import Runner, Target
 from dense_edge.targets.registry import all_targets
 from dense_edge.validate.accuracy import evaluate
-from dense_edge.validate.latency import measure, summarize
+from dense_edge.validate.latency import measure
 from dense_edge.validate.worker import peak_rss_mib
 
 REPORT_SCHEMA = "dense-edge/device-report"
@@ -175,11 +175,6 @@ def validate_kit(
 def _latency(
     runner: Runner, images: np.ndarray, batch: int, warmup: int, iterations: int
 ) -> dict[str, Any]:
-    """One batch size: device time where the runner records it, else wall time."""
-    wall = measure(runner, images[:batch], batch=batch, warmup=warmup, iterations=iterations,
-                   show_progress=False)  # fmt: skip
-    device_ms = getattr(runner, "device_times", None)
-    if device_ms:
-        gpu = summarize([t / 1000.0 for t in device_ms[-wall.iterations :]], batch).to_dict()
-        return {**gpu, "clock": "gpu compute (CUDA events)", "wall_p50_ms": round(wall.p50_ms, 4)}
-    return {**wall.to_dict(), "clock": "wall (time to a result on the host)"}
+    """One batch size, by the runtime's own clock where it has one (``clock`` says which)."""
+    return measure(runner, images[:batch], batch=batch, warmup=warmup, iterations=iterations,
+                   show_progress=False).to_dict()  # fmt: skip

@@ -163,6 +163,12 @@ def compare(
         for batch in sorted(set(b["latency"]) & set(n["latency"]), key=int):
             lb, ln = b["latency"][batch], n["latency"][batch]
             timing = side.get((name, batch))
+            clocks = (lb.get("clock", "wall"), ln.get("clock", "wall"))
+            if clocks[0] != clocks[1] and timing is None:
+                out.notes.append(
+                    f"{name} b{batch}: timed by another clock ({clocks[0]} then {clocks[1]}); "
+                    "the reports' p50s are not the same measure"
+                )
             if timing is not None:
                 out.rows.append(_paired_row(timing, tol))
             from_reports = judge_here and timing is None

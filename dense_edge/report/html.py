@@ -32,23 +32,45 @@ def _png(fig: Any) -> str:
     return base64.b64encode(buf.getvalue()).decode()
 
 
-def _measured(report: Report, batch: str) -> list[dict[str, Any]]:
+def _machine(e: dict[str, Any]) -> str | None:
+    """Where an engine was timed: None for this machine, else the device's host name."""
+    where = e.get("measured_on") or {}
+    return str(where.get("host") or where.get("gpu") or "device") if where else None
+
+
+def _measured(report: Report, batch: str, machine: str | None = None) -> list[dict[str, Any]]:
+    """Engines timed at ``batch`` on ``machine`` (None: this one); times from two machines are
+    never drawn on one axis."""
     return [
         e
         for e in report["engines"]
-        if e.get("status", "measured") == "measured" and batch in e.get("latency", {})
+        if e.get("status", "measured") == "measured"
+        and batch in e.get("latency", {})
+        and _machine(e) == machine
     ]
 
 
-def latency_plot(report: Report, batch: str) -> str:
-    """Per-call latency per engine on a log axis, so a slow float model squashes nothing."""
+def machines(report: Report) -> list[str | None]:
+    """This machine first, then every device whose rows were merged."""
+    found = {_machine(e) for e in report["engines"] if e.get("status", "measured") == "measured"}
+    return [None] * (None in found) + sorted(m for m in found if m is not None)
+
+
+def latency_plot(report: Report, batch: str, machine: str | None = None) -> str:
+    """Per-call latency per engine on a log axis, so a slow float model squashes nothing.
+
+    One plot per machine. An engine timed by its runtime's own clock rather than the wall clock
+    is marked with a dagger, and the axis label says so.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    engines = _measured(report, batch)
-    names = [e["name"] for e in engines]
+    engines = _measured(report, batch, machine)
+    own_clock = [e["latency"][batch].get("clock", "wall") != "wall" for e in engines]
+    names = [e["name"] + (" \u2020" if own else "")
+             for e, own in zip(engines, own_clock, strict=True)]  # fmt: skip
     data = [e["latency"][batch].get("samples_ms") or [e["latency"][batch]["p50_ms"]]
             for e in engines]  # fmt: skip
     fig, ax = plt.subplots(figsize=(7.5, 0.45 * len(names) + 1.4))
@@ -59,10 +81,14 @@ def latency_plot(report: Report, batch: str) -> str:
                     xycoords=("axes fraction", "data"), xytext=(4, 0),
                     textcoords="offset points", va="center", fontsize=8)  # fmt: skip
     ax.set_xscale("log")
-    ax.set_xlabel(f"latency per batch of {batch}, ms (log scale)")
+    label = f"latency per batch of {batch}, ms (log scale)"
+    if any(own_clock):
+        label += "\n\u2020 the runtime's own clock; the others: wall clock around the call"
+    ax.set_xlabel(label)
     counts = sorted({e["latency"][batch]["iterations"] for e in engines})
     n = f"{counts[0]}" if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
-    ax.set_title(f"Latency per call, batch {batch} ({n} samples per engine)")  # fmt: skip
+    where = "this machine" if machine is None else machine
+    ax.set_title(f"Latency per call on {where}, batch {batch} ({n} samples per engine)")
     ax.grid(axis="x", which="both", alpha=0.3)
     out = _png(fig)
     plt.close(fig)
@@ -70,7 +96,8 @@ def latency_plot(report: Report, batch: str) -> str:
 
 
 def accuracy_latency_plot(report: Report, batch: str) -> str:
-    """Top-1 (%) against p50 latency; the band is what the top-1 drop budget allows."""
+    """Top-1 (%) against p50 latency on this machine (a device's times are in its own latency
+    plot); the band is what the top-1 drop budget allows."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -114,7 +141,7 @@ def accuracy_latency_plot(report: Report, batch: str) -> str:
     ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
     ax.set_xlabel(f"p50 latency, batch {batch}, ms (log scale)")
     ax.set_ylabel("top-1 (%)" if labelled else "agreement with float (%)")
-    ax.set_title("Accuracy vs latency per engine")
+    ax.set_title("Accuracy vs latency per engine, on this machine")
     ax.grid(alpha=0.3, which="both")
     out = _png(fig)
     plt.close(fig)
@@ -156,9 +183,11 @@ def render(report: Report) -> str:
     plots = ""
     if batches:
         plots = "".join(
-            f'<img alt="latency distribution batch {b}" '
-            f'src="data:image/png;base64,{latency_plot(report, b)}">'
+            f'<img alt="latency distribution batch {b} on {m or "this machine"}" '
+            f'src="data:image/png;base64,{latency_plot(report, b, m)}">'
+            for m in machines(report)
             for b in batches
+            if _measured(report, b, m)
         )
         plots += (
             f'<img alt="accuracy vs latency" src="data:image/png;base64,'
@@ -186,7 +215,8 @@ def render(report: Report) -> str:
 <h2>Budgets</h2><p>{html.escape(describe_budgets(report["budgets"]))}</p>
 {_table(tables.BUDGET_COLUMNS, budget_rows) if budget_rows else ""}
 <h2>Plots</h2><div class="plots">{plots}</div>
-<h2>Latency</h2>{_table(tables.LATENCY_COLUMNS, tables.latency_rows(report))}
+<h2>Latency</h2><p class="muted">{html.escape(tables.clock_note(report))}</p>
+{_table(tables.LATENCY_COLUMNS, tables.latency_rows(report))}
 <h2>Classes an engine loses</h2>
 {
         _table(tables.CLASS_COLUMNS, classes)

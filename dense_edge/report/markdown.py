@@ -46,7 +46,8 @@ def render(report: Report) -> str:
     budget_rows = tables.budget_rows(report)
     if budget_rows:
         parts += [_table(tables.BUDGET_COLUMNS, budget_rows), ""]
-    parts += ["## Latency", "", _table(tables.LATENCY_COLUMNS, tables.latency_rows(report)), ""]
+    parts += ["## Latency", "", tables.clock_note(report), "",
+              _table(tables.LATENCY_COLUMNS, tables.latency_rows(report)), ""]  # fmt: skip
     classes = tables.worst_class_rows(report)
     parts += ["## Classes an engine loses", ""]
     parts += [

@@ -120,7 +120,8 @@ def summary_rows(report: Report, batch: str | None = None) -> list[list[Any]]:
 
 
 LATENCY_COLUMNS = ["engine", "batch", "samples", "p50 ms", "p50 95% CI ms", "p90 ms", "p99 ms",
-                   "mean ms", "min ms", "max ms", "images/s", "speedup"]  # fmt: skip
+                   "mean ms", "min ms", "max ms", "images/s", "speedup", "clock",
+                   "wall p50 ms"]  # fmt: skip
 
 
 def latency_rows(report: Report) -> list[list[Any]]:
@@ -133,12 +134,34 @@ def latency_rows(report: Report) -> list[list[Any]]:
                 e["name"], int(batch), lat["iterations"], _fmt(lat["p50_ms"], 3), ci,
                 _fmt(lat["p90_ms"], 3), p99_cell(lat), _fmt(lat["mean_ms"], 3),
                 _fmt(lat["min_ms"], 3), _fmt(lat["max_ms"], 3), _fmt(lat["throughput_ips"], 1),
-                _fmt(e["speedup"].get(batch), 2),
+                _fmt(e["speedup"].get(batch), 2), lat.get("clock", "wall"),
+                _fmt(lat.get("wall_p50_ms", lat["p50_ms"]), 3),
             ])  # fmt: skip
     return rows
 
 
 BUDGET_COLUMNS = ["engine", "budget", "batch", "value", "limit", "status"]
+
+
+def clock_note(report: Report) -> str:
+    """One sentence on what measured the latencies, engine by engine."""
+    by_clock: dict[str, list[str]] = {}
+    for e in report["engines"]:
+        clocks = {lat.get("clock", "wall") for lat in e.get("latency", {}).values()}
+        for c in sorted(clocks):
+            by_clock.setdefault(c, []).append(e["name"])
+    parts = []
+    for c, names in sorted(by_clock.items(), key=lambda kv: kv[0] != "wall"):
+        if c == "wall":
+            parts.append(f"the wall clock around each call, a few microseconds of Python's call "
+                         f"overhead included, for {', '.join(names)}")  # fmt: skip
+        else:
+            parts.append(f"the runtime's own clock ({c}), as its own benchmark tool quotes it, "
+                         f"for {', '.join(names)}")  # fmt: skip
+    if not parts:
+        return ""
+    return ("Latency is measured by " + "; by ".join(parts) + ". "
+            "The wall-clock median is in the last column for every engine.")  # fmt: skip
 
 
 def budget_rows(report: Report) -> list[list[Any]]:

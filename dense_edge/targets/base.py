@@ -23,6 +23,26 @@ if TYPE_CHECKING:
     from dense_edge.recipe.schema import TargetSection
 
 
+WALL_CLOCK = "wall"  # the harness's own clock around the call, in Python
+
+
+@dataclass(frozen=True)
+class TimedCall:
+    """One engine call on buffers prepared once, for the latency harness.
+
+    ``run`` runs the engine again on the same input and output buffers. Where the runtime times its
+    own calls (OpenVINO's ``InferRequest.latency``, TensorRT's CUDA events), ``engine_seconds``
+    returns that measure of the last ``run`` and ``clock`` names it; the harness then quotes the
+    runtime's figure, as the runtime's own benchmark tool does, and keeps its wall clock beside it.
+    Without one, the wall clock around ``run`` is the measure (it includes a few microseconds of
+    Python's call overhead, which matters only for sub-millisecond models).
+    """
+
+    run: Callable[[], object]
+    clock: str = WALL_CLOCK
+    engine_seconds: Callable[[], float] | None = None
+
+
 class Runner(ABC):
     name: str = "runner"
 
@@ -63,16 +83,17 @@ class Runner(ABC):
         parts = [self.infer(images[i : i + batch_size]) for i in range(0, len(images), batch_size)]
         return np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)
 
-    def timed_call(self, images: np.ndarray) -> Callable[[], object]:
+    def timed_call(self, images: np.ndarray) -> TimedCall:
         """A call that runs the engine on ``images`` again and again, for timing.
 
         Buffers are prepared once, so what a timer around the call sees is the engine, not copies
-        of our glue. Targets override this with their runtime's zero-copy binding.
+        of our glue. Targets override this with their runtime's zero-copy binding and, where the
+        runtime has one, its own clock.
         """
         if not self.is_active:
             raise RuntimeError(f"{self.name}: activate() the runner before timed_call()")
         x = np.ascontiguousarray(images, dtype=np.float32)
-        return lambda: self.infer_impl(x)
+        return TimedCall(run=lambda: self.infer_impl(x))
 
     def describe(self) -> dict[str, Any]:
         """What really runs: runtime, version, device, precision, threads."""

@@ -2,7 +2,9 @@
 
 What is timed is the engine: the runner prepares its input and output buffers once
 (:meth:`Runner.timed_call`: an OpenVINO infer request over shared input memory, an ONNX Runtime
-IOBinding with a preallocated output), so per-call copies of our glue are not engine time.
+IOBinding with a preallocated output), so per-call copies of our glue are not engine time. Where
+the runtime times its own calls (OpenVINO, TensorRT), its clock is the one quoted, as its own
+benchmark tool quotes it; the wall clock around each call is kept beside it (``wall_p50_ms``).
 
 Warm-up, then iterations until either ``iterations`` runs or ``time_budget_s`` has passed (at
 least ``min_iterations``). Percentiles are over single calls on one fixed batch, so they are
@@ -17,13 +19,14 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
 from dense_edge.progress import bar, no_bar
-from dense_edge.targets.base import Runner
+from dense_edge.targets.base import Runner, TimedCall
 
 CI_LEVEL = 0.95
 P99_MIN_SAMPLES = 1000
@@ -42,6 +45,8 @@ class LatencyStats:
     min_ms: float
     max_ms: float
     throughput_ips: float  # images per second at the median
+    clock: str  # what measured: "wall", or the runtime's own clock (e.g. OpenVINO's)
+    wall_p50_ms: float  # the median by the harness's wall clock around the call
 
     def to_dict(self) -> dict[str, Any]:
         return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in asdict(self).items()}
@@ -70,7 +75,10 @@ def median_ci_ranks(n: int, level: float = CI_LEVEL) -> tuple[int, int]:
     return lo, hi
 
 
-def summarize(times_s: list[float], batch: int) -> LatencyStats:
+def summarize(
+    times_s: list[float], batch: int, *, clock: str = "wall", wall_s: list[float] | None = None
+) -> LatencyStats:
+    """Statistics of per-call times ``times_s`` (by ``clock``); ``wall_s``: the wall times."""
     ms = np.sort(np.asarray(times_s, dtype=np.float64) * 1000.0)
     p50 = float(np.percentile(ms, 50))
     lo, hi = median_ci_ranks(len(ms))
@@ -86,6 +94,8 @@ def summarize(times_s: list[float], batch: int) -> LatencyStats:
         min_ms=float(ms.min()),
         max_ms=float(ms.max()),
         throughput_ips=batch * 1000.0 / p50 if p50 > 0 else float("inf"),
+        clock=clock,
+        wall_p50_ms=p50 if wall_s is None else float(np.percentile(np.asarray(wall_s) * 1000.0, 50)),
     )
 
 
@@ -126,26 +136,47 @@ def measure_samples(
     min_iterations: int = 10,
     label: str = "",
     show_progress: bool = True,
-) -> tuple[LatencyStats, list[float]]:
-    """:func:`measure`, and the raw per-call times in seconds."""
-    x = batch_of(sample, batch)
-    call = runner.timed_call(x)
+) -> tuple[LatencyStats, list[float], list[float]]:
+    """:func:`measure`, and the raw per-call times in seconds: by the clock quoted, by the wall."""
+    call = runner.timed_call(batch_of(sample, batch))
     for _ in range(warmup):
-        call()
-    times: list[float] = []
-    clock = time.perf_counter
+        call.run()
     description = f"latency {label} b{batch}".strip()
-    deadline = None if time_budget_s is None else clock() + time_budget_s
     with bar(description, iterations) if show_progress else no_bar() as progress:
-        for _ in range(iterations):
-            t0 = clock()
-            call()
-            t1 = clock()
-            times.append(t1 - t0)
-            progress.advance(1)
-            if deadline is not None and t1 > deadline and len(times) >= min_iterations:
-                break
-    return summarize(times, batch), times
+        times, wall = sample_calls(
+            call, iterations=iterations, time_budget_s=time_budget_s,
+            min_iterations=min_iterations, advance=progress.advance,
+        )  # fmt: skip
+    return summarize(times, batch, clock=call.clock, wall_s=wall), times, wall
+
+
+def sample_calls(
+    call: TimedCall,
+    *,
+    iterations: int,
+    time_budget_s: float | None = None,
+    min_iterations: int = 1,
+    advance: Callable[[int], object] | None = None,
+) -> tuple[list[float], list[float]]:
+    """Run ``call`` ``iterations`` times, or until ``time_budget_s`` is spent (at least
+    ``min_iterations``): the per-call times by the call's clock, and by the wall clock, in s."""
+    clock = time.perf_counter
+    run, engine = call.run, call.engine_seconds
+    wall: list[float] = []
+    own: list[float] = []
+    deadline = None if time_budget_s is None else clock() + time_budget_s
+    for _ in range(iterations):
+        t0 = clock()
+        run()
+        t1 = clock()
+        wall.append(t1 - t0)
+        if engine is not None:
+            own.append(engine())
+        if advance is not None:
+            advance(1)
+        if deadline is not None and t1 > deadline and len(wall) >= min_iterations:
+            break
+    return (own if engine is not None else wall), wall
 
 
 def cold_start(make_runner: Any, sample: np.ndarray) -> tuple[Runner, float]:

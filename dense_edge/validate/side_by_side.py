@@ -34,7 +34,8 @@ from typing import IO, Any
 import numpy as np
 
 from dense_edge.progress import bar
-from dense_edge.validate.latency import CI_LEVEL, median_ci_ranks
+from dense_edge.targets.base import TimedCall
+from dense_edge.validate.latency import CI_LEVEL, median_ci_ranks, sample_calls
 
 DEFAULT_ROUNDS = 9  # the 95% interval of the median ratio then drops the extreme round each side
 BURST_S = 0.4  # seconds of calls per version, batch and round
@@ -195,8 +196,6 @@ def _input_batch(manifest: dict[str, Any], batch: int) -> np.ndarray:
 
 
 def _serve(bundle: str, stdin: IO[str], stdout: IO[str]) -> None:
-    import time
-
     from dense_edge.targets import bundle as bundle_io
     from dense_edge.targets.registry import load_runner
 
@@ -210,27 +209,19 @@ def _serve(bundle: str, stdin: IO[str], stdout: IO[str]) -> None:
     except Exception as exc:  # reported to the parent, which raises it there
         say({"error": str(exc).splitlines()[0] if str(exc) else type(exc).__name__})
         return
-    calls: dict[int, Any] = {}
+    calls: dict[int, TimedCall] = {}
     try:
         say({"ready": True})
-        clock = time.perf_counter
         for line in stdin:
             ask = json.loads(line)
             b = int(ask["batch"])
             if b not in calls:
                 calls[b] = runner.timed_call(_input_batch(manifest, b))
                 for _ in range(WARMUP_CALLS):
-                    calls[b]()
-            call = calls[b]
-            times: list[float] = []
-            end = clock() + float(ask["seconds"])
-            while True:
-                t0 = clock()
-                call()
-                t1 = clock()
-                times.append(t1 - t0)
-                if t1 >= end and len(times) >= int(ask["min_calls"]):
-                    break
+                    calls[b].run()
+            times, _ = sample_calls(calls[b], iterations=sys.maxsize,
+                                    time_budget_s=float(ask["seconds"]),
+                                    min_iterations=int(ask["min_calls"]))  # fmt: skip
             say({"times_ms": [round(t * 1000.0, 6) for t in times]})
     finally:
         runner.deactivate()

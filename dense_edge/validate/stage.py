@@ -87,15 +87,18 @@ def _worker(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def _merge_rounds(first: dict[str, Any], later: list[dict[str, Any]]) -> None:
-    """Pool the latency samples of every round into ``first`` and recompute the statistics."""
+    """Pool the latency samples of every round into ``first`` and recompute the statistics
+    (with no later rounds too: the wall-clock samples are only needed here)."""
     for batch, lat in first["latency"].items():
-        samples = list(lat["samples_ms"])
+        samples, wall = list(lat["samples_ms"]), list(lat["wall_samples_ms"])
         for r in later:
             samples += r["latency"][batch]["samples_ms"]
-        stats = latency_mod.summarize([t / 1000.0 for t in samples], int(batch)).to_dict()
-        stats["samples_ms"] = samples
-        if "device_p50_ms" in lat:
-            stats["device_p50_ms"] = lat["device_p50_ms"]
+            wall += r["latency"][batch]["wall_samples_ms"]
+        stats = latency_mod.summarize(
+            [t / 1000.0 for t in samples], int(batch), clock=lat["clock"],
+            wall_s=[t / 1000.0 for t in wall],
+        ).to_dict()  # fmt: skip
+        stats["samples_ms"] = samples  # the report keeps the quoted clock's samples only
         first["latency"][batch] = stats
     first["peak_rss_mib"] = max([first["peak_rss_mib"], *(r["peak_rss_mib"] for r in later)])
 
@@ -202,8 +205,8 @@ def validate_stage(
         # load drifts over minutes, and pooling the rounds gives each model the same mixture.
         for k in range(1, rounds):
             measure(ref_subjects + engine_subjects, f"latency round {k + 1}/{rounds}", k)
-        for name, more in later.items():
-            _merge_rounds(results[name], more)
+        for name, result in results.items():
+            _merge_rounds(result, later.get(name, []))
 
     entries = []
     for s in ref_subjects + engine_subjects:

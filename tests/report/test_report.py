@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import html
 import json
 
 import pytest
@@ -68,6 +69,8 @@ def _with_tensorrt_rows(report):
                   measured_on={"where": "device", "host": "jetson-orin", "gpu": "Orin",
                                "tensorrt": "10.3.0", "cuda": "12.6", "jetpack": "6.1",
                                "report": "/tmp/device/report.json"})  # fmt: skip
+    for lat in device["latency"].values():
+        lat["clock"] = "TensorRT GPU compute (CUDA events)"
     out["engines"] += [device, kit]
     return out
 
@@ -94,9 +97,16 @@ def test_kit_and_device_rows_render_and_follow_the_schema(validated, tmp_path):
     folder = write_reports(report, tmp_path / "report")
     assert load(folder)["engines"][-1]["status"] == "kit"
     for page in ("report.md", "report.html"):
-        text = (folder / page).read_text()
+        text = html.unescape((folder / page).read_text())
         assert "kit written, not built here: kits/tensorrt-fp16" in text
         assert "measured on device jetson-orin (Orin, TensorRT 10.3.0)" in text
+        # what measured each engine is said in words, the device's clock included
+        assert "the runtime's own clock (TensorRT GPU compute (CUDA events))" in text
+        assert "the wall clock around each call" in text
+    # a device's times get plots of their own: never one axis with this machine's
+    page = (folder / "report.html").read_text()
+    assert page.count('alt="latency distribution batch 1 on this machine"') == 1
+    assert page.count('alt="latency distribution batch 1 on jetson-orin"') == 1
     no_path = copy.deepcopy(report)
     del no_path["engines"][-1]["kit_path"]
     with pytest.raises(jsonschema.ValidationError):

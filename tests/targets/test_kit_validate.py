@@ -243,4 +243,4 @@ def test_kit_validate_builds_and_measures_on_the_gpu(kit_run, tmp_path):  # prag
     report = json.loads(out.read_text())
     assert report["measured_by"] == "tensorrt" and report["environment"]["tensorrt"]
     assert report["accuracy"]["agreement_fraction"] >= 0.98
-    assert report["latency"]["1"]["clock"].startswith("gpu compute")
+    assert report["latency"]["1"]["clock"].startswith("TensorRT GPU compute")

@@ -63,6 +63,11 @@ def test_report_covers_float_and_every_engine(validated):
         assert lat["p99_ms"] is None  # 9 samples
         # 8 iterations asked, in 3 interleaved rounds of 3, pooled
         assert len(lat["samples_ms"]) == lat["iterations"] == 9
+        assert "wall_samples_ms" not in lat  # pooled across rounds, then dropped
+        # OpenVINO times its own inference (as benchmark_app quotes); the rest by the wall clock
+        own = e["target"] == "openvino"
+        assert lat["clock"] == ("OpenVINO InferRequest.latency" if own else "wall")
+        assert (lat["wall_p50_ms"] > lat["p50_ms"]) if own else lat["wall_p50_ms"] == lat["p50_ms"]
         assert e["cold_start_s"] > 0 and e["peak_rss_mib"] > 10 and e["size_bytes"] > 0
         for c in acc["worst_classes"]:  # only classes the engine loses, with counts
             assert c["top1_drop_points"] > 0 and c["correct"] < c["float_correct"] <= c["images"]
