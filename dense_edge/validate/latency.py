@@ -95,7 +95,7 @@ def summarize(
         max_ms=float(ms.max()),
         throughput_ips=batch * 1000.0 / p50 if p50 > 0 else float("inf"),
         clock=clock,
-        wall_p50_ms=p50 if wall_s is None else float(np.percentile(np.asarray(wall_s) * 1000.0, 50)),
+        wall_p50_ms=p50 if wall_s is None else float(np.percentile(np.multiply(wall_s, 1e3), 50)),
     )
 
 
