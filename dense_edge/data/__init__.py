@@ -70,13 +70,7 @@ def load_splits(recipe: Recipe, preprocess: Preprocess | None = None) -> Splits:
     elif d.source == "imagefolder":
         assert d.root is not None
         splits = imagefolder.load(
-            d.root,
-            pre.color,
-            d.val_fraction,
-            d.test_fraction,
-            d.split_seed,
-            d.skip_corrupt,
-            convert=pre.resize is not None,
+            d.root, pre, d.val_fraction, d.test_fraction, d.split_seed, d.skip_corrupt
         )
     elif d.source == "cifar10":
         assert d.root is not None

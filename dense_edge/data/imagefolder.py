@@ -13,6 +13,7 @@ import numpy as np
 
 from dense_edge.data.imageset import FileImageSet, Splits, stratified_split
 from dense_edge.errors import DataError
+from dense_edge.preprocess import Preprocess
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
 
@@ -59,27 +60,29 @@ def scan(root: Path, classes: list[str] | None = None) -> tuple[list[Path], list
 
 def load(
     root: str | Path,
-    color: str,
+    preprocess: Preprocess,
     val_fraction: float,
     test_fraction: float,
     split_seed: int,
     skip_corrupt: bool,
-    convert: bool = True,
 ) -> Splits:
-    """``convert``: colour images may be made grey (the preprocessing declares a resize)."""
+    """Colour images may be made grey only where ``preprocess`` declares a resize. With
+    ``skip_corrupt``, files it cannot use (unreadable, or of a size or colour it would refuse)
+    are left out and listed in ``Splits.skipped``; without, the first one is an error."""
     root = Path(root)
+    color, convert = preprocess.color, preprocess.resize is not None
     skipped: list[tuple[str, str]] = []
     if (root / "train").is_dir():
         paths, labels, classes = scan(root / "train")
         train = _checked(
-            FileImageSet(paths, labels, color, "train", convert), skip_corrupt, skipped
+            FileImageSet(paths, labels, color, "train", convert), preprocess, skip_corrupt, skipped
         )
         sets = {}
         for name in ("val", "test"):
             if (root / name).is_dir():
                 p, lab, _ = scan(root / name, classes)
                 sets[name] = _checked(
-                    FileImageSet(p, lab, color, name, convert), skip_corrupt, skipped
+                    FileImageSet(p, lab, color, name, convert), preprocess, skip_corrupt, skipped
                 )
         if "val" not in sets and "test" not in sets:
             raise DataError(
@@ -95,7 +98,9 @@ def load(
         return Splits(train, val, test, classes, f"imagefolder:{root}", skipped, origins,
                       test_is_val="test" not in sets)  # fmt: skip
     paths, labels, classes = scan(root)
-    full = _checked(FileImageSet(paths, labels, color, "images", convert), skip_corrupt, skipped)
+    full = _checked(
+        FileImageSet(paths, labels, color, "images", convert), preprocess, skip_corrupt, skipped
+    )
     tr, va, te = stratified_split(
         np.asarray(full.labels), [val_fraction, test_fraction], split_seed
     )
@@ -109,10 +114,13 @@ def load(
 
 
 def _checked(
-    images: FileImageSet, skip_corrupt: bool, skipped: list[tuple[str, str]]
+    images: FileImageSet,
+    preprocess: Preprocess,
+    skip_corrupt: bool,
+    skipped: list[tuple[str, str]],
 ) -> FileImageSet:
     if not skip_corrupt:
         return images
-    good, bad = images.drop_unreadable()
+    good, bad = images.drop_unusable(preprocess)
     skipped.extend(bad)
     return good

@@ -128,12 +128,14 @@ class FileImageSet(ImageSet):
     def describe(self, index: int) -> str:
         return str(self.paths[index])
 
-    def drop_unreadable(self) -> tuple[FileImageSet, list[tuple[str, str]]]:
-        """Decode every file once; return the readable ones and ``(path, reason)`` for the rest."""
+    def drop_unusable(self, preprocess: Preprocess) -> tuple[FileImageSet, list[tuple[str, str]]]:
+        """Decode and preprocess every file once; return the ones ``preprocess`` takes and
+        ``(path, reason)`` for the rest: unreadable files, and images whose size or colour the
+        preprocessing would refuse (it declares no resize)."""
         keep, skipped = [], []
         for i, p in enumerate(self.paths):
             try:
-                self._decoder.load_image(p)
+                preprocess.batch([self._decoder.load_image(p)])
             except DataError as exc:
                 skipped.append((str(p), str(exc)))
             else:

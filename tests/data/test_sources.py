@@ -120,7 +120,7 @@ def test_imagefolder_bad_input(tmp_path):
 
 
 def test_corrupt_image_is_named_or_counted(tmp_path):
-    root = _folder(tmp_path / "c")
+    root = _folder(tmp_path / "c", size=(32, 32))  # the model's size: only broken.png is bad
     bad = root / "cat" / "broken.png"
     bad.write_bytes(b"\x89PNG not really")
     recipe = _folder_recipe(root)
@@ -133,6 +133,29 @@ def test_corrupt_image_is_named_or_counted(tmp_path):
     skipping = load_splits(_folder_recipe(root, **{"data.skip_corrupt": True}))
     assert skipping.summary()["skipped"] == 1
     assert skipping.skipped[0][0].endswith("broken.png")
+
+
+def test_an_image_of_another_size_is_named_or_counted(tmp_path):
+    from PIL import Image
+
+    root = _folder(tmp_path / "s", size=(8, 8), mode="L")
+    odd = root / "cat" / "big.png"
+    Image.fromarray(np.zeros((10, 10), np.uint8), "L").save(odd)  # the model takes 8x8
+    digits_arch = {"model.arch": _recipe().model.arch}  # 8x8 grey, no resize declared
+    recipe = _folder_recipe(root, **digits_arch)
+    pre = preprocess_for(recipe)
+    assert pre.resize is None and pre.input_size == (8, 8)
+    splits = load_splits(recipe)
+    with pytest.raises(DataError, match=r"big\.png: image is 10x10, the model takes 8x8"):
+        for s in (splits.train, splits.val, splits.test):
+            s.to_array(pre)
+    skipping = load_splits(_folder_recipe(root, **digits_arch, **{"data.skip_corrupt": True}))
+    assert skipping.summary()["skipped"] == 1
+    assert skipping.skipped[0][0].endswith("big.png") and "10x10" in skipping.skipped[0][1]
+    total = sum(len(skipping.split(n)) for n in ("train", "val", "test"))
+    assert total == sum(len(splits.split(n)) for n in ("train", "val", "test")) - 1
+    for name in ("train", "val", "test"):
+        skipping.split(name).to_array(pre)  # every image left is one the model takes
 
 
 def test_wrong_channel_count_in_arrays():
