@@ -166,6 +166,13 @@ def _as_list(inputs: Any, shape: Sequence[int]) -> list[Any]:
     if _is_single(inputs, shape):
         return [inputs]
     if isinstance(inputs, np.ndarray):
+        if inputs.dtype.kind == "f" and list(inputs.shape[1:]) != list(shape):
+            # floats are preprocessed tensors: one CxHxW, or a batch N x C x H x W, never rows
+            raise UserError(
+                f"float array input of shape {inputs.shape}: expected a preprocessed float "
+                f"tensor of shape {tuple(shape)} or a batch (N, {', '.join(map(str, shape))}); "
+                f"pass raw pixels as uint8 HxW or HxWxC arrays"
+            )
         if len(inputs) == 0:
             raise UserError("predict() was given an empty batch")
         return list(inputs)  # a batch: N x ... arrays

@@ -68,8 +68,14 @@ def test_bad_inputs_are_named(engine):
     with runtime.load(engine) as model:
         with pytest.raises(UserError, match="has 3 channels, the model takes 1"):
             model.predict(np.zeros((8, 8, 3), np.uint8))
-        with pytest.raises(UserError, match="expected uint8"):
-            model.predict(np.zeros((5, 5), np.float32))
+        # a float picture that is not the model's tensor is refused whole, with its own shape
+        for shape in [(5, 5), (8, 8), (2, 1, 9, 9)]:
+            with pytest.raises(
+                UserError,
+                match=rf"float array input of shape \({shape[0]}, "
+                r".*expected a preprocessed float tensor of shape \(1, 8, 8\)",
+            ):
+                model.predict(np.zeros(shape, np.float32))
         with pytest.raises(UserError, match="image not found"):
             model.predict("/no/such/image.png")
         with pytest.raises(UserError, match=r"shape \(0, 8\) holds no pixels"):
