@@ -50,8 +50,13 @@ def where(e: dict[str, Any]) -> str:
     if on:
         runtimes = [f"{t.title} {on[t.name]}" for t in all_targets() if on.get(t.name)]
         extra = ", ".join(str(x) for x in (on.get("gpu"), *runtimes) if x)
-        return f"measured on {on.get('where', 'device')} {on.get('host', '?')}" + (
-            f" ({extra})" if extra else ""
+        ev = e.get("evaluation") or {}
+        subset = (f", accuracy on {ev['samples']} of {ev['of']} images"
+                  if ev.get("of") and ev.get("samples") != ev["of"] else "")  # fmt: skip
+        return (
+            f"measured on {on.get('where', 'device')} {on.get('host', '?')}"
+            + (f" ({extra})" if extra else "")
+            + subset
         )
     return "reference" if e.get("is_reference") else "measured here"
 

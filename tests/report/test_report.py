@@ -71,6 +71,8 @@ def _with_tensorrt_rows(report):
                                "report": "/tmp/device/report.json"})  # fmt: skip
     for lat in device["latency"].values():
         lat["clock"] = "TensorRT GPU compute (CUDA events)"
+    device["evaluation"] = {"split": "test", "samples": 300, "of": 359, "source": "digits",
+                            "float_top1": 0.99}  # the kit carries at most 300 images  # fmt: skip
     out["engines"] += [device, kit]
     return out
 
@@ -100,6 +102,7 @@ def test_kit_and_device_rows_render_and_follow_the_schema(validated, tmp_path):
         text = html.unescape((folder / page).read_text())
         assert "kit written, not built here: kits/tensorrt-fp16" in text
         assert "measured on device jetson-orin (Orin, TensorRT 10.3.0)" in text
+        assert "accuracy on 300 of 359 images" in text  # not under the header's 359 silently
         # what measured each engine is said in words, the device's clock included
         assert "the runtime's own clock (TensorRT GPU compute (CUDA events))" in text
         assert "the wall clock around each call" in text
