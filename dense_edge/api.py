@@ -200,10 +200,11 @@ def _compile_bundle(source: Path, target: Target, precision: str, out_dir: Path)
     if out_dir.exists():
         raise UserError("already exists", path=out_dir, fix="choose a new out_dir or remove it")
     t = registry.get(target)
-    with atomic_dir(out_dir) as tmp:
-        # as the compile stage builds, without a run folder: the engine folder holds any cache
+    with atomic_dir(out_dir) as tmp, tempfile.TemporaryDirectory() as cache:
+        # as the compile stage builds, without a run folder; a timing cache (TensorRT's) lives
+        # for this build only, never inside the sealed engine folder
         build_bundle(source, tmp, t, precision, TargetSection(name=target), float_onnx=source,
-                     cache_dir=tmp, source_name=str(source))  # fmt: skip
+                     cache_dir=Path(cache), source_name=str(source))  # fmt: skip
     return out_dir
 
 
