@@ -38,6 +38,7 @@ def print_summary(report: Report, folder: Path | None = None) -> None:
         [columns[i] for i in keep],
         [[row[i] for i in keep] for row in rows],
     )
+    click.echo(tables.clock_note(report), err=True)
     print_table("recommendation", tables.RECOMMENDATION_COLUMNS, tables.recommendation_rows(report))
     if folder is not None:
         click.echo(f"report: {folder / 'report.html'} (also report.md, report.json)")
