@@ -36,6 +36,7 @@ from typing import Any
 from dense_edge.errors import UserError
 from dense_edge.records import Report
 from dense_edge.targets import bundle as bundle_io
+from dense_edge.validate.latency import clock_of, wall_p50_of
 from dense_edge.validate.side_by_side import DEFAULT_ROUNDS, Pair, PairedTiming, time_pairs
 
 
@@ -161,16 +162,20 @@ def compare(
         out.rows += _accuracy_rows(name, b, n, tol)
         is_ref = name == base.get("reference")
         for batch in sorted(set(b["latency"]) & set(n["latency"]), key=int):
-            lb, ln = b["latency"][batch], n["latency"][batch]
             timing = side.get((name, batch))
-            clocks = (lb.get("clock", "wall"), ln.get("clock", "wall"))
-            if clocks[0] != clocks[1] and timing is None:
-                out.notes.append(
-                    f"{name} b{batch}: timed by another clock ({clocks[0]} then {clocks[1]}); "
-                    "the reports' p50s are not the same measure"
-                )
             if timing is not None:
                 out.rows.append(_paired_row(timing, tol))
+            on_one = _on_one_clock(b["latency"][batch], n["latency"][batch])
+            if on_one is None:
+                out.notes.append(
+                    f"{name} b{batch}: timed by another clock in each report, one without a "
+                    "wall-clock median: its p50s are not compared"
+                )
+                continue
+            lb, ln = on_one
+            if lb.get("clock") == TWO_CLOCKS and timing is None:
+                out.notes.append(f"{name} b{batch}: timed by another clock in each report; "
+                                 "judged by the wall-clock medians")  # fmt: skip
             from_reports = judge_here and timing is None
             drift_row = _drift_row(name, batch, lb, ln, drift.get(batch, 1.0), tol,
                                    from_reports, is_ref)  # fmt: skip
@@ -300,11 +305,26 @@ def _drift(
         if b.get("measured_on") or n.get("measured_on"):
             continue
         for batch in set(b["latency"]) & set(n["latency"]):
-            if b["latency"][batch]["p50_ms"] > 0:
-                ratios.setdefault(batch, []).append(
-                    n["latency"][batch]["p50_ms"] / b["latency"][batch]["p50_ms"]
-                )
+            common = _on_one_clock(b["latency"][batch], n["latency"][batch])
+            if common is not None and common[0]["p50_ms"] > 0:
+                ratios.setdefault(batch, []).append(common[1]["p50_ms"] / common[0]["p50_ms"])
     return {batch: float(statistics.median(r)) for batch, r in ratios.items()}
+
+
+TWO_CLOCKS = "wall (the reports' own clocks differ)"
+
+
+def _on_one_clock(
+    lb: dict[str, Any], ln: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """Base and new latency entries on one clock: as they are when one clock timed both, else
+    their wall-clock medians (without intervals); None when a wall-clock median is missing."""
+    if clock_of(lb) == clock_of(ln):
+        return lb, ln
+    wb, wn = wall_p50_of(lb), wall_p50_of(ln)
+    if wb is None or wn is None:
+        return None
+    return {"p50_ms": wb, "clock": TWO_CLOCKS}, {"p50_ms": wn, "clock": TWO_CLOCKS}
 
 
 def _ci(lat: dict[str, Any]) -> tuple[float, float, float]:

@@ -9,8 +9,10 @@ from typing import Any
 
 from dense_edge.records import Report
 from dense_edge.report import tables
+from dense_edge.targets.base import WALL_CLOCK
 from dense_edge.targets.registry import all_targets
 from dense_edge.validate.budgets import describe_budgets
+from dense_edge.validate.latency import clock_of
 
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;
@@ -68,7 +70,7 @@ def latency_plot(report: Report, batch: str, machine: str | None = None) -> str:
     import matplotlib.pyplot as plt
 
     engines = _measured(report, batch, machine)
-    own_clock = [e["latency"][batch].get("clock", "wall") != "wall" for e in engines]
+    own_clock = [clock_of(e["latency"][batch]) != WALL_CLOCK for e in engines]
     names = [e["name"] + (" \u2020" if own else "")
              for e, own in zip(engines, own_clock, strict=True)]  # fmt: skip
     data = [e["latency"][batch].get("samples_ms") or [e["latency"][batch]["p50_ms"]]

@@ -9,8 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 from dense_edge.records import Report
+from dense_edge.targets.base import WALL_CLOCK
 from dense_edge.targets.registry import TARGETS, all_targets
 from dense_edge.validate.budgets import describe_check, fmt_value
+from dense_edge.validate.latency import clock_of, wall_p50_of
 
 KIT_STATUS = "kit written, not built here"
 
@@ -139,8 +141,7 @@ def latency_rows(report: Report) -> list[list[Any]]:
                 e["name"], int(batch), lat["iterations"], _fmt(lat["p50_ms"], 3), ci,
                 _fmt(lat["p90_ms"], 3), p99_cell(lat), _fmt(lat["mean_ms"], 3),
                 _fmt(lat["min_ms"], 3), _fmt(lat["max_ms"], 3), _fmt(lat["throughput_ips"], 1),
-                _fmt(e["speedup"].get(batch), 2), lat.get("clock", "wall"),
-                _fmt(lat.get("wall_p50_ms", lat["p50_ms"]), 3),
+                _fmt(e["speedup"].get(batch), 2), clock_of(lat), _fmt(wall_p50_of(lat), 3),
             ])  # fmt: skip
     return rows
 
@@ -152,12 +153,12 @@ def clock_note(report: Report) -> str:
     """One sentence on what measured the latencies, engine by engine."""
     by_clock: dict[str, list[str]] = {}
     for e in report["engines"]:
-        clocks = {lat.get("clock", "wall") for lat in e.get("latency", {}).values()}
+        clocks = {clock_of(lat) for lat in e.get("latency", {}).values()}
         for c in sorted(clocks):
             by_clock.setdefault(c, []).append(e["name"])
     parts = []
-    for c, names in sorted(by_clock.items(), key=lambda kv: kv[0] != "wall"):
-        if c == "wall":
+    for c, names in sorted(by_clock.items(), key=lambda kv: kv[0] != WALL_CLOCK):
+        if c == WALL_CLOCK:
             parts.append(f"the wall clock around each call, a few microseconds of Python's call "
                          f"overhead included, for {', '.join(names)}")  # fmt: skip
         else:
@@ -166,7 +167,8 @@ def clock_note(report: Report) -> str:
     if not parts:
         return ""
     return ("Latency is measured by " + "; by ".join(parts) + ". "
-            "The wall-clock median is in the last column for every engine.")  # fmt: skip
+            "Speedups compare wall-clock medians on both sides; the wall-clock median is in the "
+            "last column for every engine.")  # fmt: skip
 
 
 def budget_rows(report: Report) -> list[list[Any]]:

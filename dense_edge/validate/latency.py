@@ -19,17 +19,37 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
 from dense_edge.progress import bar, no_bar
-from dense_edge.targets.base import Runner, TimedCall
+from dense_edge.targets.base import WALL_CLOCK, Runner, TimedCall
 
 CI_LEVEL = 0.95
 P99_MIN_SAMPLES = 1000
+# Clock names that device reports (schema version 1) carried before each runtime's clock had one
+# name; what they were is read as today's name.
+FORMER_CLOCKS = {"gpu compute (CUDA events)": "TensorRT GPU compute (CUDA events)"}
+
+
+def clock_of(lat: Mapping[str, Any]) -> str:
+    """The clock a report's latency entry was measured by, under today's names: ``"wall"`` when
+    none is recorded (reports made before it was) or for any wall-clock variant."""
+    clock = str(lat.get("clock") or WALL_CLOCK)
+    if clock.startswith(WALL_CLOCK):
+        return WALL_CLOCK
+    return FORMER_CLOCKS.get(clock, clock)
+
+
+def wall_p50_of(lat: Mapping[str, Any]) -> float | None:
+    """A latency entry's wall-clock median: recorded, or its p50 when the wall clock measured it;
+    None when neither (an old entry timed by a runtime's own clock)."""
+    if lat.get("wall_p50_ms") is not None:
+        return float(lat["wall_p50_ms"])
+    return float(lat["p50_ms"]) if clock_of(lat) == WALL_CLOCK else None
 
 
 @dataclass(frozen=True)
@@ -76,9 +96,12 @@ def median_ci_ranks(n: int, level: float = CI_LEVEL) -> tuple[int, int]:
 
 
 def summarize(
-    times_s: list[float], batch: int, *, clock: str = "wall", wall_s: list[float] | None = None
+    times_s: list[float], batch: int, *, clock: str = WALL_CLOCK, wall_s: list[float] | None = None
 ) -> LatencyStats:
-    """Statistics of per-call times ``times_s`` (by ``clock``); ``wall_s``: the wall times."""
+    """Statistics of per-call times ``times_s`` (by ``clock``); ``wall_s``: the wall times, needed
+    when ``clock`` is a runtime's own."""
+    if clock != WALL_CLOCK and wall_s is None:
+        raise ValueError(f"times by {clock!r} need their wall-clock times beside them")
     ms = np.sort(np.asarray(times_s, dtype=np.float64) * 1000.0)
     p50 = float(np.percentile(ms, 50))
     lo, hi = median_ci_ranks(len(ms))

@@ -273,3 +273,60 @@ def test_a_missing_engine_is_a_regression_and_incomplete_reports_are_refused(val
     del broken["engines"][1]["latency"]
     result = runner.invoke(cli, [*COMPARE, base, _write(tmp_path, "b.json", broken)])
     assert result.exit_code == 2 and "incomplete report" in result.output
+
+
+def _clocked(report, name, clock, wall_factor=None):
+    """``name`` timed by ``clock``, its wall-clock median ``wall_factor`` x its p50 (None: none)."""
+    out = copy.deepcopy(report)
+    for e in out["engines"]:
+        if e["name"] == name:
+            for lat in e["latency"].values():
+                lat.pop("wall_p50_ms", None)
+                if clock is None:
+                    lat.pop("clock", None)
+                else:
+                    lat["clock"] = clock
+                if wall_factor is not None:
+                    lat["wall_p50_ms"] = lat["p50_ms"] * wall_factor
+    return out
+
+
+def test_compare_across_a_change_of_clock_uses_the_wall_clock(validated):
+    from dense_edge.report.compare import Tolerance, compare
+
+    report = _tight(validated[1])
+    own = "OpenVINO InferRequest.latency"
+    # a report from before clocks were recorded: wall-clock p50s, no clock, no wall_p50_ms
+    old = _clocked(report, "openvino-int8", None)
+    same = _clocked(report, "openvino-int8", own, wall_factor=1.0)
+    result = compare(old, same, Tolerance.parse(()))
+    assert result.regressions == []
+    assert any("judged by the wall-clock medians" in n for n in result.notes)
+    # the wall clock says 3x slower: a regression, whatever the engine's own clock says
+    slower = _clocked(report, "openvino-int8", own, wall_factor=3.0)
+    regs = [(r.engine, r.metric) for r in compare(old, slower, Tolerance.parse(())).regressions]
+    assert ("openvino-int8", "p50 ms b1 (drift-corrected)") in regs
+    # two clocks and no wall-clock median on one side: not compared, and said so
+    blind = _clocked(_slower(report, 3.0, {"openvino-int8"}), "openvino-int8", own)
+    result = compare(old, blind, Tolerance.parse(()))
+    assert not any(r.engine == "openvino-int8" and "p50" in r.metric for r in result.regressions)
+    assert any("p50s are not compared" in n for n in result.notes)
+
+
+def test_clock_names_of_older_device_reports_read_as_today(validated, tmp_path):
+    from dense_edge.report.write import write_reports
+    from dense_edge.validate.latency import clock_of, wall_p50_of
+
+    assert clock_of({"p50_ms": 1.0}) == "wall" == clock_of({"clock": "wall (time to a result)"})
+    assert clock_of({"clock": "gpu compute (CUDA events)"}) == "TensorRT GPU compute (CUDA events)"
+    assert wall_p50_of({"p50_ms": 2.0}) == 2.0  # a wall-clock entry is its own wall median
+    assert wall_p50_of({"p50_ms": 2.0, "clock": "OpenVINO InferRequest.latency"}) is None
+    report = _with_tensorrt_rows(validated[1])
+    for lat in report["engines"][-2]["latency"].values():  # the merged device row, as v1 wrote it
+        lat["clock"] = "wall (time to a result on the host)"
+        lat.pop("wall_p50_ms", None)
+    page = html.unescape((write_reports(report, tmp_path / "r") / "report.md").read_text())
+    note = next(line for line in page.splitlines() if line.startswith("Latency is measured"))
+    assert "the runtime's own clock (wall" not in note
+    wall_part = note.split("; by ")[0]
+    assert "tensorrt-int8" in wall_part and "onnxruntime-int8" in wall_part

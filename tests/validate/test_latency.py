@@ -26,6 +26,7 @@ def test_each_call_is_timed_by_the_runtime_where_it_has_a_clock(validated, engin
         assert all(0 < o < w for o, w in zip(own, wall, strict=True))
         assert stats.p50_ms < stats.wall_p50_ms < 20 * stats.p50_ms
     else:
-        # no clock of its own: the wall clock is the measure
-        assert call.clock == stats.clock == "wall" and own is wall
+        # no clock of its own: the wall clock is the measure, and the only one
+        assert call.clock == stats.clock == "wall" and call.engine_seconds is None
+        assert own == wall and all(w > 0 for w in wall)
         assert stats.wall_p50_ms == stats.p50_ms

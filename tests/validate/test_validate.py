@@ -73,6 +73,10 @@ def test_report_covers_float_and_every_engine(validated):
             assert c["top1_drop_points"] > 0 and c["correct"] < c["float_correct"] <= c["images"]
     ref = report["engines"][0]
     assert ref["accuracy"]["agreement_fraction"] == 1.0 and ref["speedup"]["1"] == 1.0
+    for e in report["engines"]:  # like for like: wall-clock medians on both sides
+        for b, lat in e["latency"].items():
+            want = ref["latency"][b]["wall_p50_ms"] / lat["wall_p50_ms"]
+            assert e["speedup"][b] == pytest.approx(want, rel=1e-3)
     assert ref["is_reference"] and ref["budget_status"] == "reference"
     assert report["engines"][1]["precision_run"] == "fp32"
     assert report["engines"][2]["precision_run"].startswith("int8")

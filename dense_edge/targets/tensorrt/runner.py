@@ -1,10 +1,10 @@
 """Running a TensorRT engine: tensor addresses + ``execute_async_v3`` on a CUDA stream.
 
 I/O are torch CUDA tensors (``infer_torch``); ``infer`` wraps that for numpy. Batches larger than
-the engine's profile are split. Each call is timed with CUDA events (``device_times``, ms) and
-synchronised, so wall-clock timing of ``infer`` is the time to a result. With
-``cuda_graph=True`` the enqueue for a batch shape is captured once into a CUDA graph and
-replayed (re-captured when the shape changes).
+the engine's profile are split. Each call is timed with CUDA events (``last_device_ms``: the
+GPU compute of the last call, all its chunks) and synchronised, so wall-clock timing of
+``infer`` is the time to a result. With ``cuda_graph=True`` the enqueue for a batch shape is
+captured once into a CUDA graph and replayed (re-captured when the shape changes).
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ class TensorRTRunner(Runner):
         self.manifest = manifest or {}
         self.device_index = device
         self.cuda_graph = cuda_graph
-        self.device_times: list[float] = []
+        self.last_device_ms: float | None = None
         self._graph: tuple[tuple[int, ...], Any, Any, Any] | None = None
 
     @classmethod
@@ -135,9 +135,11 @@ class TensorRTRunner(Runner):
     def timed_call(self, images: np.ndarray) -> TimedCall:
         """A host batch in, logits back on the host, as a device app does; the engine's own time
         is the GPU compute between the CUDA events around the enqueue (trtexec's "GPU Compute")."""
+        if not self.is_active:
+            raise RuntimeError(f"{self.name}: activate() the runner before timed_call()")
         x = np.ascontiguousarray(images, dtype=np.float32)
         return TimedCall(run=lambda: self.infer_impl(x), clock="TensorRT GPU compute (CUDA events)",
-                         engine_seconds=lambda: self.device_times[-1] / 1000.0)  # fmt: skip
+                         engine_seconds=lambda: (self.last_device_ms or 0.0) / 1000.0)  # fmt: skip
 
     def infer_torch(self, x: torch.Tensor) -> torch.Tensor:
         """Logits for a CUDA tensor batch; split into chunks the engine's profile allows."""
@@ -150,7 +152,7 @@ class TensorRTRunner(Runner):
             out, ms = self._execute(chunk)
             outputs.append(out)
             gpu_ms += ms
-        self.device_times.append(gpu_ms)  # one entry per call, however many chunks it took
+        self.last_device_ms = gpu_ms  # one figure per call, however many chunks it took
         return outputs[0] if len(outputs) == 1 else torch.cat(outputs)
 
     def _execute(self, x: torch.Tensor) -> tuple[torch.Tensor, float]:
