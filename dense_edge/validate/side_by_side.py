@@ -37,7 +37,7 @@ from dense_edge.progress import bar
 from dense_edge.targets.base import TimedCall
 from dense_edge.validate.latency import CI_LEVEL, median_ci_ranks, sample_calls
 
-DEFAULT_ROUNDS = 15  # the 95% interval of the median ratio then drops the 3 extreme rounds each side
+DEFAULT_ROUNDS = 15  # the median ratio's 95% interval then drops the 3 extreme rounds each side
 BURST_S = 0.4  # seconds of calls per version, batch and round
 SLICES = 4  # each round's burst cut into this many alternating slices per version
 MIN_CALLS = 3  # calls per slice at least, however slow the engine
