@@ -110,6 +110,20 @@ def _train_bomb(c: Ctx, skip: bool) -> Any:
     return train_stage(recipe, RunDir.at(c.tmp / "out").create())
 
 
+def _train_odd_size(c: Ctx, skip: bool) -> Any:
+    from PIL import Image
+
+    from dense_edge.recipe import load_recipe
+    from dense_edge.rundir import RunDir
+    from dense_edge.train.stage import train_stage
+
+    root = digit_pngs(c.tmp / "imgs", per_class=4)
+    Image.new("L", (10, 10)).save(root / "3" / "odd.png")  # the model takes 8x8, no resize
+    recipe = load_recipe(None, {"data.source": "imagefolder", "data.root": str(root),
+                                "train.epochs": 1, "data.skip_corrupt": skip})  # fmt: skip
+    return train_stage(recipe, RunDir.at(c.tmp / "out").create())
+
+
 CASES = [
     Case("recipe name with ..", "bug",
          cli=lambda c: ["train", "--recipe", c.recipe("name: ../../victim\n")],
@@ -189,6 +203,10 @@ CASES = [
          api=lambda c: _train_bomb(c, skip=False), match="bomb.png.*too large to decode"),
     Case("decompression-bomb image with skip_corrupt", "bug",
          api=lambda c: _train_bomb(c, skip=True), match=""),
+    Case("image of another size in the training data", "weak",
+         api=lambda c: _train_odd_size(c, skip=False), match=r"odd\.png: image is 10x10"),
+    Case("image of another size with skip_corrupt", "weak",
+         api=lambda c: _train_odd_size(c, skip=True), match=""),
     Case("decompression-bomb calibration image", "bug",
          cli=lambda c: ["calibrate", "--out", str(c.run), "--profile", "onnxruntime",
                         "--source", str(c.bomb(c.tmp / "cal").parent), "--samples", "1",

@@ -74,7 +74,7 @@ def calibrate_stage(
         cal.identity = images
         if cal.skipped:
             info(
-                f"calibrate: skipped {len(cal.skipped)} unreadable images "
+                f"calibrate: skipped {len(cal.skipped)} images it cannot use "
                 f"(first: {cal.skipped[0][0]})"
             )
         c = recipe.calibration

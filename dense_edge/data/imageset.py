@@ -41,20 +41,23 @@ class ImageSet:
         order = np.arange(len(self)) if indices is None else np.asarray(indices)
         for start in range(0, len(order), batch_size):
             idx = order[start : start + batch_size]
-            images = [self.image(int(i)) for i in idx]
-            try:
-                x = preprocess.batch(images)
-            except DataError:
-                for i, img in zip(idx, images, strict=True):  # name the image that does not fit
-                    try:
-                        preprocess.batch([img])
-                    except DataError as exc:
-                        where = self.describe(int(i))
-                        raise DataError(
-                            f"{where}: {exc}".replace(f"{where}: {where}", where)
-                        ) from None
-                raise
-            yield x, self.labels[idx].astype(np.int64)
+            yield self.preprocessed(preprocess, idx), self.labels[idx].astype(np.int64)
+
+    def preprocessed(
+        self, preprocess: Preprocess, indices: Sequence[int] | np.ndarray
+    ) -> np.ndarray:
+        """float32 NCHW of the images at ``indices``; an image that does not fit is named."""
+        images = [self.image(int(i)) for i in indices]
+        try:
+            return preprocess.batch(images)
+        except DataError:
+            for i, img in zip(indices, images, strict=True):  # name the image that does not fit
+                try:
+                    preprocess.batch([img])
+                except DataError as exc:
+                    where = self.describe(int(i))
+                    raise DataError(f"{where}: {exc}".replace(f"{where}: {where}", where)) from None
+            raise
 
     def to_array(self, preprocess: Preprocess, batch_size: int = 256) -> np.ndarray:
         parts = [x for x, _ in self.batches(preprocess, batch_size)]

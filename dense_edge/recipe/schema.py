@@ -91,7 +91,7 @@ class DataSection(_Section):
     val_fraction: float = Field(default=0.1, ge=0.0, lt=1.0)
     test_fraction: float = Field(default=0.2, ge=0.0, lt=1.0)
     split_seed: int = 0
-    skip_corrupt: bool = False  # count and skip unreadable images instead of failing
+    skip_corrupt: bool = False  # count and skip unusable images instead of failing
     limit: int | None = Field(default=None, ge=1)  # at most this many images per split
     synthetic_samples: int = Field(default=200, ge=10)
 

@@ -70,8 +70,7 @@ class _Batches:
     def get(self, idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         if self.cache is not None:
             return self.cache[idx], self.labels[idx]
-        x = self.preprocess.batch([self.images.image(int(i)) for i in idx])
-        return torch.from_numpy(x), self.labels[idx]
+        return torch.from_numpy(self.images.preprocessed(self.preprocess, idx)), self.labels[idx]
 
 
 def fit(

@@ -156,7 +156,8 @@ def _train(recipe: Recipe, run: RunDir, stage: Stage, *, resume: bool, world: An
     splits = load_splits(recipe, preprocess)
     if splits.skipped:
         info(
-            f"data: skipped {len(splits.skipped)} unreadable images (first: {splits.skipped[0][0]})"
+            f"data: skipped {len(splits.skipped)} images it cannot use "
+            f"(first: {splits.skipped[0][0]})"
         )
     if world.main and not recipe.data.skip_corrupt:
         check_files(splits)  # a bad file is an error now, not after an epoch
