@@ -159,8 +159,8 @@ def clock_note(report: Report) -> str:
     parts = []
     for c, names in sorted(by_clock.items(), key=lambda kv: kv[0] != WALL_CLOCK):
         if c == WALL_CLOCK:
-            parts.append(f"the wall clock around each call, a few microseconds of Python's call "
-                         f"overhead included, for {', '.join(names)}")  # fmt: skip
+            parts.append(f"the wall clock around each call (Python's call overhead, and on a "
+                         f"GPU the copies, included) for {', '.join(names)}")  # fmt: skip
         else:
             parts.append(f"the runtime's own clock ({c}), as its own benchmark tool quotes it, "
                          f"for {', '.join(names)}")  # fmt: skip

@@ -34,8 +34,8 @@ class TimedCall:
     own calls (OpenVINO's ``InferRequest.latency``, TensorRT's CUDA events), ``engine_seconds``
     returns that measure of the last ``run`` and ``clock`` names it; the harness then quotes the
     runtime's figure, as the runtime's own benchmark tool does, and keeps its wall clock beside it.
-    Without one, the wall clock around ``run`` is the measure (it includes a few microseconds of
-    Python's call overhead, which matters only for sub-millisecond models).
+    Without one, the wall clock around ``run`` is the measure (it includes about 10 us of
+    Python's call overhead, and on a GPU the copies to and from it).
     """
 
     run: Callable[[], object]
