@@ -41,6 +41,8 @@ class TimedCall:
     run: Callable[[], object]
     clock: str = WALL_CLOCK
     engine_seconds: Callable[[], float] | None = None
+    # The buffers the runtime reads and writes by address: held as long as ``run`` can be called.
+    buffers: tuple[object, ...] = ()
 
 
 class Runner(ABC):

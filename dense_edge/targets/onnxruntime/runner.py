@@ -77,7 +77,7 @@ class OnnxRuntimeRunner(Runner):
             self.output_name, "cpu", 0, np.float32, list(out.shape), out.ctypes.data
         )
         session = self.session
-        return TimedCall(run=lambda: session.run_with_iobinding(binding))
+        return TimedCall(run=lambda: session.run_with_iobinding(binding), buffers=(x, out))
 
     def deactivate_impl(self) -> None:
         self.session = None
