@@ -7,7 +7,7 @@ records themselves and their loaders (each validates on read) live with their ow
 - model manifest, ``RUN/model/manifest.json``: :class:`dense_edge.manifest.ModelManifest`,
   read by :func:`dense_edge.manifest.load_manifest`;
 - engine manifest, ``RUN/engines/<name>/manifest.json``: the model manifest's keys plus the
-  engine's, read (files and seal checked) by :func:`dense_edge.targets.bundle.read_manifest`;
+  engine's, read (files and seal checked) by :func:`dense_edge.bundle.read_manifest`;
 - stage record, ``<stage folder>/.dense-edge-stage.json``: :class:`dense_edge.stages.StageRecord`,
   read by :func:`dense_edge.stages.read_record`;
 - calibration record, ``RUN/int8/<profile>/calibration.json``: :class:`CalibrationRecord`, read by

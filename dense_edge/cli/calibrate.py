@@ -8,7 +8,8 @@ from typing import Any
 import click
 
 from dense_edge.calibrate import profiles as profile_registry
-from dense_edge.calibrate.profiles import FLOAT_CHOICES, PLAN_FILE, PROFILES
+from dense_edge.calibrate.profiles import PLAN_FILE
+from dense_edge.catalog import FLOAT_PARTS, PROFILES
 from dense_edge.cli.options import force_option, load, recipe_options, run_dir
 
 
@@ -31,7 +32,7 @@ from dense_edge.cli.options import force_option, load, recipe_options, run_dir
 )
 @click.option(
     "--float-parts",
-    type=click.Choice(FLOAT_CHOICES),
+    type=click.Choice(FLOAT_PARTS),
     help="TensorRT: type of the layers left unquantised (default fp16; I/O stay fp32).",
 )
 @click.option(

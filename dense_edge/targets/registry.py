@@ -9,17 +9,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from dense_edge import bundle as bundle_io
+from dense_edge import catalog
+from dense_edge.catalog import ONNX
 from dense_edge.errors import UserError
-from dense_edge.targets import bundle as bundle_io
 from dense_edge.targets.base import Runner, Target
 from dense_edge.targets.onnxruntime.target import TARGET as ONNXRUNTIME
 from dense_edge.targets.openvino.target import TARGET as OPENVINO
 from dense_edge.targets.tensorrt.target import TARGET as TENSORRT
 
-# One line per target: adding one is its package and a line here.
-TARGETS: dict[str, Target] = {t.name: t for t in (ONNXRUNTIME, OPENVINO, TENSORRT)}
+# One line per target: adding one is its declaration in dense_edge.catalog, its package and a
+# line here. The catalogue's order is the order everything lists targets in.
+_IMPLEMENTED: tuple[Target, ...] = (ONNXRUNTIME, OPENVINO, TENSORRT)
+TARGETS: dict[str, Target] = {
+    d.name: next(t for t in _IMPLEMENTED if t.declared is d) for d in catalog.TARGETS
+}
 
-ONNX = "onnx"  # not a target: `export --target onnx` stops at the checked ONNX model
+__all__ = ["ONNX", "TARGETS", "all_targets", "check_precision", "get", "load_runner", "names"]
 
 
 def names() -> tuple[str, ...]:
