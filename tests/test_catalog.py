@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import ast
-from typing import get_args
+from pathlib import Path
+from typing import Any, get_args
 
 import pytest
 from pydantic import ValidationError
 
 from dense_edge import __version__, catalog
 from dense_edge._version import __version__ as leaf_version
-from dense_edge.calibrate import methods, profiles
+from dense_edge.calibrate import profiles
 from dense_edge.manifest import library_versions
 from dense_edge.recipe import Recipe
 from dense_edge.recipe.schema import CalibrationSection, TargetSection
 from dense_edge.targets import registry
+from dense_edge.targets.base import Compiled, Runner, Target, TargetStatus
 from tests.conftest import REPO
 
 
@@ -80,7 +82,6 @@ def test_literal_types_match_the_declared_tuples() -> None:
 def test_calibrate_implements_exactly_the_declared_names() -> None:
     assert profiles.PROFILES == catalog.PROFILES
     assert {profiles.get(name).name for name in catalog.PROFILES} == set(catalog.PROFILES)
-    assert methods.METHODS == catalog.METHODS
 
 
 def test_one_version_and_manifests_stamp_every_declared_library() -> None:
@@ -88,3 +89,54 @@ def test_one_version_and_manifests_stamp_every_declared_library() -> None:
     versions = library_versions()
     assert versions["dense_edge"] == __version__
     assert set(catalog.libraries()) <= set(versions)
+
+
+_TFLITE = catalog.TargetDeclaration(
+    name="tflite",
+    title="TensorFlow Lite",
+    precisions=("fp32", "int8"),
+    default_precisions=("fp32",),
+    in_default_recipe=False,
+    library="tflite-runtime",
+    pip_extra="tflite",
+    profile=catalog.PROFILE_ONNXRUNTIME,
+    device_kinds=("cpu",),
+    color="#ff7f0e",
+)
+
+
+def test_adding_a_target_as_architecture_md_walks_through_it() -> None:
+    """Step 1 and 2 of ARCHITECTURE.md's walkthrough: a declaration, and a class that names it
+    carries its data; step 3: a declaration the registry does not list is refused by name."""
+
+    class TfliteTarget(Target, declared=_TFLITE):
+        thread_safe = True
+        int8_source = "onnx"
+        fp16_source = "fp32-onnx"
+
+        def status(self) -> TargetStatus:
+            return TargetStatus(False, None, "not installed")
+
+        def compile(self, source: Path, out: Path, **kwargs: Any) -> Compiled:
+            raise NotImplementedError
+
+        def load_runner(self, folder: Path, manifest: dict[str, Any]) -> Runner:
+            raise NotImplementedError
+
+    target = TfliteTarget()
+    assert (target.name, target.title, target.profile) == (
+        "tflite",
+        "TensorFlow Lite",
+        "onnxruntime",
+    )
+    assert target.install_hint == "pip install 'dense-edge[tflite]'"
+    assert target.device_kind == "cpu" and not target.writes_kits
+    with pytest.raises(LookupError, match=r"'tflite' is declared in dense_edge\.catalog but not"):
+        registry._implementation(_TFLITE)
+
+
+def test_a_target_class_without_a_declaration_is_refused() -> None:
+    with pytest.raises(TypeError, match="declared"):
+
+        class Undeclared(Target):  # type: ignore[call-arg]
+            pass

@@ -45,7 +45,7 @@ ORDER: dict[str, int] = {
     # the foundation, in order: every stage may import it
     "dense_edge.fileio": 1,  # atomic writes, checksums, the run-name rule
     "dense_edge.preprocess": 1,  # image -> tensor (errors only; device apps import it)
-    "dense_edge.records": 2,  # the records stages write (file names, calibration accuracy)
+    "dense_edge.records": 0,  # the records stages write: file names and their TypedDicts
     "dense_edge.manifest": 3,  # model manifests, library versions
     "dense_edge.accuracy": 3,  # top-1 and agreement over records
     "dense_edge.environment": 4,  # host, CPU and library versions
@@ -85,6 +85,7 @@ LEAF_ONLY: dict[str, frozenset[str]] = {
     "dense_edge._version": frozenset(),
     "dense_edge.errors": frozenset(),
     "dense_edge.catalog": frozenset(),
+    "dense_edge.records": frozenset(),
     "dense_edge.preprocess": frozenset({"dense_edge.errors"}),
 }
 # Heavy optional libraries: imported inside functions, so the light modules never load them.

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
@@ -198,20 +198,8 @@ class Target(ABC):
     def __init_subclass__(cls, *, declared: TargetDeclaration, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls.declared = declared
-        for key in (
-            "name",
-            "title",
-            "precisions",
-            "default_precisions",
-            "in_default_recipe",
-            "pip_extra",
-            "library",
-            "device_kinds",
-            "profile",
-            "color",
-            "kit_steps",
-        ):
-            setattr(cls, key, getattr(declared, key))  # fmt: skip
+        for f in fields(TargetDeclaration):  # what a target is: its catalogue entry's fields
+            setattr(cls, f.name, getattr(declared, f.name))
 
     @property
     def device_kind(self) -> DeviceKind:
