@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -393,6 +394,23 @@ def test_importing_the_package_loads_no_heavy_library() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_importing_the_package_root_is_cheap() -> None:
+    """``import dense_edge`` (the public API) loads the API and its leaves: no numpy, no
+    pydantic, no stage."""
+    import subprocess
+    import sys
+
+    code = (
+        "import json, sys, dense_edge\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('dense_edge', 'numpy', 'pydantic'))))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = json.loads(out.stdout)
+    expected = ["dense_edge._version", "dense_edge.api", "dense_edge.catalog", "dense_edge.errors"]
+    assert loaded == ["dense_edge", *expected], loaded
 
 
 def test_function_local_imports_are_read_too() -> None:

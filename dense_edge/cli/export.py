@@ -15,6 +15,9 @@ from dense_edge.cli.options import (
     target_options,
     with_target,
 )
+from dense_edge.pipeline import CHECK_COLUMNS, export_target, validate_and_report
+from dense_edge.progress import print_table
+from dense_edge.validate.stage import engine_dirs
 
 TARGETS = [ONNX, *target_names()]
 
@@ -63,9 +66,6 @@ def export(
     RUN/engines/<target>-<precision>/ and print its accuracy, agreement with the float model and
     latency.
     """
-    from dense_edge.pipeline import CHECK_COLUMNS, export_target
-    from dense_edge.progress import print_table
-
     recipe = load(
         recipe_path,
         sets,
@@ -94,9 +94,6 @@ def export(
         click.echo(f"engine: {c.path} ({c.precision}, runs in {c.precision_run})")
     if target != ONNX:
         # The run's report covers every engine the run now has, this one included.
-        from dense_edge.pipeline import validate_and_report
-        from dense_edge.validate.stage import engine_dirs
-
         names = [p.name for p in engine_dirs(run)]
         report = validate_and_report(recipe, run, engines=names)
         click.echo(f"report updated: {run.report / 'report.html'} ({len(names)} engine(s), "
