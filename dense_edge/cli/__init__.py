@@ -14,6 +14,9 @@ class _Group(click.Group):
     """Turns known errors into one line and an exit code; bugs keep their traceback."""
 
     def invoke(self, ctx: click.Context) -> object:
+        from dense_edge import tempdata
+
+        tempdata.sweep()  # what a killed command left in the temporary folder
         try:
             return super().invoke(ctx)
         except UserError as exc:
@@ -48,6 +51,7 @@ def _register() -> None:
         doctor,
         export,
         kit,
+        recipe,
         report,
         run,
         train,
@@ -64,6 +68,7 @@ def _register() -> None:
     cli.add_command(bundle.bundle)
     cli.add_command(kit.kit)
     cli.add_command(doctor.doctor)
+    cli.add_command(recipe.recipe)
 
 
 _register()

@@ -262,6 +262,7 @@ def _import_weights(recipe: Recipe, run: RunDir, stage: Stage) -> StageResult:
             path=weights,
             fix="use weights trained on these classes or point data.root elsewhere",
         )
+    _check_class_names(classes, loaded, weights)
     base = _base_manifest(recipe, classes or loaded["classes"], preprocess)
     metrics = dict(loaded.get("metrics") or {})
     if splits is not None and len(splits.test):
@@ -279,6 +280,23 @@ def _import_weights(recipe: Recipe, run: RunDir, stage: Stage) -> StageResult:
     manifest = _commit_model(stage, model, manifest)
     info(f"model: imported {weights.name} as {recipe.model.arch} -> {run.model}")
     return StageResult(manifest, run.model, reused=False)
+
+
+def _check_class_names(classes: list[str] | None, loaded: dict[str, Any], weights: Path) -> None:
+    """Weights trained by dense-edge name their classes: the data's folders must be the same
+    names in the same order ("0".."9" weights on "zero".."nine" folders answer wrongly)."""
+    from dense_edge.data.imageset import short_list
+
+    named = "recipe" in (loaded.get("source") or {})  # a torchvision .pth names no classes
+    if classes is None or not named or list(loaded["classes"]) == list(classes):
+        return
+    raise WeightsError(
+        f"the weights' classes {short_list(loaded['classes'])} are not the data's class "
+        f"folders {short_list(classes)}",
+        path=weights,
+        fix="rename the class folders to the weights' class names, or use weights trained "
+        "on these folders",
+    )
 
 
 def _base_manifest(recipe: Recipe, classes: list[str], preprocess: Any) -> dict[str, Any]:
