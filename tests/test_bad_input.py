@@ -386,7 +386,8 @@ def _engine_with_link(c: Ctx, special: str) -> Path:
     import os
 
     engine = c.engine()
-    target = engine / json.loads((engine / "manifest.json").read_text())["engine_file"]
+    assert "model.onnx" in json.loads((engine / "manifest.json").read_text())["files"]
+    target = engine / "model.onnx"
     target.unlink()
     if special == "fifo":
         os.mkfifo(target)
@@ -443,6 +444,42 @@ def _leftovers_removed(c: Ctx) -> list[str]:
     assert result.exit_code == 0, result.output
     alive.rmdir()
     return sorted(p.name for p in tmp.iterdir())
+
+
+def _onnx_with_bad_manifest(c: Ctx) -> Path:
+    import onnx
+
+    model = onnx.load(str(c.run / "onnx" / "model.onnx"))
+    for prop in model.metadata_props:
+        if prop.key == "dense_edge.manifest":
+            prop.value = "{not json"
+    out = c.tmp / "bad.onnx"
+    onnx.save(model, str(out))
+    return out
+
+
+def _nan_weights(c: Ctx) -> Any:
+    import numpy as np
+    import onnx
+    from onnx import numpy_helper
+
+    import dense_edge
+
+    model = onnx.load(str(c.run / "onnx" / "model.onnx"))
+    init = next(i for i in model.graph.initializer if len(i.dims) == 4)  # the first conv
+    w = numpy_helper.to_array(init).copy()
+    w[...] = np.nan
+    init.CopyFrom(numpy_helper.from_array(w, init.name))
+    path = c.tmp / "nan.onnx"
+    onnx.save(model, str(path))
+    return dense_edge.collect_statistics(path, np.zeros((4, 8, 8), np.uint8))
+
+
+def _two_corrupt(c: Ctx) -> Path:
+    root = _folders(c, ["a", "b"], per_class=10)
+    (root / "a" / "x.png").write_bytes(b"not an image")
+    (root / "b" / "y.png").write_bytes(b"not one either")
+    return root
 
 
 def _alias_bomb() -> str:
@@ -528,6 +565,12 @@ ISSUE23 = [
     Case("a one-class data set", "bug", kind="traceback",
          cli=lambda c: _imagefolder(c, _folders(c, ["only"])),
          match="only one class folder"),
+    Case("an ONNX file whose embedded manifest is not JSON", "bug", kind="traceback",
+         api=lambda c: _load(_onnx_with_bad_manifest(c)),
+         match="bad.onnx: the dense-edge manifest embedded .* is not JSON"),
+    Case("non-finite weights during calibration", "bug", kind="traceback",
+         api=_nan_weights, match=r"calibration: tensor '.*' of \w+ '.*' is NaN or infinite on "
+                                 r"images 0\.\.3: the model's weights"),
     Case("predict after close()", "weak", kind="traceback",
          api=lambda c: _predict(c, __import__("numpy").zeros((8, 8), "uint8"), close=True),
          match="was closed.*load it again"),
@@ -550,6 +593,9 @@ ISSUE23 = [
          cli=lambda c: ["train", "--recipe", c.recipe('name: "digits\\n"\n')],
          match=r"name 'digits\\n' is not a plain name"),
     # a new user's first hour
+    Case("every corrupt image named, not only the first", "weak", kind="first-hour",
+         cli=lambda c: _imagefolder(c, _two_corrupt(c)),
+         match=r"2 image files cannot be used: \['.*x\.png', '.*y\.png'\]"),
     Case("--data-root on calibrate", "weak", kind="first-hour",
          cli=lambda c: ["calibrate", "--out", str(c.tmp / "o"), "--data-root",
                         str(c.tmp / "nowhere")],

@@ -129,7 +129,7 @@ def train_stage(
         rec = rec if rec and rec["fingerprint"] == stage.fingerprint and not force else None
     if rec is not None and not resume:
         why = "imported weights" if imported is not None else "same recipe"
-        info(f"model: reusing {out} ({why}; --force to redo)")
+        info(f"model: reusing {out} ({why}; --force to redo)", once=True)
         return StageResult(as_dict(load_manifest(out)), out, reused=True)
     ckpt = run.checkpoint
     if force and not resume and world.main and ckpt.exists():
@@ -335,13 +335,24 @@ def _commit_model(stage: Stage, model: Any, manifest: dict[str, Any]) -> dict[st
 def check_files(splits: Any) -> None:
     """Open every image file's header once (no decoding): a file that is not an image, or one
     too large to decode safely, is named before training starts."""
-    from dense_edge.data.imageset import FileImageSet
+    from dense_edge.data.imageset import FileImageSet, short_list
+    from dense_edge.errors import DataError
     from dense_edge.preprocess import check_image
 
+    fix = "remove or replace the files, or set data.skip_corrupt: true"
     seen: set[Path] = set()
+    bad: list[DataError] = []
     for part in (splits.train, splits.val, splits.test):
         if isinstance(part, FileImageSet):
             for p in part.paths:
                 if p not in seen:
                     seen.add(p)
-                    check_image(p, fix="remove or replace the file, or set data.skip_corrupt: true")
+                    try:
+                        check_image(p)
+                    except DataError as exc:
+                        bad.append(exc)
+    if len(bad) == 1:
+        raise DataError(str(bad[0]), fix=fix.replace("files", "file"))
+    if bad:  # every bad file named at once (a bounded list), not one per attempt
+        names = short_list([str(e.path) for e in bad], limit=5, width=80)
+        raise DataError(f"{len(bad)} image files cannot be used: {names}; first: {bad[0]}", fix=fix)
