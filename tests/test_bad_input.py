@@ -588,7 +588,7 @@ ISSUE23 = [
          and "dense-edge-notes" in names),
     Case("class name with a newline", "bug", kind="trust",
          cli=lambda c: _imagefolder(c, _folders(c, ["a", "b\nc"])),
-         match="'b\\nc' has a newline or other control character"),
+         match=r"'b\\nc' has a newline or other control character"),
     Case("recipe name with a trailing newline", "bug", kind="trust",
          cli=lambda c: ["train", "--recipe", c.recipe('name: "digits\\n"\n')],
          match=r"name 'digits\\n' is not a plain name"),

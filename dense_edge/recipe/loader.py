@@ -168,7 +168,8 @@ def format_validation_error(exc: ValidationError, model: type[BaseModel]) -> str
     for part in err["loc"]:
         if isinstance(part, int):
             loc += f"[{part}]"
-        elif not str(part).startswith("function-after"):
+        elif not str(part).startswith("function-after") and not any(c in str(part) for c in "-["):
+            # (union members such as 'constrained-int' or 'list[int]' are no recipe keys)
             loc += f".{part}" if loc else str(part)
     loc = loc.replace("validate_", "validate")
     kind = err["type"]

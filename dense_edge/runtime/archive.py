@@ -25,7 +25,7 @@ import tarfile
 import tempfile
 import zlib
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import IO, Any, cast
 
 from dense_edge.errors import UserError
 
@@ -254,7 +254,7 @@ class _open:
         except OSError as exc:
             raise _corrupt(self.archive, exc) from None
         try:
-            self.tar = tarfile.open(fileobj=self.stream, mode="r:")  # type: ignore[call-overload]
+            self.tar = tarfile.TarFile(fileobj=cast("IO[bytes]", self.stream), mode="r")
         except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
             self.stream.close()
             raise _corrupt(self.archive, exc) from None
@@ -266,23 +266,6 @@ class _open:
     def __exit__(self, *exc: object) -> None:
         self.tar.close()
         self.stream.close()
-
-
-class _open:
-    """``tarfile.open`` whose failures are a one-line 'truncated or corrupt' error."""
-
-    def __init__(self, archive: Path) -> None:
-        self.archive = archive
-
-    def __enter__(self) -> tarfile.TarFile:
-        try:
-            self.tar = tarfile.open(self.archive, "r:*")
-        except (tarfile.TarError, EOFError, OSError) as exc:
-            raise _corrupt(self.archive, exc) from None
-        return self.tar
-
-    def __exit__(self, *exc: object) -> None:
-        self.tar.close()
 
 
 def _corrupt(archive: Path, exc: BaseException) -> UserError:
