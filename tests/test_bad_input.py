@@ -570,7 +570,7 @@ ISSUE23 = [
          match="bad.onnx: the dense-edge manifest embedded .* is not JSON"),
     Case("non-finite weights during calibration", "bug", kind="traceback",
          api=_nan_weights, match=r"calibration: tensor '.*' of \w+ '.*' is NaN or infinite on "
-                                 r"images 0\.\.3: the model's weights"),
+                                 r"images \d+\.\.\d+: the model's weights"),
     Case("predict after close()", "weak", kind="traceback",
          api=lambda c: _predict(c, __import__("numpy").zeros((8, 8), "uint8"), close=True),
          match="was closed.*load it again"),
