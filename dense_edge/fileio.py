@@ -128,7 +128,7 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 
 def check_name(name: str, where: str = "recipe") -> str:
     """A recipe ``name`` names a folder under ``runs/``; it is never a path."""
-    if not _NAME.match(name) or ".." in name:
+    if not _NAME.fullmatch(name) or ".." in name:  # match() lets "name\n" through
         raise RecipeError(
             f"{where}: name {name!r} is not a plain name (letters, digits, '.', '_', '-'; "
             "no '/', '\\', '..' or absolute paths)",

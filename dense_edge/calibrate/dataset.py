@@ -194,6 +194,10 @@ def _from_files(
 
 def _load_checked(path: Path, preprocess: Preprocess) -> np.ndarray:
     im = decode_image(path)
+    try:
+        preprocess.check_colour(im)  # the one colour policy (palette images included)
+    except DataError as exc:
+        raise DataError(str(exc), path=path) from None
     bands = len(im.getbands()) - (1 if "A" in im.getbands() else 0)
     size = im.size[::-1]
     mode = im.mode

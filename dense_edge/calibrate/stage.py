@@ -64,7 +64,10 @@ def calibrate_stage(
     for name, stage in stages.items():
         if stage.reusable(force=force or debug) is not None:
             target = model_file(run, name)
-            info(f"calibrate: reusing {target} (same model, images and method; --force to redo)")
+            info(
+                f"calibrate: reusing {target} (same model, images and method; --force to redo)",
+                once=True,
+            )
             record = read_json(stage.folder / "calibration.json")
             results[name] = ProfileResult(name, target, True, record)
     todo = [p for name, p in wanted.items() if name not in results]

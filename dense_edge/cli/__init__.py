@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from dense_edge import tempdata
 from dense_edge._version import __version__
 from dense_edge.cli import (
     bundle,
@@ -14,6 +15,7 @@ from dense_edge.cli import (
     doctor,
     export,
     kit,
+    recipe,
     report,
     run,
     train,
@@ -26,6 +28,7 @@ class _Group(click.Group):
     """Turns known errors into one line and an exit code; bugs keep their traceback."""
 
     def invoke(self, ctx: click.Context) -> object:
+        tempdata.sweep()  # what a killed command left in the temporary folder
         try:
             return super().invoke(ctx)
         except UserError as exc:
@@ -63,6 +66,7 @@ def _register() -> None:
     cli.add_command(bundle.bundle)
     cli.add_command(kit.kit)
     cli.add_command(doctor.doctor)
+    cli.add_command(recipe.recipe)
 
 
 _register()

@@ -16,8 +16,22 @@ from dense_edge.recipe.schema import TargetSection
 from dense_edge.rundir import RunDir, default_run_dir, lock
 from dense_edge.targets.registry import get
 
+_DATA_ROOT = "dense_edge.data_root"
+
+
+def _keep_data_root(ctx: click.Context, _param: click.Parameter, value: Path | None) -> None:
+    if value is not None:
+        ctx.meta[_DATA_ROOT] = value
+
 
 def recipe_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    f = click.option(
+        "--data-root",
+        type=click.Path(path_type=Path),
+        expose_value=False,  # read by load(): every command that reads the data takes it
+        callback=_keep_data_root,
+        help="Image folder or CIFAR-10 batch folder (data.root).",
+    )(f)
     f = click.option(
         "--set",
         "sets",
@@ -63,6 +77,11 @@ def load(recipe_path: Path | None, sets: tuple[str, ...], **flags: Any) -> Recip
     """Recipe file, then named flags (``model.arch`` -> value), then ``--set`` items."""
     overrides: dict[str, Any] = {k: v for k, v in flags.items() if v is not None}
     labels: dict[str, str] = {}
+    ctx = click.get_current_context(silent=True)
+    root = ctx.meta.get(_DATA_ROOT) if ctx is not None else None
+    if root is not None:
+        overrides["data.root"] = str(root)
+        labels["data.root"] = f"--data-root {root}"
     for item in sets:
         key, value = parse_set_option(item)
         overrides[key] = value

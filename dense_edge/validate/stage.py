@@ -13,14 +13,13 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from dense_edge import bundle, environment
+from dense_edge import bundle, environment, tempdata
 from dense_edge.accuracy import top1
 from dense_edge.data.evaluation import evaluation_set
 from dense_edge.errors import StageError, UserError
@@ -159,7 +158,7 @@ def validate_stage(
     engine_subjects = [{"name": d.name, "kind": "bundle", "path": str(d)} for d in dirs]
 
     results: dict[str, dict[str, Any]] = {}
-    with tempfile.TemporaryDirectory(prefix="dense-edge-validate-") as tmp:
+    with tempdata.folder("validate") as tmp:  # a killed validate's copy: the next removes it
         np.save(Path(tmp) / "images.npy", images)
 
         rounds = max(1, v.rounds)
