@@ -262,8 +262,10 @@ def _parity_record(
         "candidate": "ONNX Runtime CPU",
         "inputs": source,
         # parity.json is JSON: a NaN or Inf is written as null (and has failed, above)
-        **{k: (v if not isinstance(v, float) or math.isfinite(v) else None)
-           for k, v in a.to_dict().items()},
+        **{
+            k: (v if not isinstance(v, float) or math.isfinite(v) else None)
+            for k, v in a.to_dict().items()
+        },
         "tolerance": {
             "max_abs_error": tol.max_abs_error,
             "min_cosine": tol.min_cosine,
@@ -280,7 +282,11 @@ def _not_finite(a: Agreement, candidate: Any) -> list[str]:
     bad = [k for k, v in a.to_dict().items() if isinstance(v, float) and not math.isfinite(v)]
     if not np.isfinite(np.asarray(candidate, dtype=np.float64)).all():
         bad.insert(0, "outputs")
-    return [f"not a finite number: {', '.join(bad)} (NaN or Inf in the weights or the model)"] if bad else []
+    return (
+        [f"not a finite number: {', '.join(bad)} (NaN or Inf in the weights or the model)"]
+        if bad
+        else []
+    )
 
 
 def _print_parity(name: str, a: Agreement, source: str) -> None:

@@ -192,8 +192,9 @@ def compare(
                 out.notes.append(f"{name} b{batch}: timed by another clock in each report; "
                                  "judged by the wall-clock medians")  # fmt: skip
             from_reports = judge_here and timing is None
-            drift_row = _drift_row(name, batch, lb, ln, drift.get(batch, 1.0), tol,
-                                   from_reports, is_ref)  # fmt: skip
+            # this machine's drift says nothing about a device's own timings
+            factor = 1.0 if on_b else drift.get(batch, 1.0)
+            drift_row = _drift_row(name, batch, lb, ln, factor, tol, from_reports, is_ref)
             abs_row = _absolute_row(name, batch, lb, ln, tol, from_reports)
             if timing is not None:  # the side-by-side timing judges; these are context
                 drift_row.status = abs_row.status = "shown"
@@ -275,21 +276,36 @@ def _batches(report: Report) -> set[int]:
 
 
 def _paired_row(t: PairedTiming, tol: Tolerance) -> Row:
-    """Judged on the ratio new/base timed side by side: effect size and interval both."""
+    """Judged on the ratio new/base timed side by side: effect size and interval both. For an
+    engine on this CPU the CPU time per call must agree: slower by the wall clock alone is a
+    version that waited for a core (a neighbour's burst), not one that does more work."""
     lo, hi = t.ratio_ci
     change = (t.ratio - 1) * 100
+    cpu, cpu_ci = t.cpu_ratio, t.cpu_ratio_ci
+    wall_slower = change > tol.paired_pct + 1e-9 and lo > 1.0
+    cpu_slower = (
+        cpu is None
+        or cpu_ci is None
+        or ((cpu - 1) * 100 > tol.paired_pct / 2 + 1e-9 and cpu_ci[0] > 1.0)
+    )
+    note = ""
     if not all(math.isfinite(x) for x in (t.ratio, lo, hi)):
         status = "REGRESSION"  # a timing that is not a number proves nothing: it fails
-    elif change > tol.paired_pct + 1e-9 and lo > 1.0:
+    elif wall_slower and cpu_slower:
         status = "REGRESSION"
+    elif wall_slower:
+        status = "ok"
+        note = "; slower by the wall clock only (waited for a core?), not judged"
     elif t.ratio * (1 + tol.paired_pct / 100) < 1 and hi < 1.0:
         status = "improved"
     else:
         status = "ok"
+    if cpu is not None and cpu_ci is not None:
+        note = f"; CPU time x{cpu:.2f} [x{cpu_ci[0]:.2f}, x{cpu_ci[1]:.2f}]" + note
     d = t.to_dict()
     return Row(t.name, f"p50 ms b{t.batch} (side by side, {len(t.ratios)} rounds)",
                d["base_p50_ms"], d["new_p50_ms"],
-               f"{change:+.1f}% [x{lo:.2f}, x{hi:.2f}]", status)  # fmt: skip
+               f"{change:+.1f}% [x{lo:.2f}, x{hi:.2f}]{note}", status)  # fmt: skip
 
 
 def report_path(path: Path) -> Path:

@@ -10,7 +10,6 @@ from dense_edge.records import Report
 from dense_edge.report import tables
 from dense_edge.validate.budgets import describe_budgets
 
-
 # Inline Markdown only: every line we write starts with our own text ("| ", "- ", "# "), so the
 # block markers (#, >, -, 1.) cannot start a line from inside a value once breaks are gone.
 _MARKDOWN = re.compile(r"([\\`*_\[\]|~])")
@@ -74,5 +73,7 @@ def render(report: Report) -> str:
         else "No engine gets fewer images of any class right than the float model.",
         "",
     ]
-    parts += ["## Environment", ""] + [f"- {text(line)}" for line in tables.environment_lines(report)]
+    parts += ["## Environment", ""] + [
+        f"- {text(line)}" for line in tables.environment_lines(report)
+    ]
     return "\n".join(parts) + "\n"

@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any, cast
 
 from dense_edge.errors import UserError
-from dense_edge.report import shape
 from dense_edge.records import REPORT_FILE, Report
 from dense_edge.records import REPORT_SCHEMA as SCHEMA
 from dense_edge.records import REPORT_SCHEMA_VERSION as SCHEMA_VERSION
+from dense_edge.report import shape
 from dense_edge.targets.registry import names
 
 __all__ = ["SCHEMA", "SCHEMA_VERSION", "json_schema", "load", "load_previous"]
@@ -89,8 +89,6 @@ def _structure_problem(data: dict[str, Any]) -> str | None:
         missing = [k for k in keys if k not in e]
         if missing:
             return f"engine {e.get('name', '?')!r} has no {missing[0]!r}"
-        if not kit and "agreement_fraction" not in e["accuracy"]:
-            return f"engine {e['name']!r} has no accuracy.agreement_fraction"
         if not kit and (wrong := shape.problem(e, _MEASURED, f"engine {e['name']!r}")):
             return wrong
     return None

@@ -89,7 +89,7 @@ def _is_num(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
-def _check(v: Any, spec: Spec, path: str, depth: int) -> str | None:  # noqa: PLR0911
+def _check(v: Any, spec: Spec, path: str, depth: int) -> str | None:
     if depth > MAX_DEPTH:
         return f"{path}: nested deeper than {MAX_DEPTH} levels"
     if isinstance(spec, Opt):

@@ -31,9 +31,8 @@ from dense_edge.recipe import Recipe
 from dense_edge.records import REPORT_SCHEMA, REPORT_SCHEMA_VERSION, Report
 from dense_edge.rundir import RunDir
 from dense_edge.targets import bundle, registry
-from dense_edge.validate import accuracy
+from dense_edge.validate import accuracy, provenance
 from dense_edge.validate import budgets as budgets_mod
-from dense_edge.validate import provenance
 from dense_edge.validate import latency as latency_mod
 from dense_edge.validate import verdict as verdict_mod
 
@@ -272,7 +271,10 @@ def validate_stage(
             "p50_ci_level": latency_mod.CI_LEVEL,
             "p99_min_samples": latency_mod.P99_MIN_SAMPLES,
         },
-        "environment": {**environment.snapshot(), "load_average": provenance.load_record(load_start)},
+        "environment": {
+            **environment.snapshot(),
+            "load_average": provenance.load_record(load_start),
+        },
         "reference": REFERENCE,
         "reference_check": ref_check,
         "engines": entries,
