@@ -130,7 +130,7 @@ def accuracy_latency_plot(report: Report, batch: str) -> str:
         ys.append(y * 100)
         # Hollow markers, each smaller than the one drawn before it: engines at the same
         # accuracy and speed sit inside each other, all visible, never one hiding another.
-        size = 60 + 70 * (len(shown) - 1 - i)
+        size = 50 + 120 * (len(shown) - 1 - i)
         ax.scatter(x, y * 100, s=size, marker=markers.get(e["precision"], "o"),
                    facecolors="none", edgecolors=colors.get(e["target"], "#999"),
                    label=_plain(e["name"]), zorder=3 + i, linewidths=1.8)  # fmt: skip

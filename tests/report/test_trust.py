@@ -27,6 +27,61 @@ from tests.conftest import DIGITS_SET, VALIDATE_FAST, digits_recipe
 HOST = "jetson-orin"
 
 
+def _latency(p50: float) -> dict:  # type: ignore[type-arg]
+    from dense_edge.targets.base import WALL_CLOCK
+
+    return {"1": {"p50_ms": p50, "p50_ci_low_ms": p50 * 0.95, "p50_ci_high_ms": p50 * 1.05,
+                  "p90_ms": p50 * 1.1, "p99_ms": None, "mean_ms": p50, "min_ms": p50 * 0.9,
+                  "max_ms": p50 * 1.3, "throughput_ips": 1000 / p50, "iterations": 8,
+                  "clock": WALL_CLOCK, "wall_p50_ms": p50, "samples_ms": [p50] * 8}}  # fmt: skip
+
+
+def _row(name: str, target: str, precision: str, p50: float, *, reference: bool = False) -> dict:  # type: ignore[type-arg]
+    return {"name": name, "status": "measured", "target": target, "precision": precision,
+            "precision_run": precision, "path": f"engines/{name}", "size_bytes": 2**20,
+            "engine_sha256": None, "runtime": "1.0", "device": "CPU", "device_kind": "cpu",
+            "threads": 2, "cold_start_s": 0.1, "peak_rss_mib": 100.0, "speedup": {"1": 5.0 / p50},
+            "accuracy": {"top1_fraction": 0.98, "agreement_fraction": 1.0,
+                         "top1_drop_points": 0.0, "worst_classes": []},
+            "latency": _latency(p50), "is_reference": reference, "budget_checks": [],
+            "budget_status": "reference" if reference else "pass"}  # fmt: skip
+
+
+@pytest.fixture()
+def report():  # type: ignore[no-untyped-def]
+    """A report as validate writes it (its fields, not its measurements): what compare, merge
+    and the renderers read. The tests that need real engines use the ``validated`` run."""
+    return {
+        "schema": "dense-edge/report", "schema_version": 2, "created": "2026-12-02T04:00:00Z",
+        "recipe": "digits", "run_dir": "/nowhere",
+        "model": {"arch": "densenet-digits", "num_classes": 10, "input_shape": [1, 32, 32],
+                  "weights_sha256": "a" * 64, "weights_tensor_sha256": "b" * 64},
+        "evaluation": {"samples": 359, "split": "test", "source": "digits"},
+        "benchmark": {"decision_batch": 1, "batch_sizes": [1]},
+        "environment": {"cpu": {"model": "AMD EPYC", "flags": [], "logical_cores": 2},
+                        "versions": {"onnxruntime": "1.0"}, "gpu": None,
+                        "load_average": {"start": [3.1, 2.0, 1.0], "end": [5.2, 2.0, 1.0],
+                                         "cores": 2}},
+        "reference": "pytorch-fp32",
+        "reference_check": {"status": "sound", "message": "float top-1 98.00%"},
+        "engines": [_row("pytorch-fp32", "pytorch", "fp32", 5.0, reference=True),
+                    _row("onnxruntime-int8", "onnxruntime", "int8", 1.0),
+                    _row("openvino-int8", "openvino", "int8", 0.8)],
+        "budgets": {"max_top1_drop": 1.0, "min_agreement": 0.98, "max_p99_ms": None,
+                    "min_speedup": None},
+        "violations": [], "recommendations": [], "missing_engines": [], "verdict": "PASSED",
+        "verdict_reasons": [], "passed": True,
+    }  # fmt: skip
+
+
+@pytest.fixture()
+def report_run(report, tmp_path):  # type: ignore[no-untyped-def]
+    """A run folder holding that report."""
+    run = RunDir.at(tmp_path / "run").create()
+    write_reports(report, run.report)
+    return run
+
+
 def _strict_json(text: str):  # type: ignore[no-untyped-def]
     def refuse(token: str) -> None:
         raise ValueError(f"{token} is not JSON")
@@ -119,8 +174,7 @@ def test_validate_refuses_an_engine_built_from_other_inputs(validated, tmp_path)
     assert "--force" in str(caught.value) and "openvino-int8" not in str(caught.value)
 
 
-def test_nan_fails_the_check_that_reads_it_and_report_json_stays_json(validated, tmp_path):
-    _, report = validated
+def test_nan_fails_the_check_that_reads_it_and_report_json_stays_json(report, tmp_path):
     new = copy.deepcopy(report)
     row = next(e for e in new["engines"] if e["name"] == "onnxruntime-int8")
     row["accuracy"]["agreement_fraction"] = float("nan")
@@ -183,12 +237,12 @@ def _planted(report):  # type: ignore[no-untyped-def]
     return out
 
 
-def test_untrusted_text_is_escaped_in_markdown_and_the_terminal(validated, tmp_path):
+def test_untrusted_text_is_escaped_in_markdown_and_the_terminal(report):
     from rich.console import Console
 
     from dense_edge.progress import table
 
-    planted = _planted(validated[1])
+    planted = _planted(report)
     md = markdown.render(planted)
     assert "<img" not in md and "<b>" not in md
     assert not any(line.startswith("# Fake") for line in md.splitlines())  # no fake heading
@@ -215,9 +269,9 @@ def _dom(page: Path) -> str:
 
 
 @pytest.mark.skipif(_chromium() is None, reason="needs chromium (apt-get install chromium)")
-def test_a_payload_planted_in_a_report_does_not_run_in_a_browser(validated, tmp_path):
+def test_a_payload_planted_in_a_report_does_not_run_in_a_browser(report, tmp_path):
     page = tmp_path / "report.html"
-    page.write_text(html.render(_planted(validated[1])))
+    page.write_text(html.render(_planted(report)))
     dom = _dom(page)
     assert "PWNED" not in dom  # the handler would have set the title
     assert "<title>dense-edge report" in dom
@@ -227,9 +281,7 @@ def test_a_payload_planted_in_a_report_does_not_run_in_a_browser(validated, tmp_
     assert "PWNED" in _dom(control)
 
 
-def test_merge_refuses_a_device_report_of_the_wrong_shape_in_one_line(validated, tmp_path):
-    run_dir, report = validated
-    shutil.copytree(run_dir.root, tmp_path / "run")
+def test_merge_refuses_a_device_report_of_the_wrong_shape_in_one_line(report, report_run, tmp_path):
     good = _device_report(report)
     broken = {
         "no host": lambda d: d["environment"].pop("host"),
@@ -244,15 +296,14 @@ def test_merge_refuses_a_device_report_of_the_wrong_shape_in_one_line(validated,
         damage(device)
         path = _write(tmp_path / f"{what}.json", device)
         result = CliRunner().invoke(
-            cli, ["report", "merge", str(path), "--run", str(tmp_path / "run")]
+            cli, ["report", "merge", str(path), "--run", str(report_run.root)]
         )
         assert result.exit_code == 2, (what, result.output)
         assert "Traceback" not in result.output and "not a valid device report" in result.output
         assert len(result.output.strip().splitlines()) == 1, result.output
 
 
-def test_merge_never_replaces_a_row_it_did_not_measure(validated, tmp_path):
-    _, report = validated
+def test_merge_never_replaces_a_row_it_did_not_measure(report, tmp_path):
     for name in ("pytorch-fp32", "onnxruntime-int8"):
         device = _device_report(report, name=name)
         merged = merge(report, device, tmp_path / "d.json")
@@ -267,25 +318,22 @@ def test_merge_never_replaces_a_row_it_did_not_measure(validated, tmp_path):
     assert [e["name"] for e in twice["engines"]] == [e["name"] for e in once["engines"]]
 
 
-def test_merge_refuses_a_report_of_another_or_an_unknown_model(validated, tmp_path):
-    run_dir, report = validated
+def test_merge_refuses_a_report_of_another_or_an_unknown_model(report, report_run, tmp_path):
     with pytest.raises(UserError, match="another model"):
-        merge(report, _device_report(report, weights="a" * 64), tmp_path / "d.json")
+        merge(report, _device_report(report, weights="c" * 64), tmp_path / "d.json")
     anonymous = copy.deepcopy(report)
     anonymous["model"]["weights_sha256"] = None
     with pytest.raises(UserError, match="which model"):
         merge(anonymous, _device_report(report), tmp_path / "d.json")
-    shutil.copytree(run_dir.root, tmp_path / "run")
     path = _write(tmp_path / "ok.json", _device_report(report))
-    merged = merge_into_run(path, RunDir.at(tmp_path / "run").report)
+    merged = merge_into_run(path, report_run.report)
     assert any(e.get("measured_on", {}).get("host") == HOST for e in merged["engines"])
 
 
 # -- 4. device rows only against their own device; a stand-in never fails a gate ---------------
 
 
-def test_the_documented_flow_baseline_with_a_device_row_ci_without_a_device(validated, tmp_path):
-    _, report = validated
+def test_the_documented_flow_baseline_with_a_device_row_ci_without_a_device(report, tmp_path):
     base = merge(report, _device_report(report), tmp_path / "d.json")
     stand_in = _device_report(report, name="tensorrt-int8-kit-onnxruntime")
     stand_in["measured_by"] = "onnxruntime"
@@ -325,15 +373,23 @@ def _safetensors(path: Path, metadata: dict[str, str]) -> Path:
     return path
 
 
-def test_identical_tensors_are_the_same_model_whatever_the_file_says(validated, tmp_path):
+def test_the_report_records_the_tensor_hash_of_its_weights(validated):
+    from dense_edge.validate.provenance import weights_tensor_sha256
+
+    run_dir, report = validated
+    assert report["model"]["weights_tensor_sha256"] == weights_tensor_sha256(run_dir.model)
+    assert report["model"]["weights_tensor_sha256"] is not None
+    load = report["environment"]["load_average"]
+    assert len(load["start"]) == len(load["end"]) == 3
+
+
+def test_identical_tensors_are_the_same_model_whatever_the_file_says(report, tmp_path):
     from dense_edge.fileio import sha256_file
-    from dense_edge.validate.provenance import tensor_sha256, weights_tensor_sha256
+    from dense_edge.validate.provenance import tensor_sha256
 
     a = _safetensors(tmp_path / "a.safetensors", {"created": "2026-12-02T04:00:00"})
     b = _safetensors(tmp_path / "b.safetensors", {"created": "2026-12-02T05:00:00"})
     assert sha256_file(a) != sha256_file(b) and tensor_sha256(a) == tensor_sha256(b)
-    run_dir, report = validated
-    assert report["model"]["weights_tensor_sha256"] == weights_tensor_sha256(run_dir.model)
     retrained = copy.deepcopy(report)
     retrained["model"]["weights_sha256"] = "f" * 64  # another file, the same tensors
     notes = compare(report, retrained, Tolerance()).notes
@@ -343,8 +399,7 @@ def test_identical_tensors_are_the_same_model_whatever_the_file_says(validated, 
     assert any("different model weights" in n for n in compare(report, changed, Tolerance()).notes)
 
 
-def test_compare_of_a_damaged_report_is_one_line_not_a_traceback(validated, tmp_path):
-    _, report = validated
+def test_compare_of_a_damaged_report_is_one_line_not_a_traceback(report, tmp_path):
     base = _write(tmp_path / "base.json", report)
     damage = {
         "no p50": lambda r: r["engines"][1]["latency"]["1"].pop("p50_ms"),
@@ -375,12 +430,11 @@ def test_tensor_hash_of_a_damaged_file_is_none(tmp_path):
 # -- 6. tables people decide from -----------------------------------------------------------------
 
 
-def test_tables_mark_clocks_counts_units_and_the_machines_load(validated):
+def test_tables_mark_clocks_counts_units_and_the_machines_load(report):
     from dense_edge.pipeline import EngineCheck
     from dense_edge.report import tables
     from dense_edge.validate.budgets import describe_check
 
-    _, report = validated
     planted = merge(report, _device_report(report), Path("d.json"))
     columns, rows = tables.summary_columns(planted), tables.summary_rows(planted)
     clock = columns.index("clock")
@@ -404,38 +458,41 @@ def test_tables_mark_clocks_counts_units_and_the_machines_load(validated):
     assert row[4:6] == ["99.16%", "99.72%"]
 
 
-def test_plot_markers_at_one_spot_stay_visible(validated):
-    """Two engines at the same accuracy and speed: both markers are seen (hollow, nested)."""
+def test_plot_markers_at_one_spot_stay_visible(report):
+    """Two engines at the same accuracy and speed: the first one's marker shows as much of its
+    colour as when the two stand apart (none hides the other)."""
     import base64
     import io
 
     from PIL import Image
 
-    _, report = validated
-    twin = copy.deepcopy(report)
-    rows = [e for e in twin["engines"] if e["name"] in ("onnxruntime-int8", "openvino-int8")]
-    rows[1]["accuracy"] = copy.deepcopy(rows[0]["accuracy"])
-    rows[1]["latency"] = copy.deepcopy(rows[0]["latency"])
-    png = base64.b64decode(html.accuracy_latency_plot(twin, "1"))
-    image = Image.open(io.BytesIO(png)).convert("RGB")
-    colours = {c for _, c in image.getcolors(1 << 20)}
-
-    def near(hex_colour: str) -> bool:
-        want = tuple(int(hex_colour[i : i + 2], 16) for i in (1, 3, 5))
-        return any(sum(abs(a - b) for a, b in zip(c, want, strict=True)) < 30 for c in colours)
-
     from dense_edge.targets.registry import get
 
-    assert near(get("onnxruntime").color) and near(get("openvino").color)
+    want = tuple(int(get("onnxruntime").color[i : i + 2], 16) for i in (1, 3, 5))
+
+    def pixels(r) -> int:  # type: ignore[no-untyped-def]
+        png = base64.b64decode(html.accuracy_latency_plot(r, "1"))
+        image = Image.open(io.BytesIO(png)).convert("RGB")
+        return sum(n for n, c in image.getcolors(1 << 20) if
+                   sum(abs(a - b) for a, b in zip(c, want, strict=True)) < 60)  # fmt: skip
+
+    twin = copy.deepcopy(report)
+    rows = {e["name"]: e for e in twin["engines"]}
+    rows["openvino-int8"]["accuracy"] = copy.deepcopy(rows["onnxruntime-int8"]["accuracy"])
+    rows["openvino-int8"]["latency"] = copy.deepcopy(rows["onnxruntime-int8"]["latency"])
+    apart = copy.deepcopy(twin)
+    for lat in next(e for e in apart["engines"] if e["name"] == "openvino-int8")[
+        "latency"
+    ].values():
+        lat["p50_ms"] *= 3
+    assert pixels(twin) >= 0.8 * pixels(apart)  # main: 50 of 100 (one marker hid the other)
 
 
 # -- 7. the gate under load: CPU time beside wall time --------------------------------------------
 
 
-def test_a_wall_only_slowdown_is_not_a_regression_but_more_cpu_work_is(validated):
+def test_a_wall_only_slowdown_is_not_a_regression_but_more_cpu_work_is(report):
     from dense_edge.validate.side_by_side import PairedTiming
-
-    _, report = validated
 
     def status(wall, cpu):  # type: ignore[no-untyped-def]
         t = PairedTiming("openvino-int8", 1, tuple(1.0 for _ in wall), tuple(wall), tuple(wall),
