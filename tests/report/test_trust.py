@@ -506,3 +506,36 @@ def test_a_wall_only_slowdown_is_not_a_regression_but_more_cpu_work_is(report):
     assert waited.status == "ok" and "wall clock only" in waited.delta
     worked = status([1.4, 1.45, 1.38, 1.5, 1.42, 1.4, 1.44], [1.35, 1.4, 1.3, 1.38, 1.4, 1.36, 1.4])
     assert worked.status == "REGRESSION" and "CPU time x1.38" in worked.delta
+
+
+def test_an_engine_whose_source_was_made_again_from_other_inputs_is_stale(tmp_path):
+    """The stage records alone (no runtime): an engine records the fingerprint of the stage
+    that made its source model; once that stage is made again from other inputs, the engine is
+    not the run's current one."""
+    from dense_edge.fileio import sha256_file
+    from dense_edge.stages import Stage
+    from dense_edge.targets import bundle
+    from dense_edge.validate.provenance import refuse_stale, stale_reason
+
+    source = tmp_path / "int8" / "onnxruntime"
+
+    def calibrate(samples: int) -> str:
+        stage = Stage("int8/onnxruntime", source, {"samples": samples})
+        with stage.build() as tmp:
+            (tmp / "model.onnx").write_bytes(b"model %d" % samples)
+        return stage.fingerprint
+
+    built_from = calibrate(300)
+    engine = tmp_path / "engines" / "onnxruntime-int8"
+    engine.mkdir(parents=True)
+    (engine / bundle.MANIFEST).write_text(json.dumps({
+        "source": {"model": "int8/onnxruntime/model.onnx",
+                   "sha256": sha256_file(source / "model.onnx")},
+        "stage": {"fingerprint": "x", "inputs": {"source": built_from}},
+    }))  # fmt: skip
+    assert stale_reason(tmp_path, engine) is None
+    refuse_stale(tmp_path, [engine])  # current: no error
+    calibrate(64)  # calibrate --force with other settings
+    assert "other inputs" in (stale_reason(tmp_path, engine) or "")
+    with pytest.raises(StageError, match="compile --target onnxruntime --precision int8 --force"):
+        refuse_stale(tmp_path, [engine])
