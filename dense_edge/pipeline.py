@@ -55,8 +55,8 @@ class EngineCheck:
             self.precision,
             self.precision_run,
             f"{self.size_bytes / 2**20:.2f} MiB",
-            self.top1,
-            self.agreement,
+            None if self.top1 is None else f"{self.top1 * 100:.2f}%",  # for people: percent
+            None if self.agreement is None else f"{self.agreement * 100:.2f}%",
             None if self.p50_ms is None else round(self.p50_ms, 3),
         ]
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sys
 import time
 from collections.abc import Iterator
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -109,10 +111,10 @@ def bar(description: str, total: float | None, *, status: bool = False) -> Itera
 
 
 def table(title: str, columns: list[str], rows: list[list[Any]]) -> Table:
-    t = Table(title=title, title_justify="left")
+    t = Table(title=escape(terminal_text(title)), title_justify="left")
     for i, c in enumerate(columns):
         numeric = all(isinstance(r[i], (int, float)) or r[i] is None for r in rows)
-        t.add_column(c, justify="right" if numeric and rows else "left")
+        t.add_column(escape(terminal_text(c)), justify="right" if numeric and rows else "left")
     for r in rows:
         t.add_row(*[_cell(v) for v in r])
     return t
@@ -130,4 +132,16 @@ def _cell(v: Any) -> str:
         return "-"
     if isinstance(v, float):
         return f"{v:.4g}"
-    return str(v)
+    return escape(terminal_text(str(v)))  # a cell is text, never rich markup
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def terminal_text(text: str) -> str:
+    """``text`` safe to print on a terminal: control characters (escape sequences that move the
+    cursor, recolour or retitle the terminal, carriage returns that overwrite a line) are shown
+    as ``\\xNN``, and a line break as a space, so a class name or a device report's field
+    can neither fake a line nor drive the terminal."""
+    text = text.replace("\r\n", " ").replace("\n", " ")
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)

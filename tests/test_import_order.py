@@ -43,7 +43,7 @@ ORDER: dict[str, int] = {
     "dense_edge.catalog": 0,  # every name a user can type: targets, precisions, methods, profiles
     "dense_edge.progress": 0,  # messages and progress bars
     "dense_edge.compare": 0,  # the comparator of two outputs (numpy only)
-    "dense_edge.tempdata": 0,  # our marked temporary folders, and sweeping those a killed command left
+    "dense_edge.tempdata": 0,  # our marked temporary folders; sweeps what a killed command left
     # the foundation, in order: every stage may import it
     "dense_edge.fileio": 1,  # atomic writes, checksums, the run-name rule
     "dense_edge.preprocess": 1,  # image -> tensor (errors only; device apps import it)

@@ -159,6 +159,10 @@ SUMMARY_COLUMNS = [
 ]
 
 
+def _pct(v: float | None) -> str | None:
+    return None if v is None else f"{v * 100:.2f}%"
+
+
 def summary_rows(results: list[ProfileResult]) -> list[list[Any]]:
     rows = []
     for r in results:
@@ -168,9 +172,9 @@ def summary_rows(results: list[ProfileResult]) -> list[list[Any]]:
             r.profile,
             r.record.get("method"),
             len(plan.get("float_layers", [])),
-            v.get("float_top1"),
-            v.get("int8_top1"),
-            v.get("agreement"),
+            _pct(v.get("float_top1")),  # percentages for people, as in the report
+            _pct(v.get("int8_top1")),
+            _pct(v.get("agreement")),
             _short(r.path) + (" (reused)" if r.reused else ""),
         ])  # fmt: skip
     return rows

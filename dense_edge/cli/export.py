@@ -63,8 +63,9 @@ def export(
     """Train or load -> ONNX -> (calibrate) -> compile -> check, for one target.
 
     `--target onnx` stops at the checked ONNX model; the other targets build an engine bundle in
-    RUN/engines/<target>-<precision>/ and print its accuracy, agreement with the float model and
-    latency.
+    RUN/engines/<target>-<precision>/, print its accuracy, agreement with the float model and
+    latency, validate the run's engines and print each one's budget status. Exits 1 unless the
+    verdict is PASSED (2 for a mistake in the input).
     """
     recipe = load(
         recipe_path,
@@ -96,5 +97,10 @@ def export(
         # The run's report covers every engine the run now has, this one included.
         names = [p.name for p in engine_dirs(run)]
         report = validate_and_report(recipe, run, engines=names)
-        click.echo(f"report updated: {run.report / 'report.html'} ({len(names)} engine(s), "
-                   f"verdict {report['verdict']}; dense-edge report shows it)")  # fmt: skip
+        click.echo(f"report updated: {run.report / 'report.html'} ({len(names)} engine(s); "
+                   "dense-edge report shows it)")  # fmt: skip
+        # The verdict decides the exit code, as for validate and run: a failing engine must not
+        # ship from CI because this command printed a table and exited 0.
+        from dense_edge.cli.report import print_summary
+
+        print_summary(report, run.report)

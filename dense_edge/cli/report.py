@@ -8,7 +8,7 @@ import click
 
 from dense_edge.cli.options import load, run_dir
 from dense_edge.errors import CheckFailed, UserError
-from dense_edge.progress import print_table
+from dense_edge.progress import print_table, terminal_text
 from dense_edge.records import Report
 from dense_edge.report import tables
 from dense_edge.report.compare import Tolerance, compare_files, report_path
@@ -25,7 +25,8 @@ def print_summary(report: Report, folder: Path | None = None) -> None:
     for line in header[1:]:
         if line.startswith("  - "):
             continue  # the verdict's reasons come last, with the verdict
-        click.secho(line, fg="red" if line.startswith("WARNING") else None, err=True)
+        click.secho(terminal_text(line), fg="red" if line.startswith("WARNING") else None,
+                    err=True)  # fmt: skip
     # The terminal gets the columns people read first; report.md/html have them all.
     columns = tables.summary_columns(report)
     rows = tables.summary_rows(report)
@@ -38,7 +39,7 @@ def print_summary(report: Report, folder: Path | None = None) -> None:
         [columns[i] for i in keep],
         [[row[i] for i in keep] for row in rows],
     )
-    click.echo(tables.clock_note(report), err=True)
+    click.echo(terminal_text(tables.clock_note(report)), err=True)
     print_table("recommendation", tables.RECOMMENDATION_COLUMNS, tables.recommendation_rows(report))
     if folder is not None:
         click.echo(f"report: {folder / 'report.html'} (also report.md, report.json)")
@@ -46,8 +47,9 @@ def print_summary(report: Report, folder: Path | None = None) -> None:
     if state != "PASSED":
         reasons = report.get("verdict_reasons", [])
         for reason in reasons:
-            click.secho(f"  {state}: {reason}", fg="red", err=True)
-        raise CheckFailed(f"{state}: {reasons[0] if reasons else 'see the report'}")
+            click.secho(terminal_text(f"  {state}: {reason}"), fg="red", err=True)
+        first = terminal_text(reasons[0]) if reasons else "see the report"
+        raise CheckFailed(f"{state}: {first}")
     click.secho("PASSED", fg="green")
 
 
@@ -115,7 +117,7 @@ def compare(
         across_machines=across_machines,
     )  # fmt: skip
     for note in result.notes:
-        click.secho(f"note: {note}", fg="yellow", err=True)
+        click.secho(terminal_text(f"note: {note}"), fg="yellow", err=True)
     print_table(
         f"{report_path(base)} -> {report_path(new)}",
         ["engine", "metric", "base", "new", "delta", "status"],

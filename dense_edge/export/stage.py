@@ -8,6 +8,7 @@ that fails parity is kept as ``model.rejected.onnx`` for inspection, never as ``
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from dataclasses import dataclass
@@ -111,7 +112,7 @@ def export_stage(
         reference, candidate, source = _parity_outputs(recipe, run, tmp)
         result = agreement(reference, candidate)
         tol = _tolerance(recipe, precision)
-        problems = tol.violations(result)
+        problems = _not_finite(result, candidate) + tol.violations(result)
         parity = _parity_record(result, tol, source, precision, problems)
         write_json(tmp_dir / "parity.json", parity)
         _print_parity(out.name, result, source)
@@ -260,7 +261,11 @@ def _parity_record(
         "reference": "PyTorch float32 (eager, CPU)",
         "candidate": "ONNX Runtime CPU",
         "inputs": source,
-        **a.to_dict(),
+        # parity.json is JSON: a NaN or Inf is written as null (and has failed, above)
+        **{
+            k: (v if not isinstance(v, float) or math.isfinite(v) else None)
+            for k, v in a.to_dict().items()
+        },
         "tolerance": {
             "max_abs_error": tol.max_abs_error,
             "min_cosine": tol.min_cosine,
@@ -269,6 +274,19 @@ def _parity_record(
         "passed": not problems,
         "problems": problems,
     }
+
+
+def _not_finite(a: Agreement, candidate: Any) -> list[str]:
+    """NaN or infinite outputs or errors: no tolerance can pass what is not a number (NaN
+    compares False with every limit, so the tolerances alone let it through)."""
+    bad = [k for k, v in a.to_dict().items() if isinstance(v, float) and not math.isfinite(v)]
+    if not np.isfinite(np.asarray(candidate, dtype=np.float64)).all():
+        bad.insert(0, "outputs")
+    return (
+        [f"not a finite number: {', '.join(bad)} (NaN or Inf in the weights or the model)"]
+        if bad
+        else []
+    )
 
 
 def _print_parity(name: str, a: Agreement, source: str) -> None:

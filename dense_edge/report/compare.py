@@ -28,6 +28,7 @@ Differences of machine or library versions are always printed, never silent.
 
 from __future__ import annotations
 
+import math
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,7 +78,7 @@ class Row:
     base: float | None
     new: float | None
     delta: str
-    status: str  # "ok", "REGRESSION", "improved", "not compared"
+    status: str  # "ok", "REGRESSION", "improved", "not compared", "not compared here", "shown"
 
 
 @dataclass
@@ -121,8 +122,12 @@ def compare(
     ]
     if changed:
         out.notes.append("library versions differ: " + ", ".join(changed))
-    if base["model"].get("weights_sha256") != new["model"].get("weights_sha256"):
-        out.notes.append("the reports are of different model weights")
+    same_model = same_weights(base, new)
+    if same_model is False:
+        out.notes.append("the reports are of different model weights (their tensors differ)")
+    elif same_model is None:
+        out.notes.append("the reports do not say which weights they measured alike (a tensor "
+                         "hash in one, not the other): model identity not checked")  # fmt: skip
     if base["evaluation"] != new["evaluation"]:
         out.notes.append("the evaluation data differ (split, samples or source)")
     judge_latency = same_machine or across_machines
@@ -130,6 +135,11 @@ def compare(
     engines_b = {e["name"]: e for e in base["engines"]}
     engines_n = {e["name"]: e for e in new["engines"]}
     for name in sorted(set(engines_b) - set(engines_n)):
+        if engines_b[name].get("measured_on"):  # a device row: CI without the device has none
+            out.rows.append(Row(name, "engine", None, None,
+                                f"{_device(engines_b[name])} row, not in the new report",
+                                NOT_HERE))  # fmt: skip
+            continue
         # An engine that disappeared is a regression of coverage, not a detail.
         out.rows.append(Row(name, "engine", None, None, "missing in new report", "REGRESSION"))
     for name in sorted(set(engines_n) - set(engines_b)):
@@ -152,13 +162,18 @@ def compare(
                                     "kit only" if kit_b and kit_n else "now measured",
                                     "not compared" if kit_b and kit_n else "improved"))  # fmt: skip
             continue
-        if b.get("measured_on") != n.get("measured_on") and (
-            b.get("measured_on") or n.get("measured_on")
-        ):
-            out.notes.append(f"{name}: measured in different places; latency not judged")
-            judge_here = False
+        on_b, on_n = b.get("measured_on"), n.get("measured_on")
+        if on_b or on_n:
+            # Device and kit rows are judged only against rows of the same device identity.
+            if not (on_b and on_n) or device_identity(on_b) != device_identity(on_n):
+                out.rows.append(Row(name, "engine", None, None,
+                                    f"{_device(b)} vs {_device(n)}: other devices",
+                                    NOT_HERE))  # fmt: skip
+                continue
+            judge_here = True  # one device, its own numbers: no machine drift to divide out
         else:
             judge_here = judge_latency
+        first = len(out.rows)
         out.rows += _accuracy_rows(name, b, n, tol)
         is_ref = name == base.get("reference")
         for batch in sorted(set(b["latency"]) & set(n["latency"]), key=int):
@@ -177,8 +192,9 @@ def compare(
                 out.notes.append(f"{name} b{batch}: timed by another clock in each report; "
                                  "judged by the wall-clock medians")  # fmt: skip
             from_reports = judge_here and timing is None
-            drift_row = _drift_row(name, batch, lb, ln, drift.get(batch, 1.0), tol,
-                                   from_reports, is_ref)  # fmt: skip
+            # this machine's drift says nothing about a device's own timings
+            factor = 1.0 if on_b else drift.get(batch, 1.0)
+            drift_row = _drift_row(name, batch, lb, ln, factor, tol, from_reports, is_ref)
             abs_row = _absolute_row(name, batch, lb, ln, tol, from_reports)
             if timing is not None:  # the side-by-side timing judges; these are context
                 drift_row.status = abs_row.status = "shown"
@@ -188,7 +204,44 @@ def compare(
                 name, "size MiB", b["size_bytes"] / 2**20, n["size_bytes"] / 2**20, tol.size_pct
             )
         )
+        if b.get("stand_in") or n.get("stand_in"):  # shown, never what fails a gate
+            for row in out.rows[first:]:
+                if row.status == "REGRESSION":
+                    row.status = "shown (stand-in, not judged)"
     return out
+
+
+NOT_HERE = "not compared here"
+
+
+def _device(e: dict[str, Any]) -> str:
+    on = e.get("measured_on")
+    if not on:
+        return "this machine's"
+    what = "stand-in" if e.get("stand_in") else str(on.get("where") or "device")
+    return f"{what} {on.get('host') or '?'} ({on.get('gpu') or 'no GPU'})"
+
+
+def device_identity(on: dict[str, Any]) -> tuple[str, ...]:
+    """Where a device row was measured: two rows are compared only when this is equal."""
+    from dense_edge.report.merge import device_identity as identity
+
+    return identity(on)
+
+
+def same_weights(base: Report, new: Report) -> bool | None:
+    """Whether the reports measured the same weights: by the tensor hash when both have one
+    (a safetensors file embeds metadata, so the file's hash differs for identical tensors);
+    else by the file's hash; None when one report has a tensor hash and the other has not and
+    their file hashes differ (nothing proves either way)."""
+    tb = base["model"].get("weights_tensor_sha256")
+    tn = new["model"].get("weights_tensor_sha256")
+    if tb and tn:
+        return bool(tb == tn)
+    fb, fn = base["model"].get("weights_sha256"), new["model"].get("weights_sha256")
+    if fb == fn:
+        return True
+    return None if (tb or tn) else False
 
 
 def compare_files(
@@ -223,19 +276,36 @@ def _batches(report: Report) -> set[int]:
 
 
 def _paired_row(t: PairedTiming, tol: Tolerance) -> Row:
-    """Judged on the ratio new/base timed side by side: effect size and interval both."""
+    """Judged on the ratio new/base timed side by side: effect size and interval both. For an
+    engine on this CPU the CPU time per call must agree: slower by the wall clock alone is a
+    version that waited for a core (a neighbour's burst), not one that does more work."""
     lo, hi = t.ratio_ci
     change = (t.ratio - 1) * 100
-    if change > tol.paired_pct + 1e-9 and lo > 1.0:
+    cpu, cpu_ci = t.cpu_ratio, t.cpu_ratio_ci
+    wall_slower = change > tol.paired_pct + 1e-9 and lo > 1.0
+    cpu_slower = (
+        cpu is None
+        or cpu_ci is None
+        or ((cpu - 1) * 100 > tol.paired_pct / 2 + 1e-9 and cpu_ci[0] > 1.0)
+    )
+    note = ""
+    if not all(math.isfinite(x) for x in (t.ratio, lo, hi)):
+        status = "REGRESSION"  # a timing that is not a number proves nothing: it fails
+    elif wall_slower and cpu_slower:
         status = "REGRESSION"
+    elif wall_slower:
+        status = "ok"
+        note = "; slower by the wall clock only (waited for a core?), not judged"
     elif t.ratio * (1 + tol.paired_pct / 100) < 1 and hi < 1.0:
         status = "improved"
     else:
         status = "ok"
+    if cpu is not None and cpu_ci is not None:
+        note = f"; CPU time x{cpu:.2f} [x{cpu_ci[0]:.2f}, x{cpu_ci[1]:.2f}]" + note
     d = t.to_dict()
     return Row(t.name, f"p50 ms b{t.batch} (side by side, {len(t.ratios)} rounds)",
                d["base_p50_ms"], d["new_p50_ms"],
-               f"{change:+.1f}% [x{lo:.2f}, x{hi:.2f}]", status)  # fmt: skip
+               f"{change:+.1f}% [x{lo:.2f}, x{hi:.2f}]{note}", status)  # fmt: skip
 
 
 def report_path(path: Path) -> Path:
@@ -329,7 +399,8 @@ def _on_one_clock(
 
 def _ci(lat: dict[str, Any]) -> tuple[float, float, float]:
     p50 = float(lat["p50_ms"])
-    return float(lat.get("p50_ci_low_ms", p50)), p50, float(lat.get("p50_ci_high_ms", p50))
+    lo, hi = lat.get("p50_ci_low_ms"), lat.get("p50_ci_high_ms")
+    return float(p50 if lo is None else lo), p50, float(p50 if hi is None else hi)
 
 
 def _judge(change_pct: float, tol_pct: float, separated: bool, better: bool, judge: bool) -> str:
@@ -369,10 +440,23 @@ def _absolute_row(
                status)  # fmt: skip
 
 
+def _number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and math.isfinite(v)
+
+
 def _accuracy_rows(name: str, b: dict[str, Any], n: dict[str, Any], tol: Tolerance) -> list[Row]:
+    """Top-1 and agreement rows. A measurement that is not a number (NaN, or null where the
+    report had NaN) fails: it can never be "ok"."""
     rows = []
     ab, an = b["accuracy"], n["accuracy"]
     tb, tn = ab.get("top1_fraction"), an.get("top1_fraction")
+    gb, gn = ab.get("agreement_fraction"), an.get("agreement_fraction")
+    if not _number(gn) or (tn is not None and not _number(tn)):
+        return [Row(name, "accuracy", None, None, "not a number in the new report",
+                    "REGRESSION")]  # fmt: skip
+    if not _number(gb) or (tb is not None and not _number(tb)):
+        return [Row(name, "accuracy", None, None, "not a number in the base report",
+                    "not compared")]  # fmt: skip
     if tb is not None and tn is not None:
         drop = (tb - tn) * 100  # points, positive = worse
         status = (
@@ -383,7 +467,6 @@ def _accuracy_rows(name: str, b: dict[str, Any], n: dict[str, Any], tol: Toleran
     elif tb is not None or tn is not None:
         rows.append(Row(name, "top-1 % (drop in points)", tb, tn, "one report has no labels",
                         "not compared"))  # fmt: skip
-    gb, gn = ab["agreement_fraction"], an["agreement_fraction"]
     d = gb - gn
     status = "REGRESSION" if d > tol.agreement + 1e-9 else ("improved" if d < 0 else "ok")
     rows.append(Row(name, "agreement (drop as a fraction)", round(gb, 4), round(gn, 4),

@@ -29,6 +29,16 @@ th{background:#f4f5fa}.pass{color:#0a7a32;font-weight:700}.fail{color:#b3261e;fo
 """
 
 
+def _alt(batch: str, machine: str | None) -> str:
+    """A plot's alt text, escaped for an attribute (a device's host name is foreign text)."""
+    return html.escape(f"latency distribution batch {batch} on {machine or 'this machine'}")
+
+
+def _plain(text: str) -> str:
+    """Text for a plot: matplotlib reads ``$...$`` as maths (and fails on a lone ``$``)."""
+    return text.replace("$", r"\$")
+
+
 def _png(fig: Any) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
@@ -72,7 +82,7 @@ def latency_plot(report: Report, batch: str, machine: str | None = None) -> str:
 
     engines = _measured(report, batch, machine)
     own_clock = [clock_of(e["latency"][batch]) != WALL_CLOCK for e in engines]
-    names = [e["name"] + (" \u2020" if own else "")
+    names = [_plain(e["name"]) + (" \u2020" if own else "")
              for e, own in zip(engines, own_clock, strict=True)]  # fmt: skip
     data = [e["latency"][batch].get("samples_ms") or [e["latency"][batch]["p50_ms"]]
             for e in engines]  # fmt: skip
@@ -90,7 +100,7 @@ def latency_plot(report: Report, batch: str, machine: str | None = None) -> str:
     ax.set_xlabel(label)
     counts = sorted({e["latency"][batch]["iterations"] for e in engines})
     n = f"{counts[0]}" if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
-    where = "this machine" if machine is None else machine
+    where = "this machine" if machine is None else _plain(machine)
     ax.set_title(f"Latency per call on {where}, batch {batch} ({n} samples per engine)")
     ax.grid(axis="x", which="both", alpha=0.3)
     out = _png(fig)
@@ -113,16 +123,18 @@ def accuracy_latency_plot(report: Report, batch: str) -> str:
     labelled = any("top1_fraction" in e["accuracy"] for e in engines)
     key = "top1_fraction" if labelled else "agreement_fraction"
     ys, xs = [], []
-    for e in engines:
-        y = e["accuracy"].get(key)
-        if y is None:
-            continue
+    shown = [e for e in engines if e["accuracy"].get(key) is not None]
+    for i, e in enumerate(shown):
+        y = e["accuracy"][key]
         x = e["latency"][batch]["p50_ms"]
         xs.append(x)
         ys.append(y * 100)
-        ax.scatter(x, y * 100, s=80, marker=markers.get(e["precision"], "o"),
-                   color=colors.get(e["target"], "#999"), label=e["name"], zorder=3,
-                   edgecolors="white", linewidths=0.8)  # fmt: skip
+        # Hollow markers, each smaller than the one drawn before it: engines at the same
+        # accuracy and speed sit inside each other, all visible, never one hiding another.
+        size = 50 + 120 * (len(shown) - 1 - i)
+        ax.scatter(x, y * 100, s=size, marker=markers.get(e["precision"], "o"),
+                   facecolors="none", edgecolors=colors.get(e["target"], "#999"),
+                   label=_plain(e["name"]), zorder=3 + i, linewidths=1.8)  # fmt: skip
     ref = next((e for e in engines if e.get("is_reference")), None)
     budget = report["budgets"].get("max_top1_drop") if labelled else None
     ref_y = ref["accuracy"].get(key) * 100 if ref and ref["accuracy"].get(key) is not None else None
@@ -181,13 +193,13 @@ def render(report: Report) -> str:
     warning = (f'<p class="warn">WARNING: {html.escape(ev["warning"])}</p>'
                if ev.get("warning") else "")  # fmt: skip
     info_lines = "".join(f"<li>{html.escape(line)}</li>" for line in header
-                         if line.startswith(("evaluation", "reference", "skipped")))  # fmt: skip
+                         if line.startswith(("evaluation", "reference", "skipped",
+                                             "timed on")))  # fmt: skip
     decision = tables.decision_batch(report)
     plots = ""
     if batches:
         plots = "".join(
-            f'<img alt="latency distribution batch {b} on {m or "this machine"}" '
-            f'src="data:image/png;base64,{latency_plot(report, b, m)}">'
+            f'<img alt="{_alt(b, m)}" src="data:image/png;base64,{latency_plot(report, b, m)}">'
             for m in machines(report)
             for b in batches
             if _measured(report, b, m)
@@ -213,7 +225,7 @@ def render(report: Report) -> str:
 <h2>Engines</h2>
 <p class="muted">top-1 and agreement in %; top-1 drop in points against the float model
 (positive = worse); p50 with its 95% confidence interval; p99 only from
-{report.get("benchmark", {}).get("p99_min_samples", 1000)} samples up.</p>
+{html.escape(str(report.get("benchmark", {}).get("p99_min_samples", 1000)))} samples up.</p>
 {_table(tables.summary_columns(report), tables.summary_rows(report))}
 <h2>Budgets</h2><p>{html.escape(describe_budgets(report["budgets"]))}</p>
 {_table(tables.BUDGET_COLUMNS, budget_rows) if budget_rows else ""}

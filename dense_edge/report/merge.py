@@ -16,6 +16,7 @@ from typing import Any
 
 from dense_edge.errors import UserError
 from dense_edge.records import REPORT_FILE, Report
+from dense_edge.report import shape
 from dense_edge.report.schema import load
 from dense_edge.report.write import write_reports
 from dense_edge.targets.registry import TARGETS, all_targets
@@ -46,7 +47,91 @@ def load_device_report(path: Path) -> dict[str, Any]:
             path=path,
             fix="validate the kit with the same dense-edge version as this one",
         )
+    wrong = shape.problem(data, device_spec(), "device report")
+    if wrong is not None:
+        raise UserError(
+            f"not a valid device report: {wrong}",
+            path=path,
+            fix="make it again on the device with the kit's validate.sh (dense-edge kit validate)",
+        )
     return data
+
+
+_HASH = shape.Str(64, r"[0-9a-f]{64}")
+_NAME = shape.Str(128, r"[A-Za-z0-9][A-Za-z0-9._+@-]*")  # an engine name is an identifier
+_SHORT = shape.Opt(shape.Str(200))
+
+
+def device_spec() -> shape.Obj:
+    """The device report's shape: what ``report merge`` reads, typed and bounded."""
+    from dense_edge.report.schema import REFERENCE_TARGET
+
+    targets = tuple(t.name for t in all_targets())
+    latency = shape.Obj({
+        "p50_ms": (shape.Num(low=0), True),
+        "iterations": (shape.Int(low=1), True),
+        "clock": (_SHORT, False),
+        **{k: (shape.Opt(shape.Num(low=0)), False) for k in (
+            "p99_ms", "p90_ms", "mean_ms", "min_ms", "max_ms", "p50_ci_low_ms", "p50_ci_high_ms",
+            "throughput_ips", "wall_p50_ms")},
+        "samples_ms": (shape.Opt(shape.List(shape.Num(low=0))), False),
+    })  # fmt: skip
+    worst = shape.Obj({
+        "class": (shape.Str(200), True),
+        "images": (shape.Int(), True),
+        "float_correct": (shape.Int(), True),
+        "correct": (shape.Int(), True),
+        "top1_fraction": (shape.Opt(shape.Num(0, 1)), True),
+        "top1_drop_points": (shape.Num(-100, 100), True),
+    })  # fmt: skip
+    return shape.Obj({
+        "created": (_SHORT, False),
+        "measured_by": (shape.Str(64, choices=(*targets, REFERENCE_TARGET)), True),
+        "note": (shape.Opt(shape.Str(2000)), False),
+        "kit": (shape.Obj({
+            "path": (shape.Str(4096), True),
+            "precision": (_SHORT, False),
+            "arch": (_SHORT, False),
+            "model_sha256": (shape.Opt(_HASH), False),
+            "run": (shape.Obj({
+                "weights_sha256": (_HASH, True),
+                "dir": (shape.Opt(shape.Str(4096)), False),
+            }), True),
+        }), True),
+        "engine": (shape.Obj({
+            "name": (_NAME, True),
+            "target": (shape.Str(64, choices=targets), True),
+            "precision": (shape.Str(8, choices=("fp32", "fp16", "bf16", "int8")), True),
+            "precision_run": (shape.Str(64), True),
+            "runtime": (_SHORT, False),
+            "device": (shape.Any_(), False),
+            "size_bytes": (shape.Int(), False),
+        }), True),
+        "evaluation": (shape.Obj({
+            "split": (_SHORT, False),
+            "samples": (shape.Int(low=1), True),
+            "of": (shape.Opt(shape.Int(low=1)), False),
+            "source": (shape.Opt(shape.Str(500)), False),
+            "float_top1": (shape.Opt(shape.Num(0, 1)), False),
+        }), True),
+        "accuracy": (shape.Obj({
+            "agreement_fraction": (shape.Num(0, 1), True),
+            "top1_fraction": (shape.Opt(shape.Num(0, 1)), False),
+            "top5_fraction": (shape.Opt(shape.Num(0, 1)), False),
+            "top1_drop_points": (shape.Opt(shape.Num(-100, 100)), False),
+            "worst_classes": (shape.List(worst, 10_000), False),
+        }), True),
+        "latency": (shape.Map(latency, key=r"[1-9][0-9]{0,4}", min_items=1, max_items=32), True),
+        "cold_start_s": (shape.Num(low=0), True),
+        "peak_rss_mib": (shape.Opt(shape.Num(low=0)), True),
+        "environment": (shape.Obj({
+            "host": (shape.Str(253, r"[A-Za-z0-9][A-Za-z0-9._-]*"), True),
+            "gpu": (_SHORT, False),
+            "cuda": (_SHORT, False),
+            "jetpack": (_SHORT, False),
+            **{name: (_SHORT, False) for name in KIT_TARGETS},
+        }), True),
+    })  # fmt: skip
 
 
 KIT_TARGETS = tuple(t.name for t in all_targets() if t.writes_kits)  # what device reports measure
@@ -88,6 +173,26 @@ def engine_entry(device: dict[str, Any], path: Path) -> dict[str, Any]:
     }
 
 
+def _replaceable(old: dict[str, Any], entry: dict[str, Any]) -> bool:
+    """Whether a merged row may take ``old``'s place: only the run's kit row of that engine (a
+    kit written, nothing measured), or an earlier merge from the same device. Never a row
+    measured here, the float reference, or another device's row."""
+    if old.get("is_reference"):
+        return False
+    if old.get("status") == "kit":
+        return True
+    before = old.get("measured_on")
+    return isinstance(before, dict) and device_identity(before) == device_identity(
+        entry["measured_on"]
+    )
+
+
+def device_identity(measured_on: dict[str, Any]) -> tuple[str, ...]:
+    """What makes two device measurements comparable: the same host, GPU and runtimes."""
+    keys = ("where", "host", "gpu", *KIT_TARGETS, "cuda", "jetpack")
+    return tuple(str(measured_on.get(k) or "") for k in keys)
+
+
 def _today(lat: dict[str, Any]) -> dict[str, Any]:
     """A device latency entry under today's clock names, with its wall-clock median where known
     (device reports made before the clock had one name per runtime spell it otherwise)."""
@@ -106,9 +211,16 @@ def _device_kind(runner: str) -> str:
 
 def merge(report: Report, device: dict[str, Any], path: Path) -> Report:
     """``report`` with the device report's engine entry in place; budgets and verdict updated."""
-    theirs = device["kit"].get("run", {}).get("weights_sha256")
+    theirs = device["kit"]["run"]["weights_sha256"]  # required by the device report's shape
     ours = report.get("model", {}).get("weights_sha256")
-    if theirs and ours and theirs != ours:
+    if not ours:
+        raise UserError(
+            "the run's report does not record which model it measured (no weights sha256), so "
+            "no device row can be shown to be of the same model",
+            path=path,
+            fix="validate the run again with this dense-edge, then merge",
+        )
+    if theirs != ours:
         raise UserError(
             "this device report measured a kit of another model (weights sha256 "
             f"{theirs[:12]}..., this run's {ours[:12]}...)",
@@ -116,18 +228,22 @@ def merge(report: Report, device: dict[str, Any], path: Path) -> Report:
             fix="merge it into the run its kit was exported from (--run)",
         )
     entry = engine_entry(device, path)
-    host = entry["measured_on"]["host"]
     engines = []
     for e in report["engines"]:
-        same = e["name"] == entry["name"]
-        replaced = same and (
-            e.get("status") == "kit" or (e.get("measured_on") or {}).get("host") == host
-        )
-        if replaced:
+        if e["name"] == entry["name"] and _replaceable(e, entry):
             continue
-        if same:  # an engine measured here keeps its row: the device row gets its own name
-            entry["name"] = f"{entry['name']}@{host}"
         engines.append(e)
+    names = {e["name"] for e in engines}
+    if entry["name"] in names:  # a row it did not measure keeps its place: the device row is
+        host = entry["measured_on"]["host"]  # named after its device
+        entry["name"] = f"{entry['name']}@{host}"
+        if entry["name"] in names:
+            raise UserError(
+                f"the report already has a row {entry['name']!r} that this device report did "
+                "not measure",
+                path=path,
+                fix="merge it into a fresh copy of the run's report (validate again)",
+            )
     budgets = budgets_mod.Budgets(**report.get("budgets", {}))
     entry["is_reference"] = False
     entry["budget_checks"] = budgets_mod.checks(entry, budgets)

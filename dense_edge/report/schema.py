@@ -16,6 +16,7 @@ from dense_edge.errors import UserError
 from dense_edge.records import REPORT_FILE, Report
 from dense_edge.records import REPORT_SCHEMA as SCHEMA
 from dense_edge.records import REPORT_SCHEMA_VERSION as SCHEMA_VERSION
+from dense_edge.report import shape
 from dense_edge.targets.registry import names
 
 __all__ = ["SCHEMA", "SCHEMA_VERSION", "json_schema", "load", "load_previous"]
@@ -76,17 +77,47 @@ def _structure_problem(data: dict[str, Any]) -> str | None:
         if key not in data:
             return f"no {key!r}"
     for key in ("cpu", "versions"):
-        if key not in data["environment"]:
+        if not isinstance(data["environment"], dict) or key not in data["environment"]:
             return f"no environment.{key!r}"
     items = schema["properties"]["engines"]["items"]
     if not isinstance(data["engines"], list) or not data["engines"]:
         return "no engines"
+    if (wrong := shape.problem(data, _TOP, "report")) is not None:
+        return wrong
     for e in data["engines"]:
         kit = e.get("status") == "kit"
         keys = items["required"] + (items["then"] if kit else items["else"])["required"]
         missing = [k for k in keys if k not in e]
         if missing:
             return f"engine {e.get('name', '?')!r} has no {missing[0]!r}"
-        if not kit and "agreement_fraction" not in e["accuracy"]:
-            return f"engine {e['name']!r} has no accuracy.agreement_fraction"
+        if not kit and (wrong := shape.problem(e, _MEASURED, f"engine {e['name']!r}")):
+            return wrong
     return None
+
+
+# The fields compare and the renderers read, typed: a damaged report is refused in one line.
+# A measurement may be null (report.json never holds NaN: a non-finite value is written as null).
+_MAYBE = shape.Opt(shape.Num())
+_MEASURED = shape.Obj({
+    "name": (shape.Str(200), True),
+    "precision": (shape.Str(64), True),
+    "size_bytes": (shape.Num(low=0), True),
+    "accuracy": (shape.Obj({"agreement_fraction": (_MAYBE, True),
+                            "top1_fraction": (_MAYBE, False),
+                            "top1_drop_points": (_MAYBE, False)}), True),
+    "latency": (shape.Map(shape.Obj({
+        "p50_ms": (shape.Num(low=0), True),
+        "iterations": (shape.Int(), False),
+        **{k: (_MAYBE, False) for k in ("p50_ci_low_ms", "p50_ci_high_ms", "p99_ms",
+                                        "wall_p50_ms")},
+    }), key=r"[0-9]{1,6}"), True),
+    "measured_on": (shape.Opt(shape.Obj({})), False),
+})  # fmt: skip
+_TOP = shape.Obj({
+    "engines": (shape.List(shape.Obj({"name": (shape.Str(200), True)}), 1000), True),
+    "model": (shape.Obj({"weights_sha256": (shape.Opt(shape.Str(200)), False),
+                         "weights_tensor_sha256": (shape.Opt(shape.Str(200)), False)}), True),
+    "environment": (shape.Obj({"cpu": (shape.Obj({"model": (shape.Str(500), True)}), True),
+                               "versions": (shape.Obj({}), True),
+                               "gpu": (shape.Opt(shape.Obj({})), False)}), True),
+})  # fmt: skip

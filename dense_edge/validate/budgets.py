@@ -12,6 +12,7 @@ worse), agreement as a fraction, latency in ms, speedup as a ratio (x).
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -88,12 +89,35 @@ _NAMES = {"max_top1_drop": "top-1 drop", "min_agreement": "agreement", "max_p99_
           "min_speedup": "speedup"}  # fmt: skip
 
 
+def fmt_pair(value: float | None, limit: float, unit: str) -> tuple[str, str]:
+    """Value and limit as people read them, with as many decimals as it takes for the two to
+    differ when they do (1.005 against 1.00 reads ``1.005 points``, never ``1.00 points``)."""
+    if value is None or not math.isfinite(value) or value == limit:
+        return fmt_value(value, unit), fmt_value(limit, unit)
+    for digits in range(2, 8):
+        a, b = _fmt_digits(value, unit, digits), _fmt_digits(limit, unit, digits)
+        if a != b:
+            return a, b
+    return fmt_value(value, unit), fmt_value(limit, unit)
+
+
+def _fmt_digits(v: float, unit: str, digits: int) -> str:
+    if unit == "fraction":
+        return f"{v * 100:.{digits}f}%"
+    if unit == "points":
+        return f"{v:.{digits}f} points"
+    if unit == "x":
+        return f"{v:.{digits}f}x"
+    return f"{v:.{digits + 1}g} ms"
+
+
 def describe_check(c: dict[str, Any]) -> str:
-    """``top-1 drop 0.28 points <= 1.00 points: pass``."""
+    """``top-1 drop 0.28 points (limit <= 1.00 points): pass``: the value, then the rule it
+    must meet, then the verdict, so a failing line never reads as a true inequality."""
     at = f" at batch {c['batch']}" if c.get("batch") else ""
     op = "<=" if c["budget"].startswith("max") else ">="
-    text = (f"{_NAMES[c['budget']]}{at} {fmt_value(c['value'], c['unit'])} {op} "
-            f"{fmt_value(c['limit'], c['unit'])}: {c['status']}")  # fmt: skip
+    value, limit = fmt_pair(c["value"], c["limit"], c["unit"])
+    text = f"{_NAMES[c['budget']]}{at} {value} (limit {op} {limit}): {c['status']}"
     return text + (f" ({c['note']})" if c.get("note") else "")
 
 

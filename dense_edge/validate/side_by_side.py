@@ -12,7 +12,18 @@ lasting a second or more lands on both versions of the same round.
 
 The verdict for an engine and batch size is the median of the per-round ratios, with its
 confidence interval from order statistics over the rounds (the same exact, distribution-free
-method as the validation's p50 interval). Inputs are one fixed-seed standard-normal batch of
+method as the validation's p50 interval).
+
+**CPU time beside wall time.** A neighbour's burst on a 2-core machine does not slow both
+versions alike: the scheduler places each process's threads (and the neighbour) on the cores in
+its own way slice by slice, so one version can wait for a core while the other does not, and
+two identical engines read 16% apart by the wall clock. Waiting for a core costs wall time but
+no CPU time. So each worker also reports its process's CPU time per call (all its threads)
+over every slice, and for an engine that computes on the CPU the gate asks both clocks: a
+regression is slower by the wall clock *and* by the CPU clock. A version that really does more
+work (fp32 in place of int8) uses more CPU time whatever the load; one that waited for a core
+does not. (A slowdown that costs no CPU time, such as fewer threads, shows as "wall clock
+only".) Inputs are one fixed-seed standard-normal batch of
 the model's input shape, the same for both versions: a DenseNet's cost does not depend on the
 pixel values.
 
@@ -26,6 +37,7 @@ import os
 import statistics
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,6 +74,9 @@ class PairedTiming:
     base_ms: tuple[float, ...]  # the base version's median call per round
     new_ms: tuple[float, ...]
     ratios: tuple[float, ...]  # new / base per round
+    # new / base of the CPU time per call (all threads of each worker), per round; empty when
+    # the engine does not compute on this CPU (a GPU engine) or the CPU clock is unavailable
+    cpu_ratios: tuple[float, ...] = ()
 
     @property
     def ratio(self) -> float:
@@ -73,8 +88,21 @@ class PairedTiming:
         lo, hi = median_ci_ranks(len(ordered), CI_LEVEL)
         return ordered[lo], ordered[hi]
 
+    @property
+    def cpu_ratio(self) -> float | None:
+        return float(statistics.median(self.cpu_ratios)) if self.cpu_ratios else None
+
+    @property
+    def cpu_ratio_ci(self) -> tuple[float, float] | None:
+        if not self.cpu_ratios:
+            return None
+        ordered = sorted(self.cpu_ratios)
+        lo, hi = median_ci_ranks(len(ordered), CI_LEVEL)
+        return ordered[lo], ordered[hi]
+
     def to_dict(self) -> dict[str, Any]:
         lo, hi = self.ratio_ci
+        cpu = self.cpu_ratio_ci
         return {
             "engine": self.name,
             "batch": self.batch,
@@ -84,6 +112,9 @@ class PairedTiming:
             "ratio_ci_high": round(hi, 4),
             "base_p50_ms": round(float(statistics.median(self.base_ms)), 4),
             "new_p50_ms": round(float(statistics.median(self.new_ms)), 4),
+            "cpu_ratio": None if self.cpu_ratio is None else round(self.cpu_ratio, 4),
+            "cpu_ratio_ci_low": None if cpu is None else round(cpu[0], 4),
+            "cpu_ratio_ci_high": None if cpu is None else round(cpu[1], 4),
         }
 
 
@@ -116,14 +147,17 @@ class _Worker:
             raise UserError(f"cannot time {self.bundle}: {reply['error']}")
         return reply
 
-    def burst(self, batch: int, seconds: float, min_calls: int) -> list[float]:
-        """The call times, in ms, of a burst of calls on one batch."""
+    def burst(self, batch: int, seconds: float, min_calls: int) -> tuple[list[float], float | None]:
+        """The call times, in ms, of a burst of calls on one batch, and the process's CPU time
+        over the burst in ms (None where it is not a measure of the engine's work)."""
         assert self.proc.stdin is not None
         self.proc.stdin.write(
             json.dumps({"batch": batch, "seconds": seconds, "min_calls": min_calls}) + "\n"
         )
         self.proc.stdin.flush()
-        return [float(t) for t in self._read()["times_ms"]]
+        reply = self._read()
+        cpu = reply.get("cpu_ms")
+        return [float(t) for t in reply["times_ms"]], None if cpu is None else float(cpu)
 
     def close(self) -> None:
         if self.proc.stdin is not None:
@@ -156,17 +190,31 @@ def time_pairs(
                 got: dict[int, dict[str, list[float]]] = {
                     b: {"base": [], "new": []} for b in batch_sizes
                 }
+                cpu_ms: dict[int, dict[str, list[float] | None]] = {
+                    b: {"base": [], "new": []} for b in batch_sizes
+                }
                 for r in range(rounds):
                     for b in batch_sizes:
                         progress.update(status=f"{pair.name} b{b} round {r + 1}/{rounds}")
                         calls: dict[str, list[float]] = {"base": [], "new": []}
+                        cpu: dict[str, list[float] | None] = {"base": [], "new": []}
                         for k in range(slices):
                             # base-new, new-base, ...: neither side always goes first
                             first = (r + k + name_index) % 2 == 0
                             for side in ("base", "new") if first else ("new", "base"):
-                                calls[side] += workers[side].burst(b, burst_s / slices, min_calls)
+                                times, spent = workers[side].burst(b, burst_s / slices, min_calls)
+                                calls[side] += times
+                                used = cpu[side]
+                                cpu[side] = None if used is None or spent is None else [
+                                    *used, spent]  # fmt: skip
                         for side, times in calls.items():
                             got[b][side].append(float(statistics.median(times)))
+                            used, kept = cpu[side], cpu_ms[b][side]
+                            # CPU ms per call over the round, or None from now on
+                            cpu_ms[b][side] = (
+                                None if used is None or kept is None
+                                else [*kept, sum(used) / len(times)]
+                            )  # fmt: skip
                         progress.advance(1)
             finally:
                 for w in workers.values():
@@ -174,6 +222,11 @@ def time_pairs(
             for b in batch_sizes:
                 base, new = got[b]["base"], got[b]["new"]
                 ratios = [n / o if o > 0 else float("inf") for o, n in zip(base, new, strict=True)]
+                cb, cn = cpu_ms[b]["base"], cpu_ms[b]["new"]
+                cpu_ratios = (
+                    [n / o for o, n in zip(cb, cn, strict=True) if o > 0]
+                    if cb is not None and cn is not None else []
+                )  # fmt: skip
                 timings.append(
                     PairedTiming(
                         name=pair.name,
@@ -181,6 +234,7 @@ def time_pairs(
                         base_ms=tuple(base),
                         new_ms=tuple(new),
                         ratios=tuple(ratios),
+                        cpu_ratios=tuple(cpu_ratios) if len(cpu_ratios) == len(ratios) else (),
                     )
                 )
     return timings
@@ -197,6 +251,7 @@ def _input_batch(manifest: dict[str, Any], batch: int) -> np.ndarray:
 
 def _serve(bundle: str, stdin: IO[str], stdout: IO[str]) -> None:
     from dense_edge import bundle as bundle_io
+    from dense_edge.targets import registry
     from dense_edge.targets.registry import load_runner
 
     def say(obj: dict[str, Any]) -> None:
@@ -205,6 +260,8 @@ def _serve(bundle: str, stdin: IO[str], stdout: IO[str]) -> None:
 
     try:
         manifest = bundle_io.read(bundle)
+        # CPU time measures the engine's work only where the engine computes on this CPU
+        on_cpu = registry.get(str(manifest.get("target"))).device_kind == "cpu"
         runner = load_runner(bundle).activate()
     except Exception as exc:  # reported to the parent, which raises it there
         say({"error": str(exc).splitlines()[0] if str(exc) else type(exc).__name__})
@@ -219,10 +276,12 @@ def _serve(bundle: str, stdin: IO[str], stdout: IO[str]) -> None:
                 calls[b] = runner.timed_call(_input_batch(manifest, b))
                 for _ in range(WARMUP_CALLS):
                     calls[b].run()
+            cpu0 = time.process_time()  # every thread of this process: the engine's work
             times, _ = sample_calls(calls[b], iterations=sys.maxsize,
                                     time_budget_s=float(ask["seconds"]),
                                     min_iterations=int(ask["min_calls"]))  # fmt: skip
-            say({"times_ms": [round(t * 1000.0, 6) for t in times]})
+            cpu_ms = (time.process_time() - cpu0) * 1000.0 if on_cpu else None
+            say({"times_ms": [round(t * 1000.0, 6) for t in times], "cpu_ms": cpu_ms})
     finally:
         runner.deactivate()
 

@@ -30,7 +30,7 @@ from dense_edge.recipe import Recipe
 from dense_edge.records import REPORT_SCHEMA, REPORT_SCHEMA_VERSION, Report
 from dense_edge.rundir import RunDir
 from dense_edge.targets import registry
-from dense_edge.validate import accuracy
+from dense_edge.validate import accuracy, provenance
 from dense_edge.validate import budgets as budgets_mod
 from dense_edge.validate import latency as latency_mod
 from dense_edge.validate import verdict as verdict_mod
@@ -138,6 +138,8 @@ def validate_stage(
             if n not in present and (run.root / "kits" / n).is_dir()}  # fmt: skip
     missing = [n for n in wanted if n not in present and n not in kits]
     dirs = engine_dirs(run, [n for n in engines if n not in kits] if engines else None)
+    provenance.refuse_stale(run.root, dirs)  # a report describes the run's current engines only
+    load_start = provenance.load_average()
     if not dirs and not kits:
         raise StageError(
             f"no engines in {run.root / 'engines'}", fix="build some with dense-edge compile or run"
@@ -254,6 +256,7 @@ def validate_stage(
             "num_classes": model_manifest["num_classes"],
             "input_shape": model_manifest["input_shape"],
             "weights_sha256": model_manifest.get("weights", {}).get("sha256"),
+            "weights_tensor_sha256": provenance.weights_tensor_sha256(run.model),
             "training_test_top1_fraction": model_manifest.get("metrics", {}).get("test_top1"),
         },
         "evaluation": evaluation,
@@ -267,7 +270,10 @@ def validate_stage(
             "p50_ci_level": latency_mod.CI_LEVEL,
             "p99_min_samples": latency_mod.P99_MIN_SAMPLES,
         },
-        "environment": environment.snapshot(),
+        "environment": {
+            **environment.snapshot(),
+            "load_average": provenance.load_record(load_start),
+        },
         "reference": REFERENCE,
         "reference_check": ref_check,
         "engines": entries,
