@@ -31,7 +31,7 @@ def _value(g: Graph, t: str) -> str:
     q = g.producer.get(dq.input[0])
     if q is None or q.op_type != "QuantizeLinear" or q.input[0] in g.initializers:
         return t
-    return q.input[0]
+    return str(q.input[0])
 
 
 def _leaves(g: Graph, t: str) -> list[str]:
