@@ -9,6 +9,10 @@ CPU build; ModelOpt requires torch) and ``nvidia-modelopt[onnx]`` from the packa
 x86 Linux that extra brings onnxruntime-gpu and cupy-cuda12x; both install and import here, and
 with ``calibration_eps=["cpu"]`` ModelOpt calibrates on ONNX Runtime's CPU provider.
 
+Each quantiser runs on both concatenation layouts (the export's own and the other one,
+rewritten from it); bytes are printed with Concat copies counted and without (the estimate
+before it counted them).
+
 ModelOpt runs with its defaults (quantize_mode int8, entropy calibration, FP16 float parts,
 concat elimination) except ``calibration_eps=["cpu"]``; the worker is bench/modelopt_worker.py.
 Ours is the stage's ``tensorrt`` profile with the recipe's method (percentile 99.99) and with
@@ -79,6 +83,7 @@ def main() -> None:
 
     from dense_edge.calibrate.checker import check_onnx
     from dense_edge.calibrate.dataset import load_calibration_set
+    from dense_edge.calibrate.layout import detect, relayout
     from dense_edge.calibrate.stage import calibrate_stage
     from dense_edge.calibrate.traffic import estimate
     from dense_edge.data import Preprocess
@@ -104,8 +109,20 @@ def main() -> None:
             label = f"ours ({method}" + (", 99.99)" if method == "percentile" else ")")
             entries.append((label, mine))
         calibrate_stage(recipe, b.run, profiles=["tensorrt"])  # leave the recipe's own model
-        mo = modelopt_quantize(py, b.run.onnx_model, cal.images, out_dir / "modelopt-int8.onnx")
-        entries.append(("modelopt (entropy)", mo))
+        # Both concatenation layouts, ours and ModelOpt's: the export's own (chained by default)
+        # and the other rewritten from it (dense_edge/calibrate/layout.py).
+        own = detect(float_model) or "chained"
+        other = "torchvision" if own == "chained" else "chained"
+        other_float = out_dir / f"float-{other}.onnx"
+        onnx.save(relayout(float_model, other), str(other_float))
+        for label, path in list(entries):
+            twin = path.with_name(path.stem + f"-{other}.onnx")
+            onnx.save(relayout(onnx.load(str(path)), other), str(twin))
+            entries.append((f"{label} {other}", twin))
+        entries = [(f"{lb} {own}" if lb.endswith(")") else lb, p) for lb, p in entries]
+        for layout, source in ((own, b.run.onnx_model), (other, other_float)):
+            mo = modelopt_quantize(py, source, cal.images, out_dir / f"modelopt-int8-{layout}.onnx")
+            entries.append((f"modelopt (entropy) {layout}", mo))
 
         print(
             f"\n{name}: {recipe.model.arch}, {len(cal.images)} calibration images, test split "
@@ -113,16 +130,18 @@ def main() -> None:
             f"{fp16_total / 1e6:.3f} MB/image (estimate)"
         )
         print(
-            f"{'quantiser':<24}{'MB/image':>9}{'vs FP16':>8}{'top-1':>8}{'drop pts':>9}"
-            f"{'agree':>8}{'checker':>9}  quantised inputs by reader"
+            f"{'quantiser, layout':<38}{'MB/image':>9}{'kernels':>8}{'no-copy MB':>11}"
+            f"{'kernels':>8}{'vs FP16':>8}{'top-1':>8}{'drop pts':>9}{'agree':>8}{'checker':>9}"
+            "  quantised inputs by reader"
         )
         for label, path in entries:
             model = onnx.load(str(path))
-            total = estimate(model).total
+            t, t0 = estimate(model), estimate(model, count_copies=False)
             top1, drop, agree = b.measure(path)
             ok = "ok" if check_onnx(model, "tensorrt").ok else "FAIL"
             print(
-                f"{label:<24}{total / 1e6:>9.3f}{total / fp16_total:>8.3f}{top1:>8.4f}"
+                f"{label:<38}{t.total / 1e6:>9.3f}{t.kernels:>8}{t0.total / 1e6:>11.3f}"
+                f"{t0.kernels:>8}{t.total / fp16_total:>8.3f}{top1:>8.4f}"
                 f"{drop:>9.2f}{agree:>8.4f}{ok:>9}  {short_counts(placement(model))}"
             )
 

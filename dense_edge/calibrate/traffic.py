@@ -20,9 +20,14 @@ The model of TensorRT it assumes:
    all its inputs and its output share one precision: all float, or all int8 with one scale.
    TensorRT also propagates a Q after a Concat backwards onto float inputs, so "float inputs,
    quantised output" counts as an int8 Concat whose producers write int8. Otherwise the Concat
-   is a copy kernel (read every input, write the output). This is optimistic for DenseNet: a
-   tensor that feeds several Concats may in reality be copied; the same rule applies to every
-   layout compared.
+   is a copy kernel (read every input, write the output).
+   A producer writes into *one* buffer: a tensor read by k elided Concats is written straight
+   into the first one's and copied into each of the other k-1 (TensorRT's verbose log:
+   "Generating copy ... because input is not movable"), each copy reading and writing the
+   tensor once, about one copy kernel per Concat that takes a copied input. In the torchvision
+   layout a feature map feeds every later Concat of its block (up to 4 / 16 / 24 on digits /
+   DenseNet-BC-100 / densenet121); in the chained layout (:mod:`dense_edge.calibrate.layout`)
+   each feeds one, and nothing is copied.
 4. Pooling, GlobalAveragePool and the remaining pointwise ops are kernels that read their input
    and write their output, in int8 when DQ'd in and Q'd out, else in the tensor's float type.
    Flatten/Reshape/Squeeze/Unsqueeze/Identity are free views.
@@ -65,6 +70,8 @@ ASSUMPTIONS = [
     "intermediate has no other reader",
     "Concat elided when inputs and output share one precision (int8: one scale; a Q after a "
     "Concat propagates back onto float inputs); else a copy",
+    "a tensor read by k elided Concats is written into one and copied into k-1 (read + write "
+    "each), about one copy kernel per Concat taking a copied input",
     "pools and remaining pointwise ops read their input and write their output; views are free",
     "each materialised tensor written once, read once per consuming kernel; weights separate",
 ]
@@ -78,6 +85,7 @@ class TensorTraffic:
     written: int  # bytes per image
     read: int  # bytes per image, all readers
     readers: int
+    copies: int = 0  # Concat buffers it is copied into (its bytes are in written/read)
 
     @property
     def total(self) -> int:
@@ -91,6 +99,7 @@ class TensorTraffic:
             "written_bytes": self.written,
             "read_bytes": self.read,
             "readers": self.readers,
+            "concat_copies": self.copies,
         }
 
 
@@ -99,6 +108,8 @@ class Traffic:
     tensors: list[TensorTraffic] = field(default_factory=list)
     weight_bytes: int = 0
     kernels: int = 0
+    copy_bytes: int = 0  # of total: Concat inputs copied because they feed several Concats
+    copy_kernels: int = 0  # of kernels
 
     @property
     def total(self) -> int:
@@ -113,11 +124,14 @@ class Traffic:
         return dict(sorted(out.items()))
 
 
-def estimate(model: onnx.ModelProto, *, as_fp16: bool = False) -> Traffic:
+def estimate(
+    model: onnx.ModelProto, *, as_fp16: bool = False, count_copies: bool = True
+) -> Traffic:
     """Bytes per image moved by the engine TensorRT would build from ``model``.
 
     ``as_fp16`` treats a float model as its FP16 engine (every tensor FP16, inputs and outputs
-    FP32 with a Cast at each end).
+    FP32 with a Cast at each end). ``count_copies=False`` gives the older, optimistic figure in
+    which every elided Concat costs nothing (kept for comparison).
     """
     g = Graph(model)
     info = _value_info(model)
@@ -169,6 +183,21 @@ def estimate(model: onnx.ModelProto, *, as_fp16: bool = False) -> Traffic:
             int8_concat[c.output[0]] = only_q
         elif in_scales == {None} and not q_scales:
             float_concat.add(c.output[0])
+
+    # One producer, one buffer: a value read by several elided Concats is copied into all but
+    # the first (graph order); a Concat taking a copied input runs one copy kernel.
+    copies: dict[str, int] = defaultdict(int)
+    copy_concats: set[str] = set()
+    if count_copies:
+        placed: set[str] = set()
+        for c in (n for n in compute if n.op_type == "Concat"):
+            if c.output[0] not in int8_concat and c.output[0] not in float_concat:
+                continue
+            for value in dict.fromkeys(resolve(i)[0] for i in c.input if i and not is_weight(i)):
+                if value in placed:
+                    copies[value] += 1
+                    copy_concats.add(c.output[0])
+                placed.add(value)
 
     # Reads of every value by every kernel: value -> [(kernel, form)]. An elided Concat reads
     # nothing, but fixes the form its inputs are stored in ("int8-elided" / "float-elided").
@@ -252,7 +281,21 @@ def estimate(model: onnx.ModelProto, *, as_fp16: bool = False) -> Traffic:
         if value in outputs and as_fp16:
             written += n_el * BYTES["fp32"]  # the output Cast back to FP32
             read += n_el * BYTES[stored]
-        traffic.tensors.append(TensorTraffic(value, stored, n_el, written, read, len(readers)))
+        copy = copies.get(value, 0) * n_el * BYTES[stored]
+        traffic.copy_bytes += 2 * copy
+        traffic.tensors.append(
+            TensorTraffic(
+                value,
+                stored,
+                n_el,
+                written + copy,
+                read + copy,
+                len(readers),
+                copies.get(value, 0),
+            )
+        )
+    traffic.copy_kernels = len(copy_concats)
+    traffic.kernels += traffic.copy_kernels
     return traffic
 
 
@@ -313,6 +356,7 @@ def plan_record(qmodel: onnx.ModelProto, float_model: onnx.ModelProto) -> dict[s
     """``plan.json``: per tensor precision and bytes, totals, and the FP16-engine estimate."""
     ours = estimate(qmodel)
     fp16 = estimate(float_model, as_fp16=True)
+    uncopied = estimate(qmodel, count_copies=False)
     return {
         "what": "estimated bytes moved per image by the TensorRT engine of this Q/DQ model",
         "estimate": True,
@@ -321,26 +365,64 @@ def plan_record(qmodel: onnx.ModelProto, float_model: onnx.ModelProto) -> dict[s
         "total_bytes_per_image": ours.total,
         "weight_bytes": ours.weight_bytes,
         "kernels": ours.kernels,
+        "concat_copies": {"bytes_per_image": ours.copy_bytes, "kernels": ours.copy_kernels},
+        "without_concat_copies": {
+            "total_bytes_per_image": uncopied.total,
+            "kernels": uncopied.kernels,
+        },
         "by_precision": ours.by_precision(),
         "fp16_engine": {
             "total_bytes_per_image": fp16.total,
             "weight_bytes": fp16.weight_bytes,
             "kernels": fp16.kernels,
+            "concat_copies": {"bytes_per_image": fp16.copy_bytes, "kernels": fp16.copy_kernels},
         },
+        "layouts": layouts_record(qmodel),
         "ratio_to_fp16_engine": round(ours.total / fp16.total, 4) if fp16.total else None,
         "tensors": [t.to_dict() for t in sorted(ours.tensors, key=lambda t: -t.total)],
     }
 
 
+def layouts_record(qmodel: onnx.ModelProto) -> dict[str, Any]:
+    """The int8 engine's estimate in both concatenation layouts: the model's own and the other
+    one, rewritten from it (:func:`dense_edge.calibrate.layout.relayout`)."""
+    from dense_edge.calibrate.layout import LAYOUTS, detect, relayout
+
+    own = detect(qmodel)
+    if own is None:
+        return {}
+    out: dict[str, Any] = {}
+    for layout in LAYOUTS:
+        model = qmodel if layout == own else relayout(qmodel, layout)
+        t = estimate(model)
+        out[layout] = {
+            "exported": layout == own,
+            "total_bytes_per_image": t.total,
+            "kernels": t.kernels,
+            "concat_copy_bytes": t.copy_bytes,
+            "concat_copy_kernels": t.copy_kernels,
+        }
+    return out
+
+
 def explain_lines(plan: dict[str, Any], top: int = 8) -> list[str]:
     """A few lines for ``calibrate --explain``."""
     mb = 1e6
+    copies = plan.get("concat_copies", {"bytes_per_image": 0, "kernels": 0})
     lines = [
         f"estimated traffic per image: {plan['total_bytes_per_image'] / mb:.3f} MB int8 engine, "
         f"{plan['fp16_engine']['total_bytes_per_image'] / mb:.3f} MB FP16 engine "
         f"(ratio {plan['ratio_to_fp16_engine']}); weights {plan['weight_bytes'] / mb:.3f} MB "
         "per batch",
+        f"  of which Concat copies: {copies['bytes_per_image'] / mb:.3f} MB in "
+        f"{copies['kernels']} copy kernels ({plan['kernels']} kernels in all)",
     ]
+    for layout, row in plan.get("layouts", {}).items():
+        mark = "this model" if row["exported"] else "if exported so"
+        lines.append(
+            f"  {layout:>11} layout ({mark}): {row['total_bytes_per_image'] / mb:.3f} MB, "
+            f"{row['kernels']} kernels, copies {row['concat_copy_bytes'] / mb:.3f} MB"
+        )
     for prec, row in plan["by_precision"].items():
         lines.append(f"  {prec:>5}: {row['tensors']:4d} tensors, {row['bytes'] / mb:.3f} MB")
     lines.append(f"largest {top} tensors (precision, bytes written + read):")

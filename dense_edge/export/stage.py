@@ -144,6 +144,7 @@ def _export_fp32(
     cfg = recipe.export
     model, manifest = load(run.model)
     check_input_size(get_config(manifest["arch"]), tuple(manifest["input_shape"][1:]))
+    model.set_concat_layout(cfg.concat_layout)
     raw = tmp.with_name(tmp.name + ".raw")
     try:
         export(
@@ -169,6 +170,7 @@ def _export_fp32(
             "precision": "fp32",
             "opset": cfg.opset,
             "exporter": cfg.exporter,
+            "concat_layout": cfg.concat_layout,
             "dynamic": {"batch": cfg.dynamic_batch, "hw": cfg.dynamic_hw},
             "checkpoint_sha256": weights_sha,
         },

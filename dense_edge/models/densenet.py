@@ -9,6 +9,14 @@ as they are.
   it is BN-ReLU-Conv3x3(k). The plain layer keeps the ``norm2/relu2/conv2`` names of the bottleneck
   layer's 3x3 half, so the two differ by exactly the bottleneck modules.
 - A transition is BN-ReLU-Conv1x1(floor(theta*m))-AvgPool2x2: one downsampling.
+- Two concatenation layouts compute the same numbers. ``torchvision`` (the default in PyTorch)
+  concatenates every earlier map again in each layer: a block of L layers has L Concats of
+  growing width, and every feature map feeds all later ones. ``chained`` (what export writes by
+  default) carries the block as one growing tensor, ``c_l = Concat(c_{l-1}, x_l)``: every tensor
+  feeds exactly one Concat, so an engine that writes Concat inputs into their output's buffer can
+  keep a whole block in one buffer, the inference half of the shared-memory idea of Pleiss et al.
+  Concatenation copies values, so both give bit-identical outputs; the module names and the
+  state dict are the same.
 - The memory-efficient mode (Pleiss et al., 2017) recomputes concatenation + BN-ReLU-Conv1x1 in the
   backward pass instead of storing them; it only does so when gradients are needed, so inference and
   export take the plain path.
@@ -25,6 +33,8 @@ import torch.utils.checkpoint as cp
 from torch import Tensor, nn
 
 Stem = Literal["imagenet", "cifar"]
+ConcatLayout = Literal["torchvision", "chained"]
+CONCAT_LAYOUTS: tuple[str, ...] = ("torchvision", "chained")
 
 
 class _DenseLayer(nn.Module):
@@ -53,7 +63,8 @@ class _DenseLayer(nn.Module):
         self.memory_efficient = memory_efficient
 
     def _concat_bottleneck(self, *inputs: Tensor) -> Tensor:
-        features = torch.cat(inputs, 1)
+        # One input is the chained layout's block so far: no Concat of one tensor in the graph.
+        features = inputs[0] if len(inputs) == 1 else torch.cat(inputs, 1)
         if not self.bottleneck:
             return features
         out: Tensor = self.conv1(self.relu1(self.norm1(features)))
@@ -86,6 +97,7 @@ class _DenseBlock(nn.ModuleDict):
         memory_efficient: bool,
     ) -> None:
         super().__init__()
+        self.concat_layout: ConcatLayout = "torchvision"
         for i in range(num_layers):
             self[f"denselayer{i + 1}"] = _DenseLayer(
                 num_input_features + i * growth_rate,
@@ -97,6 +109,11 @@ class _DenseBlock(nn.ModuleDict):
             )
 
     def forward(self, init_features: Tensor) -> Tensor:
+        if self.concat_layout == "chained":
+            block = init_features
+            for layer in self.values():
+                block = torch.cat([block, layer([block])], 1)
+            return block
         features = [init_features]
         for layer in self.values():
             features.append(layer(features))
@@ -186,6 +203,14 @@ class DenseNet(nn.Module):
         for m in self.modules():
             if isinstance(m, _DenseLayer):
                 m.memory_efficient = enabled
+
+    def set_concat_layout(self, layout: str) -> None:
+        """``torchvision`` or ``chained`` (see the module docstring): same outputs, same weights."""
+        if layout not in CONCAT_LAYOUTS:
+            raise ValueError(f"concat layout must be one of {CONCAT_LAYOUTS}, got {layout!r}")
+        for m in self.modules():
+            if isinstance(m, _DenseBlock):
+                m.concat_layout = layout  # type: ignore[assignment]
 
     def forward_features(self, x: Tensor) -> Tensor:
         return F.relu(self.features(x))

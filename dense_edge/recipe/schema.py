@@ -158,6 +158,10 @@ def _fp16_parity() -> ParitySection:
 class ExportSection(_Section):
     opset: int = Field(default=20, ge=1, le=99)
     exporter: Literal["torchscript", "dynamo"] = "torchscript"
+    # How a dense block's concatenations are written (same numbers, same weights): "chained"
+    # carries the block as one growing tensor, each map feeding one Concat (engines keep the block
+    # in one buffer); "torchvision" re-concatenates every earlier map in every layer.
+    concat_layout: Literal["chained", "torchvision"] = "chained"
     dynamic_batch: bool = True
     dynamic_hw: bool = False
     precision: Literal["fp32", "fp16"] = "fp32"

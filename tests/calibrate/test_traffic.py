@@ -95,3 +95,47 @@ def test_our_layout_moves_no_more_bytes_than_modelopt(layouts):
     theirs = estimate(onnx.load(str(fixture))).total
     ours = estimate(layouts["int8"]).total
     assert ours <= theirs
+
+
+def test_a_map_read_by_k_concats_is_copied_k_minus_1_times(layouts):
+    """torchvision layout: each map feeds every later Concat of its block; all but one get a copy
+    (read + write of the map, in its int8 storage), and each Concat taking one runs a copy kernel.
+    The chained layout (the default export) copies nothing."""
+    from dense_edge.calibrate.layout import concat_fan_out, detect, relayout
+    from dense_edge.calibrate.traffic import _value_info
+
+    chained = layouts["int8"]
+    assert detect(chained) == "chained"
+    tv = relayout(chained, "torchvision")
+    shapes = _value_info(tv)
+    expected = sum(
+        2 * (k - 1) * int(np.prod(shapes[t][1][1:])) for t, k in concat_fan_out(tv).items() if k > 1
+    )
+    copied, uncopied, ch = estimate(tv), estimate(tv, count_copies=False), estimate(chained)
+    assert copied.copy_bytes == expected > 0
+    assert copied.total == uncopied.total + expected
+    concats = sum(n.op_type == "Concat" for n in tv.graph.node)
+    assert 0 < copied.copy_kernels < concats and copied.kernels == uncopied.kernels + (
+        copied.copy_kernels
+    )
+    assert (ch.copy_bytes, ch.copy_kernels) == (0, 0) and ch.total == uncopied.total
+    assert 1.15 < copied.total / ch.total < 1.35  # digits: about +23% (issue 20)
+
+
+def test_plan_and_explain_show_both_layouts(layouts):
+    plan = plan_record(layouts["int8"], layouts["float model"])
+    rows = plan["layouts"]
+    assert rows["chained"]["exported"] and not rows["torchvision"]["exported"]
+    assert rows["chained"]["concat_copy_bytes"] == 0 < rows["torchvision"]["concat_copy_bytes"]
+    assert plan["concat_copies"] == {"bytes_per_image": 0, "kernels": 0}
+    text = "\n".join(explain_lines(plan))
+    assert "chained layout (this model)" in text and "torchvision layout (if exported so)" in text
+
+
+def test_modelopt_layout_pays_for_its_copies():
+    from pathlib import Path
+
+    fixture = Path(__file__).resolve().parent / "fixtures" / "modelopt-digits-int8-fp16.onnx"
+    theirs = onnx.load(str(fixture))
+    t = estimate(theirs)
+    assert t.copy_bytes > 0 and t.total > estimate(theirs, count_copies=False).total
