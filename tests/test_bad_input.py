@@ -20,7 +20,7 @@ from click.testing import CliRunner
 
 from dense_edge.cli import cli
 from dense_edge.errors import UserError
-from tests.helpers13 import copy_run, digit_pngs
+from tests.helpers import copy_run, digit_pngs
 
 SET15 = ["--set", "train.epochs=15"]
 

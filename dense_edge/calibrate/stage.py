@@ -19,6 +19,7 @@ from dense_edge.calibrate.job import CalibrationJob
 from dense_edge.calibrate.methods import MethodOptions
 from dense_edge.calibrate.profiles import Profile
 from dense_edge.calibrate.profiles import get as get_profile
+from dense_edge.data.identity import data_identity
 from dense_edge.data.preprocess import Preprocess
 from dense_edge.errors import UserError
 from dense_edge.fileio import read_json, write_json
@@ -112,8 +113,6 @@ def _validation_split(recipe: Recipe, pre: Preprocess) -> tuple[np.ndarray, np.n
 
 
 def _inputs(recipe: Recipe, run: RunDir, profile: Profile, images: str) -> dict[str, Any]:
-    from dense_edge.train.stage import data_identity
-
     c = recipe.calibration
     aa = c.accuracy_aware.model_dump(mode="json")
     return {

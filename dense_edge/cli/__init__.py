@@ -6,7 +6,19 @@ import sys
 
 import click
 
-from dense_edge import __version__
+from dense_edge._version import __version__
+from dense_edge.cli import (
+    bundle,
+    calibrate,
+    compile,
+    doctor,
+    export,
+    kit,
+    report,
+    run,
+    train,
+    validate,
+)
 from dense_edge.errors import CheckFailed, UserError
 
 
@@ -41,19 +53,6 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from dense_edge.cli import (
-        bundle,
-        calibrate,
-        compile,
-        doctor,
-        export,
-        kit,
-        report,
-        run,
-        train,
-        validate,
-    )
-
     cli.add_command(train.train)
     cli.add_command(export.export)
     cli.add_command(calibrate.calibrate)

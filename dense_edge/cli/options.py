@@ -7,9 +7,14 @@ from pathlib import Path
 from typing import Any
 
 import click
+from pydantic import ValidationError
 
+from dense_edge.errors import RecipeError
 from dense_edge.recipe import Recipe, load_recipe, parse_set_option
+from dense_edge.recipe.loader import format_validation_error
+from dense_edge.recipe.schema import TargetSection
 from dense_edge.rundir import RunDir, default_run_dir, lock
+from dense_edge.targets.registry import get
 
 
 def recipe_options(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -67,28 +72,17 @@ def load(recipe_path: Path | None, sets: tuple[str, ...], **flags: Any) -> Recip
 
 def with_target(recipe: Recipe, target: str, **settings: Any) -> Recipe:
     """The recipe with ``settings`` applied to (or a new entry made for) ``target``."""
-    from dense_edge.recipe.loader import format_validation_error
-    from dense_edge.recipe.schema import TargetSection
-
     settings = {k: v for k, v in settings.items() if v is not None}
     targets = [t.model_dump() for t in recipe.targets]
     entry = next((t for t in targets if t["name"] == target), None)
     if entry is None:
-        from dense_edge.targets.registry import get
-
         entry = {"name": target, "precisions": list(get(target).default_precisions)}
         targets.append(entry)
     entry.update(settings)
     try:
         sections = [TargetSection.model_validate(t) for t in targets]
-    except Exception as exc:
-        from pydantic import ValidationError
-
-        from dense_edge.errors import RecipeError
-
-        if isinstance(exc, ValidationError):
-            raise RecipeError(f"targets: {format_validation_error(exc, TargetSection)}") from None
-        raise
+    except ValidationError as exc:
+        raise RecipeError(f"targets: {format_validation_error(exc, TargetSection)}") from None
     return recipe.model_copy(update={"targets": sections})
 
 

@@ -53,7 +53,7 @@ def train(
     memory_efficient: bool | None,
 ) -> None:
     """Train a DenseNet, or load weights, and write RUN/model/ (weights + manifest)."""
-    from dense_edge.train.stage import train_stage
+    from dense_edge.train.stage import train_stage  # it imports torch
 
     recipe = load(
         recipe_path,

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dense_edge import bundle
 from dense_edge.calibrate.profiles import IR_SUFFIX
 from dense_edge.errors import UserError
 from dense_edge.fileio import read_json, sha256_file, write_json
@@ -22,7 +23,7 @@ from dense_edge.recipe import Recipe
 from dense_edge.recipe.schema import TargetSection
 from dense_edge.rundir import RunDir
 from dense_edge.stages import Stage, upstream
-from dense_edge.targets import bundle, registry
+from dense_edge.targets import registry
 from dense_edge.targets.base import Target
 
 

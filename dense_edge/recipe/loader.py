@@ -10,8 +10,8 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from dense_edge.errors import RecipeError
+from dense_edge.fileio import check_name
 from dense_edge.recipe.schema import PATH_KEYS, Recipe
-from dense_edge.rundir import check_name
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):

@@ -18,13 +18,8 @@ from pydantic import (
     model_validator,
 )
 
-Precision = Literal["fp32", "fp16", "bf16", "int8"]
-CalibMethod = Literal["minmax", "percentile", "entropy", "mse"]
-DEFAULT_PRECISIONS: tuple[Precision, ...] = ("fp32", "int8")
-
-# Target and profile names are declared by the targets (dense_edge.targets.registry) and by
-# calibrate (dense_edge.calibrate.profiles), both downstream of the recipe every stage reads, so
-# they are looked up when a recipe is validated, not when this module is imported.
+from dense_edge import catalog
+from dense_edge.catalog import DEFAULT_PRECISIONS, FloatParts, MethodName, Precision
 
 
 def _one_of(value: str, allowed: Sequence[str]) -> str:
@@ -36,17 +31,13 @@ def _one_of(value: str, allowed: Sequence[str]) -> str:
 
 
 def target_names() -> tuple[str, ...]:
-    """What a recipe's ``targets[].name`` may be: ``onnx`` or a registered target."""
-    from dense_edge.targets.registry import ONNX, names
-
-    return (ONNX, *names())
+    """What a recipe's ``targets[].name`` may be: ``onnx`` or a declared target."""
+    return (catalog.ONNX, *catalog.target_names())
 
 
 def profile_names() -> tuple[str, ...]:
     """The calibration profiles, in the order ``calibration.profiles`` lists them by default."""
-    from dense_edge.calibrate.profiles import PROFILES
-
-    return tuple(sorted(PROFILES))
+    return tuple(sorted(catalog.PROFILES))
 
 
 TargetName = Annotated[str, AfterValidator(lambda v: _one_of(v, target_names()))]
@@ -166,12 +157,12 @@ class CalibrationSection(_Section):
     source: str = "data"  # "data" (drawn from data.train), an image folder, or a manifest file
     samples: int = Field(default=300, ge=1)
     seed: int = 0
-    method: CalibMethod = "percentile"
+    method: MethodName = "percentile"
     percentile: float = Field(default=99.99, gt=50, le=100)
     bins: int = Field(default=2048, ge=128)
     skip_unreadable: bool = False
     profiles: list[Profile] = Field(default_factory=lambda: list(profile_names()))
-    float_parts: Literal["fp16", "fp32"] = "fp16"  # TensorRT: type of the non-quantised layers
+    float_parts: FloatParts = "fp16"  # TensorRT: type of the non-quantised layers
     nncf_preset: Literal["performance", "mixed"] = "performance"  # OpenVINO (NNCF)
     accuracy_aware: AccuracyAwareSection = Field(default_factory=AccuracyAwareSection)
 
@@ -220,11 +211,9 @@ class ValidateSection(_Section):
 
 
 def _default_targets() -> list[TargetSection]:
-    from dense_edge.targets.registry import all_targets
-
     return [
         TargetSection(name=t.name, precisions=list(t.default_precisions))
-        for t in all_targets()
+        for t in catalog.TARGETS
         if t.in_default_recipe
     ]
 

@@ -33,7 +33,7 @@ VERSION = 1
 
 def pack(engine_dir: str | Path, out: str | Path) -> Path:
     """Write ``out`` (a .bundle) from an engine folder, after verifying the folder itself."""
-    from dense_edge.targets import bundle as engine_bundle
+    from dense_edge import bundle as engine_bundle
 
     folder = Path(engine_dir)
     manifest = engine_bundle.read(folder)  # refuses a modified engine folder
@@ -135,7 +135,7 @@ def unpack(archive: str | Path, dest: str | Path, *, reuse_existing: bool = Fals
             members, listed = _verified_index(tar, archive)
             for name, entry in listed.items():
                 _extract(tar, members[name], entry, tmp, archive)
-        from dense_edge.targets import bundle as engine_bundle
+        from dense_edge import bundle as engine_bundle
 
         engine_bundle.read(tmp)  # the manifest's schema and its own checksums
         try:
@@ -159,7 +159,7 @@ def unpack(archive: str | Path, dest: str | Path, *, reuse_existing: bool = Fals
 
 
 def _valid(folder: Path) -> bool:
-    from dense_edge.targets import bundle as engine_bundle
+    from dense_edge import bundle as engine_bundle
 
     try:
         engine_bundle.read(folder)

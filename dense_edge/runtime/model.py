@@ -33,7 +33,7 @@ def _cache_dir() -> Path:
 
 def load(path: str | Path, *, verify: bool = True) -> Model:
     """An engine bundle folder, a ``.bundle`` archive, or an ``.onnx`` exported by dense-edge."""
-    from dense_edge.targets import bundle
+    from dense_edge import bundle
 
     p = Path(path)
     if p.is_file() and p.suffix == ".bundle":

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from dense_edge.data import load_splits, preprocess_for
+from dense_edge.data.identity import data_identity
 from dense_edge.errors import StageError, WeightsError
 from dense_edge.fileio import sha256_file, sha256_json, write_json
 from dense_edge.manifest import as_dict, load_manifest, new_manifest
@@ -42,27 +42,6 @@ def weights_file(path: str | Path) -> Path:
     if not p.is_file():
         raise WeightsError("weights file not found", path=p, fix="check the --weights path")
     return p
-
-
-def data_identity(recipe: Recipe) -> dict[str, Any]:
-    """What the data is, without decoding an image: the settings, and for file sources the
-    listing of every file below ``data.root`` with its size."""
-    d = recipe.data
-    ident: dict[str, Any] = {"settings": d.model_dump(mode="json")}
-    if d.root and Path(d.root).is_dir():
-        root = Path(d.root)
-        listing = []
-        for dirpath, dirnames, filenames in os.walk(root):
-            dirnames.sort()
-            for name in sorted(filenames):
-                f = Path(dirpath) / name
-                try:
-                    listing.append([f.relative_to(root).as_posix(), f.stat().st_size])
-                except OSError:
-                    listing.append([f.relative_to(root).as_posix(), None])
-        ident["files"] = len(listing)
-        ident["listing_sha256"] = sha256_json(listing)
-    return ident
 
 
 def model_inputs(recipe: Recipe) -> dict[str, Any]:

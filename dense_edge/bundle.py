@@ -2,8 +2,8 @@
 
 The manifest carries what a device app needs (architecture, classes, preprocessing, input shape),
 what was asked and what really runs (precision, runtime and version, device, settings), and the
-sha256 of every file, checked whenever a bundle is loaded. Only the Python standard library is
-used here: device apps import it.
+sha256 of every file, checked whenever a bundle is loaded. A foundation module (the standard
+library, errors and manifests only): device apps import it.
 """
 
 from __future__ import annotations
@@ -11,12 +11,10 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 from dense_edge.errors import UserError
-
-if TYPE_CHECKING:
-    from dense_edge.manifest import EngineManifest
+from dense_edge.manifest import EngineManifest, validate_manifest
 
 MANIFEST = "manifest.json"
 BUNDLE_KIND = "engine"
@@ -101,8 +99,6 @@ def read(folder: str | Path, *, verify: bool = True) -> dict[str, Any]:
 def read_manifest(folder: str | Path, *, verify: bool = True) -> EngineManifest:
     """The bundle's manifest, typed, after checking its seal and (``verify``) that every listed
     file is present and unchanged."""
-    from dense_edge.manifest import validate_manifest
-
     folder = Path(folder)
     path = folder / MANIFEST
     if not folder.is_dir():
@@ -147,7 +143,7 @@ def read_manifest(folder: str | Path, *, verify: bool = True) -> EngineManifest:
                     path=folder,
                     fix="rebuild it with dense-edge compile --force",
                 )
-    return cast("EngineManifest", manifest)  # validated and checked just above
+    return cast(EngineManifest, manifest)  # validated and checked just above
 
 
 def engine_summary(manifest: dict[str, Any]) -> dict[str, Any]:
