@@ -125,6 +125,9 @@ class AugmentSection(_Section):
         default=1, ge=0, le=MAX_SIDE
     )  # random crop after zero-padding by this many pixels
     hflip: bool = False
+    # ImageNet-style: a random 8-100% of the image's area at aspect 3/4-4/3, resized to the input
+    # (then hflip), decoded per step; false keeps the resize and centre crop of preprocess.*
+    random_resized_crop: bool = False
 
 
 class TrainSection(_Section):
@@ -139,6 +142,10 @@ class TrainSection(_Section):
     gamma: float = Field(default=0.1, gt=0, le=1)
     augment: AugmentSection = Field(default_factory=AugmentSection)
     amp: Literal["auto", "off"] = "auto"  # mixed precision on CUDA
+    # torch's intra-op CPU threads; null: the usable CPUs times the machine's idle share
+    threads: int | None = Field(default=None, ge=1, le=1024)
+    # DataLoader worker processes for file sources; null: one fewer than the CPUs, at most 4
+    workers: int | None = Field(default=None, ge=0, le=64)
 
 
 class ParitySection(_Section):

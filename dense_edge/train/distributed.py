@@ -35,8 +35,11 @@ def init(world: World, device: torch.device) -> None:
         return
     backend = "nccl" if device.type == "cuda" else "gloo"
     torch.distributed.init_process_group(backend=backend, rank=world.rank, world_size=world.size)
-    local = int(os.environ.get("LOCAL_WORLD_SIZE", world.size))
-    torch.set_num_threads(max(1, (os.cpu_count() or 1) // local))
+
+
+def processes_per_node(world: World) -> int:
+    """Training processes sharing this machine's CPUs (``torchrun``'s LOCAL_WORLD_SIZE)."""
+    return int(os.environ.get("LOCAL_WORLD_SIZE", world.size)) if world.enabled else 1
 
 
 def barrier(world: World) -> None:

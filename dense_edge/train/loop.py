@@ -16,18 +16,20 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from dense_edge.data.imageset import ImageSet, Splits
+from dense_edge.data.imageset import Splits
 from dense_edge.errors import StageError
 from dense_edge.preprocess import Preprocess
 from dense_edge.progress import bar, info, no_bar
 from dense_edge.recipe.schema import TrainSection
 from dense_edge.train import distributed
 from dense_edge.train.evaluate import evaluate
+from dense_edge.train.inputs import TrainInputs
 
 
 @dataclass
 class History:
     epochs: list[dict[str, float]] = field(default_factory=list)
+    inputs: dict[str, Any] = field(default_factory=dict)  # how the batches were read
 
     def last(self) -> dict[str, float]:
         return self.epochs[-1] if self.epochs else {}
@@ -49,28 +51,10 @@ def _augment(x: torch.Tensor, cfg: TrainSection, gen: torch.Generator) -> torch.
         dy = torch.randint(0, 2 * pad + 1, (n,), generator=gen)
         dx = torch.randint(0, 2 * pad + 1, (n,), generator=gen)
         x = torch.stack([padded[i, :, dy[i] : dy[i] + h, dx[i] : dx[i] + w] for i in range(n)])
-    if cfg.augment.hflip:
+    if cfg.augment.hflip and not cfg.augment.random_resized_crop:  # else flipped per image
         flip = torch.rand(n, generator=gen) < 0.5
         x = torch.where(flip[:, None, None, None], x.flip(3), x)
     return x
-
-
-class _Batches:
-    """Preprocessed training tensors: kept in memory for array sources, read per batch otherwise."""
-
-    def __init__(self, images: ImageSet, preprocess: Preprocess):
-        self.images = images
-        self.preprocess = preprocess
-        from dense_edge.data.imageset import ArrayImageSet
-
-        in_memory = isinstance(images, ArrayImageSet)
-        self.cache = torch.from_numpy(images.to_array(preprocess)) if in_memory else None
-        self.labels = torch.from_numpy(images.labels.astype(np.int64))
-
-    def get(self, idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.cache is not None:
-            return self.cache[idx], self.labels[idx]
-        return torch.from_numpy(self.images.preprocessed(self.preprocess, idx)), self.labels[idx]
 
 
 def fit(
@@ -86,6 +70,7 @@ def fit(
     resume: bool,
     device: torch.device,
     world: distributed.World,
+    workers: int = 0,
 ) -> History:
     """Train ``model`` in place, writing ``checkpoint`` after every epoch.
 
@@ -112,7 +97,16 @@ def fit(
             model, device_ids=[device.index] if device.type == "cuda" else None
         )
 
-    data = _Batches(splits.train, preprocess)
+    data = TrainInputs(
+        splits.train,
+        preprocess,
+        workers=workers,
+        random_crop=cfg.augment.random_resized_crop,
+        hflip=cfg.augment.hflip,
+        seed=seed,
+        pin_memory=device.type == "cuda",
+    )
+    history.inputs = data.describe()
     n = len(splits.train)
     if n == 0:
         raise StageError("the training split is empty", fix="check data.* in the recipe")
@@ -130,14 +124,11 @@ def fit(
             label = f"epoch {epoch + 1}/{cfg.epochs}"
             net.train()
             total_loss, correct, seen = 0.0, 0, 0
-            for step in range(steps):
-                idx = order[step * per_rank : (step + 1) * per_rank]
-                if len(idx) == 0:
-                    break
+            batches = [order[s * per_rank : (s + 1) * per_rank] for s in range(steps)]
+            for step, (x, y) in enumerate(data.epoch(epoch, [b for b in batches if len(b)])):
                 lr = learning_rate(cfg, epoch + step / steps)
                 for group in optimizer.param_groups:
                     group["lr"] = lr
-                x, y = data.get(idx)
                 x = _augment(x, cfg, gen).to(device, non_blocking=True)
                 y = y.to(device, non_blocking=True)
                 with torch.autocast(device.type, enabled=use_amp):
@@ -147,9 +138,9 @@ def fit(
                 scaler.scale(loss).backward()  # type: ignore[no-untyped-call]  # torch leaves Tensor.backward untyped
                 scaler.step(optimizer)
                 scaler.update()
-                total_loss += float(loss.detach()) * len(idx)
+                total_loss += float(loss.detach()) * len(y)
                 correct += int((logits.detach().argmax(1) == y).sum())
-                seen += len(idx)
+                seen += len(y)
                 progress.advance(
                     1, status=f"{label} loss {total_loss / seen:.3f} acc {correct / seen:.3f}"
                 )

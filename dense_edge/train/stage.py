@@ -55,8 +55,23 @@ def model_inputs(recipe: Recipe) -> dict[str, Any]:
     if recipe.model.weights:
         inputs["weights_sha256"] = sha256_file(weights_file(recipe.model.weights))
     else:
-        inputs["train"] = recipe.train.model_dump(mode="json")
+        inputs["train"] = training_settings(recipe)
     return inputs
+
+
+# How the training runs, not what it makes: left out of the model's fingerprint (and a new key
+# left at its default leaves the fingerprints of models made before it existed unchanged).
+_RUNTIME_KEYS = ("threads", "workers")
+
+
+def training_settings(recipe: Recipe) -> dict[str, Any]:
+    """``train.*`` as the model's fingerprint sees it."""
+    settings = recipe.train.model_dump(mode="json")
+    for key in _RUNTIME_KEYS:
+        settings.pop(key, None)
+    if not settings["augment"].get("random_resized_crop"):
+        settings["augment"].pop("random_resized_crop", None)
+    return settings
 
 
 def model_stage(recipe: Recipe, run: RunDir) -> Stage:
@@ -129,6 +144,7 @@ def _train(recipe: Recipe, run: RunDir, stage: Stage, *, resume: bool, world: An
     from dense_edge.models import create
     from dense_edge.train import distributed
     from dense_edge.train.evaluate import evaluate
+    from dense_edge.train.inputs import auto_workers
     from dense_edge.train.loop import fit
 
     preprocess = preprocess_for(recipe)
@@ -146,8 +162,15 @@ def _train(recipe: Recipe, run: RunDir, stage: Stage, *, resume: bool, world: An
             f"model.num_classes is {num_classes} but the data has {len(splits.classes)} classes",
             fix="remove model.num_classes or fix the data",
         )
+    from dense_edge.train import threads
+
     device = torch.device(f"cuda:{world.local_rank}" if torch.cuda.is_available() else "cpu")
     distributed.init(world, device)
+    per_node = distributed.processes_per_node(world)
+    pools = threads.apply(threads.choose(recipe.train.threads, processes_per_node=per_node))
+    workers = recipe.train.workers
+    if workers is None:
+        workers = auto_workers(pools["usable_cpus"] // per_node)
     torch.manual_seed(recipe.seed)
     model = create(
         recipe.model.arch,
@@ -166,6 +189,7 @@ def _train(recipe: Recipe, run: RunDir, stage: Stage, *, resume: bool, world: An
             f"({summary['train']} train / {summary['val']} val / {summary['test']} test), "
             f"{recipe.train.epochs} epochs on {device}"
             + (f", {world.size} processes" if world.enabled else "")
+            + f", {pools['intra_op']} CPU threads ({pools['chosen_by'].split(':')[0]})"
         )
 
     t0 = time.perf_counter()
@@ -181,6 +205,7 @@ def _train(recipe: Recipe, run: RunDir, stage: Stage, *, resume: bool, world: An
         resume=resume,
         device=device,
         world=world,
+        workers=workers,
     )
     wall = time.perf_counter() - t0
     manifest: dict[str, Any] = {}
@@ -202,6 +227,8 @@ def _train(recipe: Recipe, run: RunDir, stage: Stage, *, resume: bool, world: An
                 "device": str(device),
                 "world_size": world.size,
                 "amp": recipe.train.amp == "auto" and device.type == "cuda",
+                "threads": pools,
+                "inputs": history.inputs,
                 "history": history.epochs,
                 "config": recipe.train.model_dump(mode="json"),
             },
