@@ -147,3 +147,59 @@ def test_compile_and_load_runner_run_a_real_model(target: Target, run_copy):
     assert (logits.argmax(1) == expected).mean() >= 0.95
     # the registry picks the same kind of runner from the manifest alone
     assert type(registry.load_runner(engine.path)) is type(runner)
+
+
+# -- the timed call on a 1000-class model, under heap checking ----------------------------------
+# A 1000-class output is 4 KB per image: large enough that a buffer freed under the runtime goes
+# back to glibc (numpy keeps blocks under 1 KB in a cache of its own), so a runner that lets the
+# memory it bound be freed corrupts the heap or computes on garbage here, where the 10-class
+# digits model stays silent.
+WIDE_CLASSES = 1000
+WIDE_INPUT = 64  # densenet121 at a reduced input size: the classifier is the same as at 224
+
+
+@pytest.fixture(scope="module")
+def wide_run(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """A run folder with a random-weight 1000-class densenet121 at 64x64, exported to ONNX."""
+    import torch
+
+    from dense_edge.export import export_stage
+    from dense_edge.models import create
+    from dense_edge.recipe import load_recipe
+    from dense_edge.rundir import RunDir
+    from dense_edge.train.stage import train_stage
+
+    root = tmp_path_factory.mktemp("wide")
+    torch.manual_seed(0)
+    weights = root / "densenet121-1000.pth"
+    torch.save(create("densenet121", num_classes=WIDE_CLASSES).state_dict(), weights)
+    recipe = load_recipe(None, wide_overrides(weights))
+    run = RunDir.at(root / "run").create()
+    train_stage(recipe, run)
+    export_stage(recipe, run)
+    return recipe, run
+
+
+def wide_overrides(weights: object) -> dict[str, object]:
+    return {"model.arch": "densenet121", "model.weights": str(weights),
+            "model.num_classes": WIDE_CLASSES, "preprocess.input_size": [WIDE_INPUT, WIDE_INPUT],
+            "data.source": "synthetic", "data.synthetic_samples": 40}  # fmt: skip
+
+
+@pytest.mark.parametrize("target", TARGETS, ids=IDS)
+def test_timed_call_output_is_infer_on_a_1000_class_model_under_heap_checking(target, wide_run):
+    status = target.status()
+    if not status.installed:
+        pytest.skip(f"{target.name} is not installed here: {status.reason}")
+    reason = target.cannot_build_here()
+    if reason is not None:
+        pytest.skip(f"{target.name} cannot build engines here: {reason}")
+    from tests.heapcheck import probe
+
+    recipe, run = wide_run
+    engine = compile_stage(recipe, run, target.name, _precision_to_build(target))
+    done = probe(engine.path)
+    assert done.returncode == 0, (
+        f"{target.name}: the heap-checked timed call failed (exit {done.returncode}):\n"
+        f"{done.stdout[-2000:]}{done.stderr[-3000:]}"
+    )
