@@ -22,11 +22,59 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 PERTURB = "165"  # 0xa5 in every byte of fresh and freed memory
 HEAP_CHECK_ENV = {"MALLOC_PERTURB_": PERTURB}
+
+
+WIDE_CLASSES = 1000
+WIDE_INPUT = 64  # densenet121 at a reduced input size: the classifier is the same as at 224
+
+
+def make_wide_run(root: Path) -> tuple[Any, Any]:
+    """(recipe, run) of a random-weight 1000-class densenet121 at 64x64, exported to ONNX, with
+    an image folder it is right about: ``train/`` names the 1000 classes (one small image each),
+    ``test/`` holds 8 images of class 0, and the classifier's bias favours class 0. So the
+    float reference is sound (validation rightly refuses one at chance) and engines are judged.
+    """
+    import torch
+    from PIL import Image
+
+    from dense_edge.export import export_stage
+    from dense_edge.models import create
+    from dense_edge.recipe import load_recipe
+    from dense_edge.rundir import RunDir
+    from dense_edge.train.stage import train_stage
+
+    rng = np.random.default_rng(0)
+    data = root / "data"
+    for c in range(WIDE_CLASSES):
+        (data / "train" / f"c{c:04d}").mkdir(parents=True)
+        Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(data / "train" / f"c{c:04d}" / "a.png")
+    (data / "test" / "c0000").mkdir(parents=True)
+    for i in range(8):
+        pixels = rng.integers(0, 256, (WIDE_INPUT, WIDE_INPUT, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(data / "test" / "c0000" / f"{i}.png")
+    torch.manual_seed(0)
+    model = create("densenet121", num_classes=WIDE_CLASSES)
+    with torch.no_grad():
+        model.classifier.bias[0] += 100.0
+    weights = root / "densenet121-1000.pth"
+    torch.save(model.state_dict(), weights)
+    recipe = load_recipe(None, {
+        "model.arch": "densenet121", "model.weights": str(weights),
+        "model.num_classes": WIDE_CLASSES, "preprocess.input_size": [WIDE_INPUT, WIDE_INPUT],
+        "preprocess.resize": WIDE_INPUT, "data.source": "imagefolder", "data.root": str(data),
+        "validate.batch_sizes": [1, 4], "validate.iterations": 5, "validate.warmup": 1,
+        "validate.rounds": 1,
+    })  # fmt: skip
+    run = RunDir.at(root / "run").create()
+    train_stage(recipe, run)
+    export_stage(recipe, run)
+    return recipe, run
 
 
 def heap_checked_env() -> dict[str, str]:

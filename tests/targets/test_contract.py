@@ -154,36 +154,11 @@ def test_compile_and_load_runner_run_a_real_model(target: Target, run_copy):
 # back to glibc (numpy keeps blocks under 1 KB in a cache of its own), so a runner that lets the
 # memory it bound be freed corrupts the heap or computes on garbage here, where the 10-class
 # digits model stays silent.
-WIDE_CLASSES = 1000
-WIDE_INPUT = 64  # densenet121 at a reduced input size: the classifier is the same as at 224
-
-
 @pytest.fixture(scope="module")
 def wide_run(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    """A run folder with a random-weight 1000-class densenet121 at 64x64, exported to ONNX."""
-    import torch
+    from tests.heapcheck import make_wide_run
 
-    from dense_edge.export import export_stage
-    from dense_edge.models import create
-    from dense_edge.recipe import load_recipe
-    from dense_edge.rundir import RunDir
-    from dense_edge.train.stage import train_stage
-
-    root = tmp_path_factory.mktemp("wide")
-    torch.manual_seed(0)
-    weights = root / "densenet121-1000.pth"
-    torch.save(create("densenet121", num_classes=WIDE_CLASSES).state_dict(), weights)
-    recipe = load_recipe(None, wide_overrides(weights))
-    run = RunDir.at(root / "run").create()
-    train_stage(recipe, run)
-    export_stage(recipe, run)
-    return recipe, run
-
-
-def wide_overrides(weights: object) -> dict[str, object]:
-    return {"model.arch": "densenet121", "model.weights": str(weights),
-            "model.num_classes": WIDE_CLASSES, "preprocess.input_size": [WIDE_INPUT, WIDE_INPUT],
-            "data.source": "synthetic", "data.synthetic_samples": 40}  # fmt: skip
+    return make_wide_run(tmp_path_factory.mktemp("wide"))
 
 
 @pytest.mark.parametrize("target", TARGETS, ids=IDS)
