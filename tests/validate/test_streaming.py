@@ -132,7 +132,7 @@ def _worker_peak(tmp_path: Path, model: Path, n: int) -> float:
     out.mkdir()
     result = run_worker({"name": "pytorch-fp32", "kind": "pytorch", "path": str(model),
                          "images": str(images), "out": str(out), "accuracy": True,
-                         "eval_batch": 1000, "batch_sizes": [1], "warmup": 1,
+                         "eval_batch": 2000, "batch_sizes": [1], "warmup": 1,
                          "iterations": 3, "time_budget_s": None})  # fmt: skip
     assert result["logits"].shape == (n, 10)
     return float(result["peak_rss_mib"])
