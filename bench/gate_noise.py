@@ -106,12 +106,12 @@ def main() -> None:
     os.environ.setdefault("DENSE_EDGE_QUIET", "1")
     import yaml
 
+    from dense_edge import bundle
     from dense_edge.cli.options import with_target
     from dense_edge.compile.stage import compile_stage
     from dense_edge.recipe import load_recipe
     from dense_edge.report.compare import Tolerance
     from dense_edge.rundir import RunDir
-    from dense_edge.targets import bundle
     from dense_edge.validate.side_by_side import BURST_S, DEFAULT_ROUNDS
 
     recipe = load_recipe(a.recipe, {k: yaml.safe_load(v) for k, _, v in

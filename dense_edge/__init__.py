@@ -7,6 +7,7 @@ stages that need them, never here. The Python API (:mod:`dense_edge.api`):
 ``preprocess``: :mod:`dense_edge.preprocess` is the preprocessing module).
 """
 
+from dense_edge._version import __version__
 from dense_edge.api import (
     build_engine,
     check,
@@ -15,8 +16,6 @@ from dense_edge.api import (
     prepare,
     quantize,
 )
-
-__version__ = "0.1.0"
 
 __all__ = [
     "__version__",

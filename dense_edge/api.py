@@ -10,8 +10,9 @@ NxCxHxW batches) are used as they are, and ``transform`` maps each item first (N
 :func:`collect_statistics` runs the float model once, and ``quantize(..., statistics=stats)``
 tries another method without running it again.
 
-Importing this module is cheap: onnx, onnxruntime, openvino and nncf are imported inside the
-functions that need them.
+Importing this module is cheap (the package root imports it): onnx, onnxruntime, openvino and
+nncf, and the stage modules that bring numpy and pydantic with them, are imported inside the
+functions that need them. ``import dense_edge`` loads five modules of ours and no numpy.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, overload
 
-from dense_edge.calibrate.profiles import (
-    TENSORRT,
+from dense_edge.catalog import (
+    PROFILE_TENSORRT,
     FloatParts,
     NncfProfileName,
     ProfileName,
@@ -112,7 +113,7 @@ def quantize(
     model: onnx.ModelProto | str | Path,
     images: Iterable[np.ndarray] | None = None,
     *,
-    profile: ProfileName = TENSORRT,
+    profile: ProfileName = PROFILE_TENSORRT,
     method: Method = "percentile",
     percentile: float = 99.99,
     float_parts: FloatParts = "fp16",
@@ -190,8 +191,8 @@ def _compile_bundle(source: Path, target: Target, precision: str, out_dir: Path)
     """The one place the API builds an engine: the compile stage's own ``build_bundle``, without
     a run folder; the target's default settings apply."""
     from dense_edge.compile.stage import build_bundle
-    from dense_edge.fileio import atomic_dir
     from dense_edge.recipe.schema import TargetSection
+    from dense_edge.stages import atomic_dir
     from dense_edge.targets import registry
 
     registry.check_precision(target, precision)

@@ -6,13 +6,13 @@ import contextlib
 import hashlib
 import json
 import os
-import shutil
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from dense_edge.errors import UserError
+from dense_edge.errors import RecipeError, UserError
 
 
 def ensure_dir(path: str | Path) -> Path:
@@ -72,29 +72,6 @@ def atomic_path(final: str | Path, suffix: str | None = None) -> Iterator[Path]:
         os.replace(tmp, final)
 
 
-@contextlib.contextmanager
-def atomic_dir(final: str | Path) -> Iterator[Path]:
-    """Yield a temporary directory beside ``final``; swap it into place only on success.
-
-    The old ``final`` is renamed aside first and deleted only after the new one is in place, so
-    a crash leaves one complete folder (see :mod:`dense_edge.stages`, which also restores and
-    cleans up after a crash between the two renames)."""
-    from dense_edge.stages import check_slot, commit, make_tmp, recover, writing
-
-    final = Path(final)
-    with writing(final):
-        recover(final)
-        check_slot(final)
-        tmp = make_tmp(final)
-    try:
-        with writing(final):
-            yield tmp
-            commit(tmp, final, final.name)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
-
-
 def write_text(path: str | Path, text: str) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
@@ -143,3 +120,18 @@ def sha256_json(data: Any) -> str:
     """A stable hash of JSON-able data (keys sorted)."""
     text = json.dumps(data, sort_keys=True, default=_json_default, separators=(",", ":"))
     return sha256_bytes(text.encode())
+
+
+# A name from a recipe is a name, not a path: it names a folder (runs/<name>/) and nothing more.
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
+
+
+def check_name(name: str, where: str = "recipe") -> str:
+    """A recipe ``name`` names a folder under ``runs/``; it is never a path."""
+    if not _NAME.fullmatch(name) or ".." in name:  # match() lets "name\n" through
+        raise RecipeError(
+            f"{where}: name {name!r} is not a plain name (letters, digits, '.', '_', '-'; "
+            "no '/', '\\', '..' or absolute paths)",
+            fix="rename it, and use --out DIR to choose where the run folder goes",
+        )
+    return name

@@ -14,7 +14,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, TypedDict, cast
 
-from dense_edge import __version__
+from dense_edge._version import __version__
+from dense_edge.catalog import libraries
 from dense_edge.errors import UserError
 from dense_edge.fileio import read_json
 from dense_edge.records import MANIFEST_FILE
@@ -72,7 +73,7 @@ class EngineFile(TypedDict):
 
 class EngineManifest(ModelManifest, total=False):
     """``RUN/engines/<target>-<precision>/manifest.json``: the model's keys plus the engine's.
-    :func:`dense_edge.targets.bundle.read_manifest` guarantees ``kind`` ("engine") and a
+    :func:`dense_edge.bundle.read_manifest` guarantees ``kind`` ("engine") and a
     non-empty ``files``; ``target`` and ``precision`` are written by every compile."""
 
     target: str
@@ -84,7 +85,7 @@ class EngineManifest(ModelManifest, total=False):
     manifest_sha256: str  # the seal over the manifest's own content
 
 
-_LIBRARIES = ("torch", "onnx", "nncf", "numpy")  # and each target's runtime (Target.library)
+_LIBRARIES = ("torch", "onnx", "nncf", "numpy")  # and each declared target's library
 
 
 def library_versions() -> dict[str, str | None]:
@@ -93,11 +94,7 @@ def library_versions() -> dict[str, str | None]:
         "dense_edge": __version__,
         "python": platform.python_version(),
     }
-    # The targets are declared downstream of this module (every stage records versions), so the
-    # catalogue is read when versions are, not when this module is imported.
-    from dense_edge.targets.registry import all_targets
-
-    for name in (*_LIBRARIES[:2], *(t.library for t in all_targets()), *_LIBRARIES[2:]):
+    for name in (*_LIBRARIES[:2], *libraries(), *_LIBRARIES[2:]):
         try:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:

@@ -14,6 +14,7 @@ import numpy as np
 
 from dense_edge.accuracy import compare_top1
 from dense_edge.calibrate.stage import calibrate_stage
+from dense_edge.catalog import ONNX
 from dense_edge.compile.kit import write_device_kit
 from dense_edge.compile.stage import EngineResult, compile_stage
 from dense_edge.data.evaluation import evaluation_set
@@ -95,7 +96,7 @@ def export_target(
 ) -> list[EngineCheck]:
     """load-or-train -> ONNX -> (calibrate) -> compile -> quick parity/accuracy check."""
     built: list[tuple[str, str, Path, str, int, Runner]] = []
-    if target == "onnx":
+    if target == ONNX:
         for precision in precisions:
             result = export_stage(recipe, run, precision=precision, force=force)
             built.append(("onnx (onnxruntime)", precision, result.path, precision,
@@ -171,13 +172,13 @@ def run_recipe(recipe: Recipe, run: RunDir, *, force: bool = False) -> RunResult
     train_stage(recipe, run, force=force)
     export_stage(recipe, run, force=force)
     if force:  # compile reaches calibrate without --force: redo the int8 models here
-        profiles = sorted({get(t.name).profile for t in recipe.targets
-                           if t.name != "onnx" and "int8" in t.precisions})  # fmt: skip
+        profiles: list[str] = sorted({get(t.name).profile for t in recipe.targets
+                           if t.name != ONNX and "int8" in t.precisions})  # fmt: skip
         if profiles:
             calibrate_stage(recipe, run, profiles=profiles, force=True)
     engines, notes, names = [], [], []
     for target in recipe.targets:
-        if target.name == "onnx":
+        if target.name == ONNX:
             for precision in target.precisions:
                 export_stage(recipe, run, precision=precision, force=force)
             continue

@@ -22,6 +22,9 @@ from dense_edge.errors import DataError, UserError
 
 _INTERPOLATIONS = ("nearest", "bilinear", "bicubic")
 _COLOUR_MODES = ("RGB", "RGBA", "RGBX", "CMYK", "YCbCr", "LAB", "HSV")
+_PALETTE_MODES = ("P", "PA")  # colour or grey: judged by the colours the palette really uses
+_WIDE_GREY = ("I;16", "I;16B", "I;16L", "I;16N", "I")  # 16-bit grey ("I": 32-bit container)
+_ORIENTATION = 0x0112  # the EXIF tag phones set instead of rotating the pixels
 
 
 @dataclass(frozen=True)
@@ -106,8 +109,11 @@ class Preprocess:
         return self.from_pil(im)
 
     def check_colour(self, im: Any) -> None:
-        """Refuse a colour image for a grey model unless the preprocessing declares a resize."""
-        if self.color == "L" and im.mode in _COLOUR_MODES and self.resize is None:
+        """Refuse a colour image for a grey model unless the preprocessing declares a resize.
+
+        The one colour policy: RGB, RGBA, CMYK ... and palette images whose palette holds
+        colour are all colour; a palette of greys is grey."""
+        if self.color == "L" and self.resize is None and _is_colour(im):
             # Throwing colour away is a decision of the preprocessing, as resizing is.
             raise DataError(
                 f"image is {im.mode} (colour), the model takes grey (L) images and its "
@@ -116,6 +122,9 @@ class Preprocess:
             )
 
     def from_pil(self, im: Any) -> np.ndarray:
+        """uint8 HWC pixels in this definition's colour mode, upright (EXIF orientation
+        applied) and 16-bit grey scaled to 8 bits (never clipped at 255)."""
+        im = _to_8bit(_upright(im))
         if im.mode != self.color:
             im = im.convert(self.color)
         arr = np.asarray(im, dtype=np.uint8)
@@ -196,6 +205,50 @@ class Preprocess:
             chw = img.transpose(2, 0, 1).astype(np.float32) * np.float32(self.scale)
             out[i] = (chw - mean) * inv_std
         return out
+
+
+def _is_colour(im: Any) -> bool:
+    if im.mode in _COLOUR_MODES:
+        return True
+    if im.mode in _PALETTE_MODES:
+        rgb = np.asarray(im.convert("RGB"))
+        return bool((rgb[..., 0] != rgb[..., 1]).any() or (rgb[..., 1] != rgb[..., 2]).any())
+    return False
+
+
+def _upright(im: Any) -> Any:
+    """The image as its EXIF orientation says it is seen (a phone photo stored rotated)."""
+    try:
+        orientation = im.getexif().get(_ORIENTATION, 1)
+    except Exception:  # a broken EXIF block: the pixels as stored
+        return im
+    if orientation in (None, 1):
+        return im
+    from PIL import ImageOps
+
+    return ImageOps.exif_transpose(im)
+
+
+def _to_8bit(im: Any) -> Any:
+    """16-bit grey scaled to 0..255 (65535 -> 255), as the 8-bit pipeline expects; a float
+    image, or an integer image outside 0..65535, is refused (its range is unknown)."""
+    from PIL import Image
+
+    if im.mode == "F" or (im.mode == "I" and not _fits_16bit(im)):
+        raise DataError(
+            f"image is {im.mode} ({'32-bit float' if im.mode == 'F' else '32-bit integer'} "
+            f"pixels): dense-edge reads 8- and 16-bit images only",
+            fix="save the image with 8- or 16-bit pixels",
+        )
+    if im.mode not in _WIDE_GREY:
+        return im
+    wide = np.asarray(im).astype(np.uint32)
+    return Image.fromarray(((wide * 255 + 32767) // 65535).astype(np.uint8))
+
+
+def _fits_16bit(im: Any) -> bool:
+    lo, hi = im.getextrema()
+    return bool(lo >= 0 and hi <= 65535)
 
 
 def decode_image(path: str | Path) -> Any:

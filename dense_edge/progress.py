@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -34,7 +35,16 @@ def quiet() -> bool:
     return os.environ.get("DENSE_EDGE_QUIET", "") not in ("", "0")
 
 
-def info(message: str) -> None:
+_said: set[str] = set()
+
+
+def info(message: str, *, once: bool = False) -> None:
+    """A line on stderr; ``once``: not again in this process (``reusing ...`` is said once per
+    stage and run, however many targets ask for the same stage's output)."""
+    if once:
+        if message in _said:
+            return
+        _said.add(message)
     if not quiet():
         console().print(message)
 
@@ -55,6 +65,17 @@ class Bar:
             self._progress.update(self._task, **fields)
 
 
+class _Count(Bar):
+    """What a bar would show, counted, for a log that is not a terminal."""
+
+    def __init__(self) -> None:
+        super().__init__(None, None)
+        self.done = 0.0
+
+    def advance(self, n: float = 1, **fields: Any) -> None:
+        self.done += n
+
+
 @contextlib.contextmanager
 def no_bar() -> Iterator[Bar]:
     """A bar that shows nothing (for worker processes and non-main ranks)."""
@@ -66,6 +87,12 @@ def bar(description: str, total: float | None, *, status: bool = False) -> Itera
     """A progress bar on stderr (silent when DENSE_EDGE_QUIET is set)."""
     if quiet():
         yield Bar(None, None)
+        return
+    if not console().is_terminal:  # a log file or a pipe: one plain line, no redrawn bars
+        count, t0 = _Count(), time.perf_counter()
+        yield count
+        of = f"/{total:g}" if total else ""
+        info(f"{description}: {count.done:g}{of} in {time.perf_counter() - t0:.1f} s")
         return
     columns: list[Any] = [
         TextColumn("[bold]{task.description}"),

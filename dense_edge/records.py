@@ -7,25 +7,21 @@ records themselves and their loaders (each validates on read) live with their ow
 - model manifest, ``RUN/model/manifest.json``: :class:`dense_edge.manifest.ModelManifest`,
   read by :func:`dense_edge.manifest.load_manifest`;
 - engine manifest, ``RUN/engines/<name>/manifest.json``: the model manifest's keys plus the
-  engine's, read (files and seal checked) by :func:`dense_edge.targets.bundle.read_manifest`;
+  engine's, read (files and seal checked) by :func:`dense_edge.bundle.read_manifest`;
 - stage record, ``<stage folder>/.dense-edge-stage.json``: :class:`dense_edge.stages.StageRecord`,
   read by :func:`dense_edge.stages.read_record`;
-- calibration record, ``RUN/int8/<profile>/calibration.json``: :class:`CalibrationRecord`, read by
-  :func:`load_calibration_record`;
+- calibration record, ``RUN/int8/<profile>/calibration.json``: :class:`CalibrationRecord`,
+  written and read back by :mod:`dense_edge.calibrate.stage`;
 - report, ``RUN/report/report.json``: :class:`Report`, read by
   :func:`dense_edge.report.schema.load`.
 
-Only the standard library, :mod:`dense_edge.errors` and :mod:`dense_edge.fileio` are imported
-here: every stage (and the device runtime) may import this module.
+Only the standard library is imported here: every stage (and the device runtime) may import
+this module.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any, TypedDict, cast
-
-from dense_edge.errors import UserError
-from dense_edge.fileio import read_json
+from typing import Any, TypedDict
 
 # The model's one input and one output, in every ONNX model, Q/DQ model and engine.
 INPUT_NAME = "images"
@@ -67,24 +63,6 @@ class CalibrationRecord(TypedDict, total=False):
     accuracy_aware: dict[str, Any]
     validation: CalibrationAccuracy
     seconds: float
-
-
-def load_calibration_record(path: str | Path) -> CalibrationRecord:
-    """``calibration.json`` (or the folder holding it), checked to be a calibration record."""
-    p = Path(path)
-    if p.is_dir():
-        p = p / CALIBRATION_FILE
-    data = read_json(p)
-    if not isinstance(data, dict):
-        raise UserError("calibration record is not a JSON object", path=p)
-    for key in ("profile", "method"):
-        if not isinstance(data.get(key), str):
-            raise UserError(
-                f"calibration record has no {key!r}",
-                path=p,
-                fix="recalibrate with dense-edge calibrate --force",
-            )
-    return cast(CalibrationRecord, data)  # its required keys were checked just above
 
 
 class Report(TypedDict):

@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import socket
 import sys
 from collections.abc import Iterator
@@ -28,27 +27,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dense_edge.errors import RecipeError, StageError, UserError
-from dense_edge.fileio import ensure_dir
+from dense_edge.errors import StageError, UserError
+from dense_edge.fileio import check_name, ensure_dir, write_json
+from dense_edge.manifest import now
+from dense_edge.stages import command_scope
 
 BOOKKEEPING = ".dense-edge"  # RUN/.dense-edge/: marker, lock, checkpoints
 RUN_MARKER = "run.json"
 LOCK_FILE = "lock"
 LOCK_INFO = "lock.json"
 LOCK_TIMEOUT_S = 5.0  # DENSE_EDGE_LOCK_TIMEOUT overrides
-
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
-
-
-def check_name(name: str, where: str = "recipe") -> str:
-    """A recipe ``name`` names a folder under ``runs/``; it is never a path."""
-    if not _NAME.match(name) or ".." in name:
-        raise RecipeError(
-            f"{where}: name {name!r} is not a plain name (letters, digits, '.', '_', '-'; "
-            "no '/', '\\', '..' or absolute paths)",
-            fix="rename it, and use --out DIR to choose where the run folder goes",
-        )
-    return name
 
 
 @dataclass(frozen=True)
@@ -105,8 +93,6 @@ class RunDir:
         ensure_dir(self.bookkeeping)
         marker = self.bookkeeping / RUN_MARKER
         if not marker.exists():
-            from dense_edge.fileio import write_json
-
             write_json(marker, {"format": "dense-edge/run", "format_version": 1})
         return self
 
@@ -143,9 +129,6 @@ def lock(run: RunDir, command: str | None = None) -> Iterator[None]:
         return
     from filelock import FileLock, Timeout
 
-    from dense_edge.fileio import write_json
-    from dense_edge.manifest import now
-
     run.create()
     info = run.bookkeeping / LOCK_INFO
     fl = FileLock(str(run.bookkeeping / LOCK_FILE))
@@ -156,8 +139,6 @@ def lock(run: RunDir, command: str | None = None) -> Iterator[None]:
             f"run folder {run.root} is in use by {_holder(info)}",
             fix="wait for that command to finish, or use another --out",
         ) from None
-    from dense_edge.stages import command_scope
-
     _HELD.add(run.root)
     try:
         with contextlib.suppress(OSError):

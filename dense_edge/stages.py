@@ -35,11 +35,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TypedDict, cast
 
+from dense_edge import bundle
 from dense_edge.errors import StageError, UserError
 from dense_edge.fileio import UMASK, ensure_dir, sha256_file, sha256_json, write_json
 from dense_edge.manifest import now
 from dense_edge.records import MANIFEST_FILE
-from dense_edge.targets import bundle
 
 RECORD = ".dense-edge-stage.json"
 TMP_MARK = ".dense-edge-tmp"
@@ -216,6 +216,27 @@ def commit(tmp: Path, final: Path, stage: str) -> None:
     else:
         tmp.rename(final)
         fault(stage, "committed")
+
+
+@contextlib.contextmanager
+def atomic_dir(final: str | Path) -> Iterator[Path]:
+    """Yield a temporary directory beside ``final``; swap it into place only on success.
+
+    The old ``final`` is renamed aside first and deleted only after the new one is in place, so
+    a crash leaves one complete folder (:func:`recover` restores and cleans up after a crash
+    between the two renames)."""
+    final = Path(final)
+    with writing(final):
+        recover(final)
+        check_slot(final)
+        tmp = make_tmp(final)
+    try:
+        with writing(final):
+            yield tmp
+            commit(tmp, final, final.name)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
 
 
 # -- records ---------------------------------------------------------------------------------

@@ -94,7 +94,7 @@ def probe(bundle: Path, batches: tuple[int, ...] = (1, 4)) -> subprocess.Complet
 def check_timed_call(bundle: Path, batches: tuple[int, ...]) -> None:
     """The timed call's output buffer equals ``infer()`` on the same images, after the caller
     dropped the batch it handed in and Python reused freed memory, as the harness does."""
-    from dense_edge.targets import bundle as bundle_io
+    from dense_edge import bundle as bundle_io
     from dense_edge.targets.registry import load_runner
     from dense_edge.validate.latency import batch_of
 

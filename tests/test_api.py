@@ -34,8 +34,10 @@ def test_the_readme_snippet_runs_as_written(digits_exported, tmp_path, monkeypat
     labels = load_digits().target[-100:]
     predicted = np.asarray(scope["predicted"])
     assert (predicted == labels).mean() >= 0.9
-    assert (tmp_path / "model.int8.xml").is_file() and (tmp_path / "model.int8.bin").is_file()
-    assert (tmp_path / "engines" / "ort-int8" / "manifest.json").is_file()
+    out = tmp_path / "runs" / "digits" / "api"
+    assert (out / "model.int8.xml").is_file() and (out / "model.int8.bin").is_file()
+    assert (out / "ort-int8" / "manifest.json").is_file()
+    assert [p.name for p in tmp_path.iterdir()] == ["runs"]  # nothing in the repository root
 
 
 def test_api_results_match_the_calibrate_stage(run_copy):

@@ -18,7 +18,7 @@ from dense_edge.errors import StageError
 from dense_edge.rundir import RunDir
 from dense_edge.stages import POINTS, InjectedFault, read_record
 from tests.conftest import digits_recipe
-from tests.helpers13 import copy_run, fault, leftovers
+from tests.helpers import copy_run, fault, leftovers
 
 
 def _digest(folder: Path) -> str:

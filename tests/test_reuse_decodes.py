@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from dense_edge.cli import cli
 from tests.conftest import write_recipe
-from tests.helpers13 import digit_pngs
+from tests.helpers import digit_pngs
 
 
 class DecodeCounter:

@@ -15,7 +15,7 @@ from dense_edge.cli import cli
 from dense_edge.errors import RecipeError, StageError, UserError
 from dense_edge.rundir import RunDir
 from tests.conftest import REPO, digits_recipe
-from tests.helpers13 import copy_run, digit_pngs, fault, leftovers
+from tests.helpers import copy_run, digit_pngs, fault, leftovers
 
 TINY = ["--set", "train.epochs=1", "--set", "data.limit=60"]
 
@@ -33,7 +33,7 @@ def run(tmp_path: Path, digits_exported: Path) -> RunDir:
 
 # 1 --------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("name", ["../../victim", "/tmp/victim", "a/b", "..", "a\\b"])
-def test_bug1_a_recipe_name_is_a_name_not_a_path(tmp_path, name):
+def test_a_recipe_name_is_a_name_not_a_path(tmp_path, name):
     recipe = tmp_path / "r.yaml"
     recipe.write_text(f"name: {json.dumps(name)}\n")
     from dense_edge.recipe import load_recipe
@@ -42,7 +42,7 @@ def test_bug1_a_recipe_name_is_a_name_not_a_path(tmp_path, name):
         load_recipe(recipe)
 
 
-def test_bug1_force_never_deletes_a_folder_that_is_not_ours(tmp_path):
+def test_force_never_deletes_a_folder_that_is_not_ours(tmp_path):
     victim = tmp_path / "run" / "model"
     victim.mkdir(parents=True)
     (victim / "thesis.tex").write_text("years of work")
@@ -53,7 +53,7 @@ def test_bug1_force_never_deletes_a_folder_that_is_not_ours(tmp_path):
 
 
 # 2 --------------------------------------------------------------------------------------------
-def test_bug2_a_finished_model_is_not_replaced_without_force(run):
+def test_a_finished_model_is_not_replaced_without_force(run):
     weights = run.model / "weights.safetensors"
     before = _sha(weights)
     result = CliRunner().invoke(cli, ["train", "--out", str(run.root), "--set", "train.epochs=1"])
@@ -62,7 +62,7 @@ def test_bug2_a_finished_model_is_not_replaced_without_force(run):
     assert _sha(weights) == before
 
 
-def test_bug2_an_empty_recipe_does_not_overwrite_int8(run, tmp_path):
+def test_an_empty_recipe_does_not_overwrite_int8(run, tmp_path):
     from dense_edge.calibrate.stage import calibrate_stage
 
     first = digits_recipe(**{"calibration.samples": 32, "calibration.source": "data"})
@@ -80,7 +80,7 @@ def test_bug2_an_empty_recipe_does_not_overwrite_int8(run, tmp_path):
 
 
 # 3 --------------------------------------------------------------------------------------------
-def test_bug3_force_builds_beside_the_old_model(tmp_path):
+def test_force_builds_beside_the_old_model(tmp_path):
     args = ["train", "--out", str(tmp_path), *TINY]
     assert CliRunner().invoke(cli, args).exit_code == 0
     weights = tmp_path / "model" / "weights.safetensors"
@@ -95,7 +95,7 @@ def test_bug3_force_builds_beside_the_old_model(tmp_path):
 
 
 # 4 --------------------------------------------------------------------------------------------
-def test_bug4_a_crash_never_leaves_output_that_is_reused_for_other_settings(run):
+def test_a_crash_never_leaves_output_that_is_reused_for_other_settings(run):
     from dense_edge.calibrate.stage import calibrate_stage
 
     base = {"calibration.samples": 32, "calibration.source": "data"}
@@ -111,7 +111,7 @@ def test_bug4_a_crash_never_leaves_output_that_is_reused_for_other_settings(run)
         assert calibrate_stage(minmax, run, profiles=["onnxruntime"])[0].reused
 
 
-def test_bug4_checkpoint_is_one_file():
+def test_checkpoint_is_one_file():
     from dense_edge.train import loop
 
     assert not hasattr(loop, "CHECKPOINT_STATE")  # no separate weights / optimiser files
@@ -119,7 +119,7 @@ def test_bug4_checkpoint_is_one_file():
 
 
 # 5 --------------------------------------------------------------------------------------------
-def test_bug5_a_second_command_on_a_locked_run_says_who_holds_it(tmp_path):
+def test_a_second_command_on_a_locked_run_says_who_holds_it(tmp_path):
     holder = subprocess.Popen(
         [sys.executable, "-c",
          "import sys\nfrom dense_edge.rundir import RunDir, lock\n"
@@ -143,7 +143,7 @@ def test_bug5_a_second_command_on_a_locked_run_says_who_holds_it(tmp_path):
 
 
 # 6 --------------------------------------------------------------------------------------------
-def test_bug6_recalibrating_with_the_same_settings_keeps_engines_current(run, monkeypatch):
+def test_recalibrating_with_the_same_settings_keeps_engines_current(run, monkeypatch):
     from dense_edge import manifest
     from dense_edge.calibrate.stage import calibrate_stage
     from dense_edge.compile.stage import compile_stage
@@ -157,7 +157,7 @@ def test_bug6_recalibrating_with_the_same_settings_keeps_engines_current(run, mo
 
 
 # 7 --------------------------------------------------------------------------------------------
-def test_bug7_a_file_where_a_stage_folder_belongs_is_one_line(run):
+def test_a_file_where_a_stage_folder_belongs_is_one_line(run):
     import shutil
 
     shutil.rmtree(run.onnx)
@@ -176,7 +176,7 @@ def test_bug7_a_file_where_a_stage_folder_belongs_is_one_line(run):
 
 
 # 9 --------------------------------------------------------------------------------------------
-def test_bug9_a_corrupted_cache_entry_is_extracted_again(run, tmp_path, monkeypatch):
+def test_a_corrupted_cache_entry_is_extracted_again(run, tmp_path, monkeypatch):
     from dense_edge import runtime
     from dense_edge.compile.stage import compile_stage
     from dense_edge.runtime.archive import pack
@@ -194,7 +194,7 @@ def test_bug9_a_corrupted_cache_entry_is_extracted_again(run, tmp_path, monkeypa
 
 
 # 10 -------------------------------------------------------------------------------------------
-def test_bug10_weights_respect_the_umask(digits_run):
+def test_weights_respect_the_umask(digits_run):
     from dense_edge.fileio import UMASK
 
     for f in (digits_run / "model").iterdir():

@@ -93,6 +93,7 @@ def check_onnx(model: onnx.ModelProto, profile: str | Rules, where: str = "model
     silently runs in float.
     """
     rules = profile if isinstance(profile, Rules) else rules_for(profile)
+    _refuse_cycle(model, where)
     report = CheckReport(rules.name, where)
     g = Graph(model)
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
@@ -117,6 +118,35 @@ def check_onnx(model: onnx.ModelProto, profile: str | Rules, where: str = "model
     else:
         _note_concats(report, g)
     return report
+
+
+def _refuse_cycle(model: onnx.ModelProto, where: str) -> None:
+    """An ONNX graph is acyclic (ONNX Runtime and OpenVINO refuse a cycle): no rule or traffic
+    estimate means anything for one."""
+    nodes = list(model.graph.node)
+    producer = {out: i for i, n in enumerate(nodes) for out in n.output if out}
+    needs = [{producer[x] for x in n.input if x in producer} for n in nodes]
+    users: list[list[int]] = [[] for _ in nodes]
+    for i, deps in enumerate(needs):
+        for d in deps:
+            users[d].append(i)
+    waiting = [len(d) for d in needs]
+    ready = [i for i, w in enumerate(waiting) if w == 0]
+    done = 0
+    while ready:
+        i = ready.pop()
+        done += 1
+        for u in users[i]:
+            waiting[u] -= 1
+            if waiting[u] == 0:
+                ready.append(u)
+    if done < len(nodes):
+        stuck = next(n for n, w in zip(nodes, waiting, strict=True) if w > 0)
+        raise UserError(
+            f"{where}: not a valid ONNX graph: node {stuck.name or stuck.op_type!r} is on or "
+            "after a cycle (ONNX Runtime and OpenVINO refuse it)",
+            fix="export the model again",
+        )
 
 
 def _const(g: Graph, name: str) -> np.ndarray | None:

@@ -18,6 +18,7 @@ import onnx
 
 from dense_edge.calibrate.graph import Graph
 from dense_edge.calibrate.histogram import TensorStats
+from dense_edge.errors import UserError
 from dense_edge.fileio import (
     atomic_path,
     ensure_dir,
@@ -69,7 +70,7 @@ def collect(
     if cache_dir is not None:
         cached = load_cached(cache_dir, key, bins)
         if cached is not None:
-            info(f"calibrate: reusing cached statistics {cache_dir / (key + '.npz')}")
+            info(f"calibrate: reusing cached statistics {cache_dir / (key + '.npz')}", once=True)
             return cached
     import onnxruntime as ort
 
@@ -98,7 +99,10 @@ def collect(
             batch = images[start : start + batch_size]
             outs = session.run(names, {input_name: batch})
             for name, value in zip(names, outs, strict=True):
-                stats[name].update(value)
+                try:
+                    stats[name].update(value)
+                except FloatingPointError:
+                    raise _not_finite(name, graph, start, len(batch), batch) from None
             del outs
             peak = max(peak, _rss_mib())
             progress.advance(len(batch))
@@ -108,6 +112,23 @@ def collect(
     if cache_dir is not None:
         save(result, cache_dir)
     return result
+
+
+def _not_finite(name: str, graph: Any, start: int, n: int, batch: np.ndarray) -> UserError:
+    """NaN or inf in an activation: name the layer, and say whether the images or the model
+    (its weights) brought it in."""
+    node = next((x for x in graph.model.graph.node if name in x.output), None)
+    layer = f"{node.op_type} {node.name!r}" if node is not None else "the model"
+    cause = (
+        "the calibration images hold NaN or infinite values"
+        if not np.isfinite(batch).all()
+        else "the model's weights (or an overflow inside it) are not finite"
+    )
+    return UserError(
+        f"calibration: tensor {name!r} of {layer} is NaN or infinite on images "
+        f"{start}..{start + n - 1}: {cause}",
+        fix="check the weights (retrain or export again) and the calibration images",
+    )
 
 
 def _rss_mib() -> float:

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from dense_edge.data.identity import data_identity
 from dense_edge.data.imagefolder import IMAGE_SUFFIXES
 from dense_edge.data.preprocess import Preprocess, decode_image
 from dense_edge.errors import DataError
@@ -70,8 +71,6 @@ def calibration_identity(recipe: Any) -> str:
     """Which images calibrate, without decoding one: the sha256 of every candidate file (a
     folder or a .json listing); for ``source: data``, the data's listing and the draw, and for
     an image folder the sha256 of every file drawn."""
-    from dense_edge.train.stage import data_identity
-
     c = recipe.calibration
     draw = {"samples": c.samples, "seed": c.seed, "skip_unreadable": c.skip_unreadable}
     if c.source == "data":
@@ -195,6 +194,10 @@ def _from_files(
 
 def _load_checked(path: Path, preprocess: Preprocess) -> np.ndarray:
     im = decode_image(path)
+    try:
+        preprocess.check_colour(im)  # the one colour policy (palette images included)
+    except DataError as exc:
+        raise DataError(str(exc), path=path) from None
     bands = len(im.getbands()) - (1 if "A" in im.getbands() else 0)
     size = im.size[::-1]
     mode = im.mode

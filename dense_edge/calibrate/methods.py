@@ -17,8 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dense_edge.calibrate.histogram import TensorStats
-
-METHODS = ("minmax", "percentile", "entropy", "mse")
+from dense_edge.catalog import METHODS
 
 
 @dataclass(frozen=True)

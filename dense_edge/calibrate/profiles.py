@@ -60,7 +60,17 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final
+
+from dense_edge.catalog import (
+    FLOAT_PARTS,
+    PROFILE_ONNXRUNTIME,
+    PROFILE_OPENVINO,
+    PROFILE_TENSORRT,
+    PROFILES,
+    FloatParts,
+    ProfileName,
+)
 
 if TYPE_CHECKING:
     import onnx
@@ -72,15 +82,11 @@ if TYPE_CHECKING:
     from dense_edge.calibrate.qdq import QuantPlan
     from dense_edge.recipe.schema import CalibrationSection
 
-QdqProfileName = Literal["tensorrt", "onnxruntime"]  # written as a Q/DQ ONNX model
-NncfProfileName = Literal["openvino"]  # written by NNCF as an OpenVINO IR
-ProfileName = Literal[QdqProfileName, NncfProfileName]
-TENSORRT: Final = "tensorrt"
-ONNXRUNTIME: Final = "onnxruntime"
-OPENVINO: Final = "openvino"
-PROFILES: tuple[ProfileName, ...] = (TENSORRT, ONNXRUNTIME, OPENVINO)
-FloatParts = Literal["fp16", "fp32"]
-FLOAT_CHOICES: tuple[FloatParts, ...] = ("fp16", "fp32")
+# The names are declared in the catalogue; this module implements them.
+TENSORRT: Final = PROFILE_TENSORRT
+ONNXRUNTIME: Final = PROFILE_ONNXRUNTIME
+OPENVINO: Final = PROFILE_OPENVINO
+FLOAT_CHOICES: tuple[FloatParts, ...] = FLOAT_PARTS
 PLAN_FILE = "plan.json"  # a writes_plan profile's precision and traffic plan, next to its model
 
 

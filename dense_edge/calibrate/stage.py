@@ -19,6 +19,7 @@ from dense_edge.calibrate.job import CalibrationJob
 from dense_edge.calibrate.methods import MethodOptions
 from dense_edge.calibrate.profiles import Profile
 from dense_edge.calibrate.profiles import get as get_profile
+from dense_edge.data.identity import data_identity
 from dense_edge.data.preprocess import Preprocess
 from dense_edge.errors import UserError
 from dense_edge.fileio import read_json, write_json
@@ -63,7 +64,10 @@ def calibrate_stage(
     for name, stage in stages.items():
         if stage.reusable(force=force or debug) is not None:
             target = model_file(run, name)
-            info(f"calibrate: reusing {target} (same model, images and method; --force to redo)")
+            info(
+                f"calibrate: reusing {target} (same model, images and method; --force to redo)",
+                once=True,
+            )
             record = read_json(stage.folder / "calibration.json")
             results[name] = ProfileResult(name, target, True, record)
     todo = [p for name, p in wanted.items() if name not in results]
@@ -112,8 +116,6 @@ def _validation_split(recipe: Recipe, pre: Preprocess) -> tuple[np.ndarray, np.n
 
 
 def _inputs(recipe: Recipe, run: RunDir, profile: Profile, images: str) -> dict[str, Any]:
-    from dense_edge.train.stage import data_identity
-
     c = recipe.calibration
     aa = c.accuracy_aware.model_dump(mode="json")
     return {

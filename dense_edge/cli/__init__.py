@@ -6,7 +6,21 @@ import sys
 
 import click
 
-from dense_edge import __version__
+from dense_edge import tempdata
+from dense_edge._version import __version__
+from dense_edge.cli import (
+    bundle,
+    calibrate,
+    compile,
+    doctor,
+    export,
+    kit,
+    recipe,
+    report,
+    run,
+    train,
+    validate,
+)
 from dense_edge.errors import CheckFailed, UserError
 
 
@@ -14,6 +28,7 @@ class _Group(click.Group):
     """Turns known errors into one line and an exit code; bugs keep their traceback."""
 
     def invoke(self, ctx: click.Context) -> object:
+        tempdata.sweep()  # what a killed command left in the temporary folder
         try:
             return super().invoke(ctx)
         except UserError as exc:
@@ -41,19 +56,6 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from dense_edge.cli import (
-        bundle,
-        calibrate,
-        compile,
-        doctor,
-        export,
-        kit,
-        report,
-        run,
-        train,
-        validate,
-    )
-
     cli.add_command(train.train)
     cli.add_command(export.export)
     cli.add_command(calibrate.calibrate)
@@ -64,6 +66,7 @@ def _register() -> None:
     cli.add_command(bundle.bundle)
     cli.add_command(kit.kit)
     cli.add_command(doctor.doctor)
+    cli.add_command(recipe.recipe)
 
 
 _register()

@@ -8,8 +8,14 @@ from typing import Any
 import click
 
 from dense_edge.calibrate import profiles as profile_registry
-from dense_edge.calibrate.profiles import FLOAT_CHOICES, PLAN_FILE, PROFILES
+from dense_edge.calibrate.checker import check
+from dense_edge.calibrate.profiles import PLAN_FILE
+from dense_edge.calibrate.stage import SUMMARY_COLUMNS, calibrate_stage, summary_rows
+from dense_edge.catalog import FLOAT_PARTS, PROFILES
 from dense_edge.cli.options import force_option, load, recipe_options, run_dir
+from dense_edge.errors import CheckFailed, UserError
+from dense_edge.fileio import read_json
+from dense_edge.progress import print_table
 
 
 @click.command()
@@ -31,7 +37,7 @@ from dense_edge.cli.options import force_option, load, recipe_options, run_dir
 )
 @click.option(
     "--float-parts",
-    type=click.Choice(FLOAT_CHOICES),
+    type=click.Choice(FLOAT_PARTS),
     help="TensorRT: type of the layers left unquantised (default fp16; I/O stay fp32).",
 )
 @click.option(
@@ -77,8 +83,6 @@ def calibrate(
     if check_model is not None:
         _check(check_model, profiles, explain)
         return
-    from dense_edge.calibrate.stage import calibrate_stage
-
     recipe = load(
         recipe_path,
         sets,
@@ -93,9 +97,6 @@ def calibrate(
             "calibration.accuracy_aware.min_agreement": min_agreement,
         },
     )
-    from dense_edge.calibrate.stage import SUMMARY_COLUMNS, summary_rows
-    from dense_edge.progress import print_table
-
     results = calibrate_stage(
         recipe, run_dir(recipe, out), profiles=list(profiles) or None, force=force, debug=debug
     )
@@ -122,8 +123,8 @@ def _planned_names() -> str:
 
 
 def _explain_file(plan_path: Path) -> None:
+    # traffic reads ONNX graphs (it imports onnx): loaded for --explain only
     from dense_edge.calibrate.traffic import explain_lines
-    from dense_edge.fileio import read_json
 
     click.echo(f"{plan_path}:")
     for line in explain_lines(read_json(plan_path)):
@@ -141,10 +142,6 @@ def _explain_model(model: Path) -> None:
 
 
 def _check(model: Path, profiles: tuple[str, ...], explain: bool = False) -> None:
-    from dense_edge.calibrate.checker import check
-    from dense_edge.errors import CheckFailed, UserError
-    from dense_edge.progress import print_table
-
     if len(profiles) != 1:
         raise UserError("--check needs exactly one --profile", fix="e.g. --profile tensorrt")
     report = check(model, profiles[0])

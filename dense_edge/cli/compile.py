@@ -14,6 +14,7 @@ from dense_edge.cli.options import (
     target_options,
     with_target,
 )
+from dense_edge.compile.stage import compile_stage
 from dense_edge.targets.registry import names
 
 
@@ -36,8 +37,6 @@ def compile_cmd(
     precision: str,
 ) -> None:
     """Compile the ONNX (or INT8) model into an engine bundle for one target."""
-    from dense_edge.compile.stage import compile_stage
-
     recipe = with_target(
         load(recipe_path, sets), target, device=device, hint=hint, threads=threads, streams=streams
     )

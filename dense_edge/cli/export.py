@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from dense_edge.catalog import ONNX, target_names
 from dense_edge.cli.options import (
     force_option,
     load,
@@ -14,9 +15,11 @@ from dense_edge.cli.options import (
     target_options,
     with_target,
 )
-from dense_edge.targets.registry import ONNX, names
+from dense_edge.pipeline import CHECK_COLUMNS, export_target, validate_and_report
+from dense_edge.progress import print_table
+from dense_edge.validate.stage import engine_dirs
 
-TARGETS = [ONNX, *names()]
+TARGETS = [ONNX, *target_names()]
 
 
 @click.command()
@@ -63,9 +66,6 @@ def export(
     RUN/engines/<target>-<precision>/ and print its accuracy, agreement with the float model and
     latency.
     """
-    from dense_edge.pipeline import CHECK_COLUMNS, export_target
-    from dense_edge.progress import print_table
-
     recipe = load(
         recipe_path,
         sets,
@@ -78,25 +78,22 @@ def export(
         },
     )
     wanted = list(precisions)
-    if target != "onnx":
+    if target != ONNX:
         recipe = with_target(recipe, target, device=device, hint=hint, threads=threads,
                              streams=streams)  # fmt: skip
         if not wanted:
             wanted = list(next(t for t in recipe.targets if t.name == target).precisions)
     elif not wanted:
         wanted = [recipe.export.precision]
-    if target == "onnx" and set(wanted) - {"fp32", "fp16"}:
+    if target == ONNX and set(wanted) - {"fp32", "fp16"}:
         raise click.UsageError("--target onnx writes fp32 or fp16; int8 comes from calibrate")
     run = run_dir(recipe, out)
     checks = export_target(recipe, run, target, wanted, force=force)
     print_table(f"{target} engines ({run.root})", CHECK_COLUMNS, [c.row() for c in checks])
     for c in checks:
         click.echo(f"engine: {c.path} ({c.precision}, runs in {c.precision_run})")
-    if target != "onnx":
+    if target != ONNX:
         # The run's report covers every engine the run now has, this one included.
-        from dense_edge.pipeline import validate_and_report
-        from dense_edge.validate.stage import engine_dirs
-
         names = [p.name for p in engine_dirs(run)]
         report = validate_and_report(recipe, run, engines=names)
         click.echo(f"report updated: {run.report / 'report.html'} ({len(names)} engine(s), "

@@ -19,10 +19,11 @@ from typing import Any
 import click
 import numpy as np
 
+from dense_edge import bundle
 from dense_edge.errors import UserError
 from dense_edge.fileio import write_json
 from dense_edge.manifest import now
-from dense_edge.targets import bundle, evalset
+from dense_edge.targets import evalset
 from dense_edge.targets.base import Runner, Target
 from dense_edge.targets.registry import all_targets
 from dense_edge.validate.accuracy import evaluate

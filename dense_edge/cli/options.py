@@ -7,12 +7,31 @@ from pathlib import Path
 from typing import Any
 
 import click
+from pydantic import ValidationError
 
+from dense_edge.errors import RecipeError
 from dense_edge.recipe import Recipe, load_recipe, parse_set_option
+from dense_edge.recipe.loader import format_validation_error
+from dense_edge.recipe.schema import TargetSection
 from dense_edge.rundir import RunDir, default_run_dir, lock
+from dense_edge.targets.registry import get
+
+_DATA_ROOT = "dense_edge.data_root"
+
+
+def _keep_data_root(ctx: click.Context, _param: click.Parameter, value: Path | None) -> None:
+    if value is not None:
+        ctx.meta[_DATA_ROOT] = value
 
 
 def recipe_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    f = click.option(
+        "--data-root",
+        type=click.Path(path_type=Path),
+        expose_value=False,  # read by load(): every command that reads the data takes it
+        callback=_keep_data_root,
+        help="Image folder or CIFAR-10 batch folder (data.root).",
+    )(f)
     f = click.option(
         "--set",
         "sets",
@@ -58,6 +77,11 @@ def load(recipe_path: Path | None, sets: tuple[str, ...], **flags: Any) -> Recip
     """Recipe file, then named flags (``model.arch`` -> value), then ``--set`` items."""
     overrides: dict[str, Any] = {k: v for k, v in flags.items() if v is not None}
     labels: dict[str, str] = {}
+    ctx = click.get_current_context(silent=True)
+    root = ctx.meta.get(_DATA_ROOT) if ctx is not None else None
+    if root is not None:
+        overrides["data.root"] = str(root)
+        labels["data.root"] = f"--data-root {root}"
     for item in sets:
         key, value = parse_set_option(item)
         overrides[key] = value
@@ -67,28 +91,17 @@ def load(recipe_path: Path | None, sets: tuple[str, ...], **flags: Any) -> Recip
 
 def with_target(recipe: Recipe, target: str, **settings: Any) -> Recipe:
     """The recipe with ``settings`` applied to (or a new entry made for) ``target``."""
-    from dense_edge.recipe.loader import format_validation_error
-    from dense_edge.recipe.schema import TargetSection
-
     settings = {k: v for k, v in settings.items() if v is not None}
     targets = [t.model_dump() for t in recipe.targets]
     entry = next((t for t in targets if t["name"] == target), None)
     if entry is None:
-        from dense_edge.targets.registry import get
-
         entry = {"name": target, "precisions": list(get(target).default_precisions)}
         targets.append(entry)
     entry.update(settings)
     try:
         sections = [TargetSection.model_validate(t) for t in targets]
-    except Exception as exc:
-        from pydantic import ValidationError
-
-        from dense_edge.errors import RecipeError
-
-        if isinstance(exc, ValidationError):
-            raise RecipeError(f"targets: {format_validation_error(exc, TargetSection)}") from None
-        raise
+    except ValidationError as exc:
+        raise RecipeError(f"targets: {format_validation_error(exc, TargetSection)}") from None
     return recipe.model_copy(update={"targets": sections})
 
 

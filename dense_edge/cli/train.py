@@ -26,9 +26,6 @@ from dense_edge.cli.options import force_option, load, recipe_options, run_dir
     type=click.Choice(["digits", "imagefolder", "cifar10", "synthetic"]),
     help="Data source (data.source): scikit-learn digits, an image folder, CIFAR-10 batches.",
 )
-@click.option(
-    "--data-root", type=click.Path(path_type=Path), help="Image folder or CIFAR-10 batch folder."
-)
 @click.option("--epochs", type=int, help="Training epochs (train.epochs).")
 @click.option("--batch-size", type=int, help="Images per training step (train.batch_size).")
 @click.option("--lr", type=float, help="Initial learning rate of SGD (train.lr).")
@@ -45,7 +42,6 @@ def train(
     arch: str | None,
     weights: Path | None,
     data_source: str | None,
-    data_root: Path | None,
     epochs: int | None,
     batch_size: int | None,
     lr: float | None,
@@ -53,7 +49,7 @@ def train(
     memory_efficient: bool | None,
 ) -> None:
     """Train a DenseNet, or load weights, and write RUN/model/ (weights + manifest)."""
-    from dense_edge.train.stage import train_stage
+    from dense_edge.train.stage import train_stage  # it imports torch
 
     recipe = load(
         recipe_path,
@@ -63,7 +59,6 @@ def train(
             "model.weights": str(weights) if weights else None,
             "model.memory_efficient": memory_efficient,
             "data.source": data_source,
-            "data.root": str(data_root) if data_root else None,
             "train.epochs": epochs,
             "train.batch_size": batch_size,
             "train.lr": lr,

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from dense_edge import bundle
 from dense_edge.calibrate.checker import check_onnx
 from dense_edge.compile.stage import source_model, target_settings
 from dense_edge.export import metadata
-from dense_edge.fileio import atomic_dir, read_json, write_json
+from dense_edge.fileio import read_json, write_json
 from dense_edge.manifest import model_fields, new_manifest
 from dense_edge.recipe import Recipe
 from dense_edge.rundir import RunDir
-from dense_edge.targets import bundle, evalset, registry
+from dense_edge.stages import atomic_dir
+from dense_edge.targets import evalset, registry
 
 
 def kit_dir(run: RunDir, target: str, precision: str) -> Path:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dense_edge import bundle
 from dense_edge.calibrate.profiles import IR_SUFFIX
 from dense_edge.errors import UserError
 from dense_edge.fileio import read_json, sha256_file, write_json
@@ -22,7 +23,7 @@ from dense_edge.recipe import Recipe
 from dense_edge.recipe.schema import TargetSection
 from dense_edge.rundir import RunDir
 from dense_edge.stages import Stage, upstream
-from dense_edge.targets import bundle, registry
+from dense_edge.targets import registry
 from dense_edge.targets.base import Target
 
 
@@ -53,6 +54,8 @@ def source_model(recipe: Recipe, run: RunDir, target: str, precision: str) -> Pa
         try:
             return calibrate_stage(recipe, run, profiles=[info_.profile])[0].path
         except UserError as exc:
+            if recipe.calibration.source != "data":
+                raise  # already an image folder or manifest: its own error says what to fix
             if "calibration" in str(exc) or "data.root" in str(exc):
                 raise UserError(
                     f"an int8 engine needs calibration images: {exc}",
@@ -85,7 +88,7 @@ def compile_stage(
         record_in_manifest=True,
     )
     if stage.reusable(force=force) is not None:
-        info(f"compile: reusing {out} (same source and settings; --force to rebuild)")
+        info(f"compile: reusing {out} (same source and settings; --force to rebuild)", once=True)
         return EngineResult(target, precision, out, read_json(out / bundle.MANIFEST), True)
     t0 = time.perf_counter()
     info(f"compile: {target} {precision} from {source.relative_to(run.root)}")

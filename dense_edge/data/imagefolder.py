@@ -24,13 +24,37 @@ def scan(root: Path, classes: list[str] | None = None) -> tuple[list[Path], list
         raise DataError("image folder not found", path=root, fix="check data.root")
     if not root.is_dir():
         raise DataError("expected a folder of class folders", path=root)
-    found = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    found = sorted(d.name for d in root.iterdir() if d.is_dir())
+    hidden = [name for name in found if name.startswith(".")]
+    if hidden:
+        # A hidden folder is a class to some users and tool litter to others: never guess.
+        raise DataError(
+            f"class folder {hidden[0]!r} starts with '.' (hidden): it would be a class of "
+            f"its own, or silently one class fewer",
+            path=root / hidden[0],
+            fix="rename it if it is a class, or move it out of the data folder",
+        )
+    odd = [name for name in found if not name.isprintable()]
+    if odd:
+        # labels.txt holds one class per line, and the C++ apps read it so: a newline in a
+        # name would shift every later label.
+        raise DataError(
+            f"class folder {odd[0]!r} has a newline or other control character in its name",
+            path=root,
+            fix="rename the folder to printable characters",
+        )
     if not found:
         raise DataError(
             "no class folders", path=root, fix="put each class's images in root/<class name>/"
         )
     if classes is None:
         classes = found
+        if len(classes) < 2:
+            raise DataError(
+                f"only one class folder ({classes[0]!r}): a classifier needs two or more",
+                path=root,
+                fix="put each class's images in its own folder root/<class name>/",
+            )
     else:
         extra = sorted(set(found) - set(classes))
         if extra:
@@ -104,6 +128,10 @@ def load(
     tr, va, te = stratified_split(
         np.asarray(full.labels), [val_fraction, test_fraction], split_seed
     )
+    _check_split_sizes(
+        root, full, [("train", 1.0, tr), ("val_fraction", val_fraction, va),
+                     ("test_fraction", test_fraction, te)]
+    )  # fmt: skip
     origins = {
         "train": f"the rest of {root}",
         "val": f"{val_fraction:g} of {root}, stratified, seed {split_seed}",
@@ -124,3 +152,22 @@ def _checked(
     good, bad = images.drop_unusable(preprocess)
     skipped.extend(bad)
     return good
+
+
+def _check_split_sizes(
+    root: Path, full: FileImageSet, parts: list[tuple[str, float, np.ndarray]]
+) -> None:
+    """Refuse, before any training, a split that rounds to no images (2 images per class
+    and ``val_fraction: 0.1`` leave nothing to validate on: top-1 would be nan)."""
+    if len(full) == 0:
+        return
+    for key, fraction, idx in parts:
+        if len(idx) == 0 and fraction > 0:  # a fraction of 0 asks for no images
+            per_class = np.bincount(np.asarray(full.labels)).min()
+            what = "the training split" if key == "train" else f"data.{key}"
+            raise DataError(
+                f"{what} rounds to 0 of {len(full)} images ({per_class} in the smallest class)",
+                path=root,
+                fix="add images, or raise data.val_fraction / data.test_fraction "
+                "(or give train/ and val/ folders)",
+            )

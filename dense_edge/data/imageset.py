@@ -201,3 +201,11 @@ def stratified_split(labels: np.ndarray, fractions: Sequence[float], seed: int) 
             start += n
         parts[0].extend(idx[start:].tolist())
     return [np.sort(np.asarray(p, dtype=np.int64)) for p in parts]
+
+
+def short_list(items: Sequence[object], limit: int = 6, width: int = 24) -> str:
+    """A bounded rendering of a list of names for one-line errors: at most ``limit`` items of
+    at most ``width`` characters each, then how many more."""
+    shown = [repr(str(x)[:width] + ("..." if len(str(x)) > width else "")) for x in items[:limit]]
+    more = f", ... {len(items) - limit} more" if len(items) > limit else ""
+    return f"[{', '.join(shown)}{more}]"

@@ -46,4 +46,13 @@ def read(path_or_model: str | Path | onnx.ModelProto) -> dict[str, Any]:
         raise UserError(
             "ONNX file has no dense-edge manifest", path=where, fix="export it with dense-edge"
         )
-    return validate_manifest(json.loads(props[MANIFEST_KEY]), where)
+    try:
+        manifest = json.loads(props[MANIFEST_KEY])
+    except ValueError:
+        raise UserError(
+            f"the dense-edge manifest embedded in this ONNX file (metadata {MANIFEST_KEY!r}) is "
+            "not JSON",
+            path=where,
+            fix="export the model again with dense-edge export",
+        ) from None
+    return validate_manifest(manifest, where)

@@ -96,7 +96,7 @@ def export_stage(
     out = folder / "model.onnx"
     if stage.reusable(force=force) is not None:
         parity = read_json(folder / "parity.json") if (folder / "parity.json").exists() else {}
-        info(f"onnx: reusing {out} (same model and export options; --force to redo)")
+        info(f"onnx: reusing {out} (same model and export options; --force to redo)", once=True)
         return ExportResult(out, precision, parity, reused=True)
 
     t0 = time.perf_counter()

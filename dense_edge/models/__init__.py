@@ -9,38 +9,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from dense_edge.models.factory import create
 from dense_edge.models.registry import ModelConfig, available, check_input_size, get_config
 
 if TYPE_CHECKING:
     from dense_edge.models.densenet import DenseNet
 
 __all__ = ["ModelConfig", "available", "check_input_size", "create", "get_config", "load"]
-
-
-def create(
-    name: str,
-    *,
-    num_classes: int | None = None,
-    in_channels: int | None = None,
-    memory_efficient: bool = False,
-    drop_rate: float = 0.0,
-) -> DenseNet:
-    """Build the named DenseNet with freshly initialised weights."""
-    from dense_edge.models.densenet import DenseNet
-
-    c = get_config(name)
-    return DenseNet(
-        growth_rate=c.growth_rate,
-        block_config=c.block_config,
-        num_init_features=c.num_init_features,
-        bottleneck=c.bottleneck,
-        compression=c.compression,
-        stem=c.stem,  # type: ignore[arg-type]
-        in_channels=in_channels or c.in_channels,
-        num_classes=num_classes or c.default_num_classes,
-        drop_rate=drop_rate,
-        memory_efficient=memory_efficient,
-    )
 
 
 def load(
@@ -57,6 +32,7 @@ def load(
     (torchvision weights) the architecture is taken from ``arch`` or recognised from the weights,
     and a manifest with the architecture's default preprocessing is made.
     """
+    # loading imports torch (through weights): loaded when a model is, not with the registry
     from dense_edge.models.loading import load_model
 
     return load_model(

@@ -9,7 +9,7 @@ from typing import Any
 from dense_edge.errors import WeightsError
 from dense_edge.fileio import sha256_file
 from dense_edge.manifest import as_dict, load_manifest, new_manifest, validate_manifest
-from dense_edge.models import create
+from dense_edge.models.factory import create
 from dense_edge.models.registry import get_config
 from dense_edge.models.weights import (
     describe_state_dict,

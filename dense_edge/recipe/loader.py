@@ -10,8 +10,8 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from dense_edge.errors import RecipeError
+from dense_edge.fileio import check_name
 from dense_edge.recipe.schema import PATH_KEYS, Recipe
-from dense_edge.rundir import check_name
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -62,8 +62,8 @@ def load_recipe(
         _resolve_paths(raw, p.parent, where)
     given: dict[str, str] = {}  # override key -> how the user gave it (flag or --set)
     for key, value in (overrides or {}).items():
-        if value is None:
-            continue
+        if value is None and key not in (labels or {}):
+            continue  # a flag not given; an explicit ``--set KEY=null`` is kept
         if key in PATH_KEYS and isinstance(value, (str, Path)) and value != "data":
             value = str(Path(value).expanduser().resolve())
         given[key] = (labels or {}).get(key) or f"command-line {key}={value}"
@@ -150,6 +150,17 @@ def _check_files(recipe: Recipe, where: str, given: dict[str, str] | None = None
             )
 
 
+def short_repr(value: Any) -> str:
+    """``repr`` of a recipe value, bounded: a YAML alias bomb (a few hundred bytes that stand
+    for billions of list items) is shown by its first items, never expanded."""
+    import reprlib
+
+    r = reprlib.Repr()
+    r.maxlevel, r.maxlist, r.maxtuple, r.maxdict, r.maxset = 2, 4, 4, 4, 4
+    r.maxstring, r.maxother, r.maxlong = 60, 60, 40
+    return r.repr(value)
+
+
 def format_validation_error(exc: ValidationError, model: type[BaseModel]) -> str:
     """The first error, as ``key.path: what was expected, what was found``."""
     err = exc.errors(include_url=False)[0]
@@ -157,7 +168,8 @@ def format_validation_error(exc: ValidationError, model: type[BaseModel]) -> str
     for part in err["loc"]:
         if isinstance(part, int):
             loc += f"[{part}]"
-        elif not str(part).startswith("function-after"):
+        elif not str(part).startswith("function-after") and not any(c in str(part) for c in "-["):
+            # (union members such as 'constrained-int' or 'list[int]' are no recipe keys)
             loc += f".{part}" if loc else str(part)
     loc = loc.replace("validate_", "validate")
     kind = err["type"]
@@ -171,13 +183,13 @@ def format_validation_error(exc: ValidationError, model: type[BaseModel]) -> str
         return f"{loc}: required key is missing"
     if kind == "literal_error":
         expected = err.get("ctx", {}).get("expected", "")
-        return f"{loc}: expected one of {expected}, got {value!r}"
+        return f"{loc}: expected one of {expected}, got {short_repr(value)}"
     if kind.endswith("_type") or kind.endswith("_parsing"):
         want = _TYPE_NAMES.get(kind.split("_")[0], kind.split("_")[0])
-        return f"{loc}: expected {want}, got {value!r}"
+        return f"{loc}: expected {want}, got {short_repr(value)}"
     if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
-        return f"{loc}: {err['msg'].lower()}, got {value!r}"
-    msg = err["msg"]
+        return f"{loc}: {err['msg'].lower()}, got {short_repr(value)}"
+    msg = str(err["msg"])[:300]  # bounded, like the values above
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, ") :]
     # Validators name the key they judge first ("root: required ..."): attach it to the path.

@@ -18,13 +18,8 @@ from pydantic import (
     model_validator,
 )
 
-Precision = Literal["fp32", "fp16", "bf16", "int8"]
-CalibMethod = Literal["minmax", "percentile", "entropy", "mse"]
-DEFAULT_PRECISIONS: tuple[Precision, ...] = ("fp32", "int8")
-
-# Target and profile names are declared by the targets (dense_edge.targets.registry) and by
-# calibrate (dense_edge.calibrate.profiles), both downstream of the recipe every stage reads, so
-# they are looked up when a recipe is validated, not when this module is imported.
+from dense_edge import catalog
+from dense_edge.catalog import DEFAULT_PRECISIONS, FloatParts, MethodName, Precision
 
 
 def _one_of(value: str, allowed: Sequence[str]) -> str:
@@ -36,17 +31,31 @@ def _one_of(value: str, allowed: Sequence[str]) -> str:
 
 
 def target_names() -> tuple[str, ...]:
-    """What a recipe's ``targets[].name`` may be: ``onnx`` or a registered target."""
-    from dense_edge.targets.registry import ONNX, names
-
-    return (ONNX, *names())
+    """What a recipe's ``targets[].name`` may be: ``onnx`` or a declared target."""
+    return (catalog.ONNX, *catalog.target_names())
 
 
 def profile_names() -> tuple[str, ...]:
     """The calibration profiles, in the order ``calibration.profiles`` lists them by default."""
-    from dense_edge.calibrate.profiles import PROFILES
+    return tuple(sorted(catalog.PROFILES))
 
-    return tuple(sorted(PROFILES))
+
+# Upper bounds: a recipe is small input, and a number in it must not turn into gigabytes of
+# memory or days of work by a typo. Each is far above any real use.
+MAX_SEED = 2**63 - 1  # seeds are stored and passed on as int64
+MAX_SIDE = 4096  # pixels: preprocess.input_size, resize
+MAX_SAMPLES = 1_000_000  # images drawn for calibration, parity, accuracy-aware search
+MAX_BATCH = 4096
+MAX_CLASSES = 100_000
+Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
+Side = Annotated[int, Field(ge=1, le=MAX_SIDE)]
+BatchSize = Annotated[int, Field(ge=1, le=MAX_BATCH)]
+
+
+def _power_of_two(v: int) -> int:
+    if v & (v - 1):
+        raise ValueError(f"expected a power of two (128, 256, ... 65536), got {v}")
+    return v
 
 
 TargetName = Annotated[str, AfterValidator(lambda v: _one_of(v, target_names()))]
@@ -59,7 +68,7 @@ class _Section(BaseModel):
 
 class ModelSection(_Section):
     arch: str = "densenet-digits"
-    num_classes: int | None = Field(default=None, ge=2)
+    num_classes: int | None = Field(default=None, ge=2, le=MAX_CLASSES)
     weights: str | None = None  # our checkpoint, a torchvision .pth, or .safetensors
     memory_efficient: bool = False
     drop_rate: float = Field(default=0.0, ge=0.0, lt=1.0)
@@ -68,8 +77,8 @@ class ModelSection(_Section):
 class PreprocessSection(_Section):
     """Overrides of the architecture's default preprocessing (``None`` keeps the default)."""
 
-    input_size: list[int] | None = None
-    resize: int | list[int] | None = None
+    input_size: list[Side] | None = None
+    resize: Side | list[Side] | None = None
     crop: bool | None = None
     color: Literal["RGB", "L"] | None = None
     channel_order: Literal["RGB", "BGR"] | None = None
@@ -80,8 +89,15 @@ class PreprocessSection(_Section):
     @field_validator("input_size")
     @classmethod
     def _hw(cls, v: list[int] | None) -> list[int] | None:
-        if v is not None and (len(v) != 2 or min(v) < 1):
+        if v is not None and len(v) != 2:
             raise ValueError("expected [height, width] of positive ints")
+        return v
+
+    @field_validator("resize")
+    @classmethod
+    def _resize(cls, v: int | list[int] | None) -> int | list[int] | None:
+        if isinstance(v, list) and len(v) != 2:
+            raise ValueError("expected one side or [height, width] of positive ints")
         return v
 
 
@@ -90,10 +106,10 @@ class DataSection(_Section):
     root: str | None = None  # image folder or CIFAR-10 python batch folder
     val_fraction: float = Field(default=0.1, ge=0.0, lt=1.0)
     test_fraction: float = Field(default=0.2, ge=0.0, lt=1.0)
-    split_seed: int = 0
+    split_seed: Seed = 0
     skip_corrupt: bool = False  # count and skip unusable images instead of failing
     limit: int | None = Field(default=None, ge=1)  # at most this many images per split
-    synthetic_samples: int = Field(default=200, ge=10)
+    synthetic_samples: int = Field(default=200, ge=10, le=MAX_SAMPLES)
 
     @model_validator(mode="after")
     def _needs_root(self) -> DataSection:
@@ -105,13 +121,15 @@ class DataSection(_Section):
 
 
 class AugmentSection(_Section):
-    pad_crop: int = Field(default=1, ge=0)  # random crop after zero-padding by this many pixels
+    pad_crop: int = Field(
+        default=1, ge=0, le=MAX_SIDE
+    )  # random crop after zero-padding by this many pixels
     hflip: bool = False
 
 
 class TrainSection(_Section):
-    epochs: int = Field(default=30, ge=1)
-    batch_size: int = Field(default=64, ge=1)
+    epochs: int = Field(default=30, ge=1, le=100_000)
+    batch_size: BatchSize = 64
     lr: float = Field(default=0.1, gt=0)
     momentum: float = Field(default=0.9, ge=0, lt=1)
     nesterov: bool = True
@@ -126,7 +144,7 @@ class TrainSection(_Section):
 class ParitySection(_Section):
     """Tolerances of the exported model against PyTorch (``null`` switches a check off)."""
 
-    samples: int = Field(default=64, ge=1)
+    samples: int = Field(default=64, ge=1, le=MAX_SAMPLES)
     max_abs_error: float | None = Field(default=1e-4, gt=0)
     min_cosine: float | None = Field(default=0.9999, gt=0, le=1)
     min_top1_agreement: float | None = Field(default=1.0, gt=0, le=1)
@@ -138,7 +156,7 @@ def _fp16_parity() -> ParitySection:
 
 
 class ExportSection(_Section):
-    opset: int = Field(default=20, ge=1)
+    opset: int = Field(default=20, ge=1, le=99)
     exporter: Literal["torchscript", "dynamo"] = "torchscript"
     dynamic_batch: bool = True
     dynamic_hw: bool = False
@@ -152,19 +170,19 @@ class AccuracyAwareSection(_Section):
     enabled: bool = False
     max_top1_drop: float | None = Field(default=0.5, ge=0)  # points
     min_agreement: float | None = Field(default=None, gt=0, le=1)
-    samples: int = Field(default=500, ge=1)
+    samples: int = Field(default=500, ge=1, le=MAX_SAMPLES)
 
 
 class CalibrationSection(_Section):
     source: str = "data"  # "data" (drawn from data.train), an image folder, or a manifest file
-    samples: int = Field(default=300, ge=1)
-    seed: int = 0
-    method: CalibMethod = "percentile"
+    samples: int = Field(default=300, ge=1, le=MAX_SAMPLES)
+    seed: Seed = 0
+    method: MethodName = "percentile"
     percentile: float = Field(default=99.99, gt=50, le=100)
-    bins: int = Field(default=2048, ge=128)
+    bins: Annotated[int, AfterValidator(_power_of_two)] = Field(default=2048, ge=128, le=65536)
     skip_unreadable: bool = False
     profiles: list[Profile] = Field(default_factory=lambda: list(profile_names()))
-    float_parts: Literal["fp16", "fp32"] = "fp16"  # TensorRT: type of the non-quantised layers
+    float_parts: FloatParts = "fp16"  # TensorRT: type of the non-quantised layers
     nncf_preset: Literal["performance", "mixed"] = "performance"  # OpenVINO (NNCF)
     accuracy_aware: AccuracyAwareSection = Field(default_factory=AccuracyAwareSection)
 
@@ -174,13 +192,13 @@ class TargetSection(_Section):
     precisions: list[Precision] = Field(default_factory=lambda: list(DEFAULT_PRECISIONS))
     device: str | None = None  # OpenVINO: CPU/GPU/NPU/AUTO; ONNX Runtime: provider name
     hint: Literal["latency", "throughput"] = "latency"
-    threads: int | None = Field(default=None, ge=1)
-    streams: int | None = Field(default=None, ge=1)
+    threads: int | None = Field(default=None, ge=1, le=1024)
+    streams: int | None = Field(default=None, ge=1, le=1024)
     # TensorRT only
-    min_batch: int = Field(default=1, ge=1)
-    opt_batch: int | None = Field(default=None, ge=1)  # default: min_batch (latency first)
-    max_batch: int = Field(default=8, ge=1)
-    workspace_mb: int = Field(default=1024, ge=16)
+    min_batch: BatchSize = 1
+    opt_batch: BatchSize | None = None  # default: min_batch (latency first)
+    max_batch: BatchSize = 8
+    workspace_mb: int = Field(default=1024, ge=16, le=1 << 20)
     optimization_level: int = Field(default=3, ge=0, le=5)
     dla_core: int | None = Field(default=None, ge=0)
 
@@ -202,29 +220,27 @@ class BudgetSection(_Section):
 class ValidateSection(_Section):
     split: Literal["test", "val"] = "test"
     limit: int | None = Field(default=None, ge=1)
-    batch_sizes: list[int] = Field(default_factory=lambda: [1, 8])
-    decision_batch: int = Field(default=1, ge=1)  # batch size the recommendation is made at
-    warmup: int = Field(default=10, ge=0)
-    iterations: int = Field(default=1000, ge=1)  # p99 is reported from 1000 samples up
-    time_budget_s: float | None = Field(default=10.0, gt=0)
-    rounds: int = Field(default=3, ge=1)  # latency in interleaved rounds, pooled
+    batch_sizes: list[BatchSize] = Field(default_factory=lambda: [1, 8], min_length=1)
+    decision_batch: BatchSize = 1  # batch size the recommendation is made at
+    warmup: int = Field(default=10, ge=0, le=1_000_000)
+    iterations: int = Field(default=1000, ge=1, le=10_000_000)  # p99 from 1000 samples up
+    time_budget_s: float | None = Field(default=10.0, gt=0, le=86_400)
+    rounds: int = Field(default=3, ge=1, le=1000)  # latency in interleaved rounds, pooled
     min_reference_top1: float | None = Field(default=None, gt=0, le=1)  # float model, fraction
     budgets: BudgetSection = Field(default_factory=BudgetSection)
 
 
 def _default_targets() -> list[TargetSection]:
-    from dense_edge.targets.registry import all_targets
-
     return [
         TargetSection(name=t.name, precisions=list(t.default_precisions))
-        for t in all_targets()
+        for t in catalog.TARGETS
         if t.in_default_recipe
     ]
 
 
 class Recipe(_Section):
     name: str = "digits"
-    seed: int = 0
+    seed: Seed = 0
     model: ModelSection = Field(default_factory=ModelSection)
     data: DataSection = Field(default_factory=DataSection)
     preprocess: PreprocessSection = Field(default_factory=PreprocessSection)

@@ -33,9 +33,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dense_edge import bundle as bundle_io
 from dense_edge.errors import UserError
 from dense_edge.records import Report
-from dense_edge.targets import bundle as bundle_io
 from dense_edge.validate.latency import clock_of, wall_p50_of
 from dense_edge.validate.side_by_side import DEFAULT_ROUNDS, Pair, PairedTiming, time_pairs
 

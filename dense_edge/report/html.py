@@ -7,6 +7,7 @@ import html
 import io
 from typing import Any
 
+from dense_edge.catalog import PYTORCH, REFERENCE_COLOR
 from dense_edge.records import Report
 from dense_edge.report import tables
 from dense_edge.targets.base import WALL_CLOCK
@@ -107,7 +108,7 @@ def accuracy_latency_plot(report: Report, batch: str) -> str:
 
     fig, ax = plt.subplots(figsize=(7.5, 4.2))
     markers = {"fp32": "o", "fp16": "s", "bf16": "D", "int8": "^"}
-    colors = {"pytorch": "#555", **{t.name: t.color for t in all_targets()}}
+    colors = {PYTORCH: REFERENCE_COLOR, **{t.name: t.color for t in all_targets()}}
     engines = _measured(report, batch)
     labelled = any("top1_fraction" in e["accuracy"] for e in engines)
     key = "top1_fraction" if labelled else "agreement_fraction"

@@ -11,6 +11,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, cast
 
+from dense_edge.catalog import PYTORCH
 from dense_edge.errors import UserError
 from dense_edge.records import REPORT_FILE, Report
 from dense_edge.records import REPORT_SCHEMA as SCHEMA
@@ -19,7 +20,7 @@ from dense_edge.targets.registry import names
 
 __all__ = ["SCHEMA", "SCHEMA_VERSION", "json_schema", "load", "load_previous"]
 
-REFERENCE_TARGET = "pytorch"  # the float model's row
+REFERENCE_TARGET = PYTORCH  # the float model's row
 
 
 def json_schema() -> dict[str, Any]:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from dense_edge.fileio import atomic_dir
 from dense_edge.records import REPORT_FILE, Report
 from dense_edge.report import html, markdown
+from dense_edge.stages import atomic_dir
 
 
 def write_reports(report: Report, folder: Path) -> Path:

@@ -33,7 +33,7 @@ def _cache_dir() -> Path:
 
 def load(path: str | Path, *, verify: bool = True) -> Model:
     """An engine bundle folder, a ``.bundle`` archive, or an ``.onnx`` exported by dense-edge."""
-    from dense_edge.targets import bundle
+    from dense_edge import bundle
 
     p = Path(path)
     if p.is_file() and p.suffix == ".bundle":
@@ -67,6 +67,7 @@ class Model:
         profiles = manifest.get("profiles") or []
         self.max_batch = int(profiles[0]["max"][0]) if profiles else DEFAULT_BATCH
         self._runner = runner.activate()
+        self._closed = False
         # Runners that are not thread-safe (a TensorRT execution context) run one call at a time.
         target = TARGETS.get(str(manifest.get("target")))
         self._lock = threading.Lock() if target is not None and not target.thread_safe else None
@@ -78,6 +79,7 @@ class Model:
         self.close()
 
     def close(self) -> None:
+        self._closed = True
         self._runner.deactivate()
 
     # -- inputs -------------------------------------------------------------------------------
@@ -101,13 +103,16 @@ class Model:
             if item.dtype == np.uint8:
                 return self.preprocess(item)
             if item.dtype.kind == "f" and list(item.shape) == self.input_shape:
-                if not np.isfinite(item).all():
-                    bad = int((~np.isfinite(item)).sum())
+                with np.errstate(over="ignore", invalid="ignore"):
+                    x = item.astype(np.float32, copy=False)  # 1e300 becomes inf here
+                if not np.isfinite(x).all():
+                    bad = int((~np.isfinite(x)).sum())
                     raise UserError(
-                        f"float input of shape {item.shape} has {bad} NaN or infinite values: "
-                        f"the model's answer to it would mean nothing"
+                        f"float input of shape {item.shape} has {bad} NaN, infinite or "
+                        f"beyond-float32 (over 3.4e38) values: the model's answer to it would "
+                        f"mean nothing"
                     )
-                return item.astype(np.float32, copy=False)  # already preprocessed
+                return x  # already preprocessed
             raise UserError(
                 f"array input of dtype {item.dtype} and shape {item.shape}: expected uint8 HxWxC "
                 f"pixels or a preprocessed float {self.input_shape} tensor"
@@ -115,10 +120,19 @@ class Model:
         if hasattr(item, "mode") and hasattr(item, "size"):  # a PIL image
             self.preprocess.check_colour(item)
             return self.preprocess(self.preprocess.from_pil(item))
-        raise UserError(f"cannot read an input of type {type(item).__name__}")
+        raise UserError(
+            f"cannot read an input of type {type(item).__name__}: pass an image path, a PIL "
+            "image, uint8 HxWxC pixels or a preprocessed float32 tensor"
+        )
 
     # -- inference ----------------------------------------------------------------------------
     def logits(self, inputs: Any, *, batch_size: int | None = None) -> np.ndarray:
+        if self._closed:
+            raise UserError(
+                f"this model ({self.source}) was closed",
+                fix="load it again with dense_edge.runtime.load(path), or predict before "
+                "close() (inside its 'with' block)",
+            )
         x = self.tensor(inputs)
         step = max(1, min(batch_size or self.max_batch, self.max_batch))
         parts = []
@@ -163,6 +177,17 @@ def _is_single(inputs: Any, shape: Sequence[int]) -> bool:
 
 
 def _as_list(inputs: Any, shape: Sequence[int]) -> list[Any]:
+    if isinstance(inputs, (bytes, bytearray, memoryview)):
+        raise UserError(
+            f"predict() was given {type(inputs).__name__} ({len(inputs)} bytes): pass an image "
+            "path, or decode the bytes first: PIL.Image.open(io.BytesIO(data))"
+        )
+    if isinstance(inputs, np.ndarray) and inputs.dtype != np.uint8 and inputs.dtype.kind != "f":
+        raise UserError(  # an int32 8x8 picture is not a batch of eight rows
+            f"array input of dtype {inputs.dtype} and shape {inputs.shape}: expected uint8 "
+            f"HxW or HxWxC pixels or a preprocessed float {tuple(shape)} tensor",
+            fix="convert pixels with arr.astype(np.uint8) once they are in 0..255",
+        )
     if _is_single(inputs, shape):
         return [inputs]
     if isinstance(inputs, np.ndarray):

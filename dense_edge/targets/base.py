@@ -11,13 +11,13 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 
-from dense_edge.calibrate.profiles import PROFILES
+from dense_edge.catalog import DeviceKind, Precision, ProfileName, TargetDeclaration
 
 if TYPE_CHECKING:
     from dense_edge.recipe.schema import TargetSection
@@ -127,13 +127,12 @@ class Runner(ABC):
 
 # -- the Target contract ----------------------------------------------------------------------
 # One object per target package (``dense_edge/targets/<name>/target.py``), listed once in
-# ``dense_edge.targets.registry``. Everything a stage, the CLI, the recipe schema or the report
-# needs to know about a target is an attribute or a method here, so no module outside
+# ``dense_edge.targets.registry``. What a target *is* (name, title, precisions, library, profile,
+# colour...) is data in :mod:`dense_edge.catalog`, given as ``class X(Target, declared=...)``
+# and copied onto the class as attributes; what it *does* is a method here, so no module outside
 # ``targets/`` branches on a target's name. Declaring a target imports no runtime: ``status``,
 # ``compile`` and ``load_runner`` import theirs when called.
 
-Precision = Literal["fp32", "fp16", "bf16", "int8"]
-DeviceKind = Literal["cpu", "cuda"]
 Int8Source = Literal["onnx", "ir"]  # a Q/DQ ONNX, or an NNCF OpenVINO IR
 Fp16Source = Literal["fp16-onnx", "fp32-onnx"]  # an FP16 ONNX, or the runtime converts fp32
 
@@ -186,23 +185,34 @@ class KitRun:
 
 
 class Target(ABC):
-    """A runtime dense-edge builds engines for. Subclasses set every attribute below."""
+    """A runtime dense-edge builds engines for. A subclass is declared with its catalogue entry,
+    ``class OpenVinoTarget(Target, declared=catalog.OPENVINO)``, and sets the behaviour
+    attributes below the declared ones."""
 
-    name: str  # the CLI/recipe/manifest name, e.g. "openvino"
-    title: str  # how people write it, e.g. "OpenVINO"
-    precisions: tuple[Precision, ...]  # what it builds
-    default_precisions: tuple[Precision, ...]  # `export --target X` without --precision
-    in_default_recipe: bool  # part of the empty recipe's `targets`
-    pip_extra: str | None  # `pip install 'dense-edge[<pip_extra>]'`; None: a core dependency
-    library: str  # the distribution whose version a manifest records (and whose upgrade rebuilds)
-    device_kinds: tuple[DeviceKind, ...]  # where it runs; the first is where validation measures
+    # declared in dense_edge.catalog (see TargetDeclaration for what each means)
+    declared: ClassVar[TargetDeclaration]
+    name: ClassVar[str]
+    title: ClassVar[str]
+    precisions: ClassVar[tuple[Precision, ...]]
+    default_precisions: ClassVar[tuple[Precision, ...]]
+    in_default_recipe: ClassVar[bool]
+    pip_extra: ClassVar[str | None]
+    library: ClassVar[str]
+    device_kinds: ClassVar[tuple[DeviceKind, ...]]
+    profile: ClassVar[ProfileName]
+    color: ClassVar[str]
+    kit_steps: ClassVar[str]
+    # behaviour, set by the subclass
     thread_safe: bool  # one runner may be called from several threads at once
-    profile: str  # the calibration profile (dense_edge.calibrate.profiles) of its int8 model
     int8_source: Int8Source
     fp16_source: Fp16Source
-    color: str  # its colour in the report's plots
     kit_stand_in: str | None = None  # runner that may check its kits where it cannot run
-    kit_steps: str = ""  # what to run in one of its kits on the device
+
+    def __init_subclass__(cls, *, declared: TargetDeclaration, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.declared = declared
+        for f in fields(TargetDeclaration):  # what a target is: its catalogue entry's fields
+            setattr(cls, f.name, getattr(declared, f.name))
 
     @property
     def device_kind(self) -> DeviceKind:
@@ -274,10 +284,3 @@ class Target(ABC):
     def kit_run(self, kit: Path, manifest: dict[str, Any], *, runner: str, rebuild: bool) -> KitRun:
         """What runs the kit's evaluation set here: the target itself or its ``kit_stand_in``."""
         raise NotImplementedError(f"{self.name} writes no device build kits")
-
-
-def calibration_profile(name: str) -> str:
-    """``name`` as a calibration profile, checked against the profiles calibrate knows."""
-    if name not in PROFILES:
-        raise ValueError(f"no calibration profile {name!r} (known: {', '.join(PROFILES)})")
-    return name

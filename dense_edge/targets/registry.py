@@ -1,25 +1,42 @@
-"""The one list of targets dense-edge builds engines for, and how to load any engine bundle.
+"""The targets dense-edge builds engines for, and how to load any engine bundle.
 
-Every name a user can give (``--target``, a recipe's ``targets``, an engine manifest's
-``target``) is looked up here; the CLI choices, the recipe schema and the report schema's enum
-derive from :data:`TARGETS`. Importing this module imports no runtime.
+The names are declared in :mod:`dense_edge.catalog` (the recipe schema and the CLI's choices read
+them there); this module maps each declared name to the :class:`Target` that implements it, in
+the catalogue's order, and a declaration without an implementation fails at import. Importing
+this module imports no runtime.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from dense_edge import bundle as bundle_io
+from dense_edge import catalog
+from dense_edge.catalog import ONNX
 from dense_edge.errors import UserError
-from dense_edge.targets import bundle as bundle_io
 from dense_edge.targets.base import Runner, Target
 from dense_edge.targets.onnxruntime.target import TARGET as ONNXRUNTIME
 from dense_edge.targets.openvino.target import TARGET as OPENVINO
 from dense_edge.targets.tensorrt.target import TARGET as TENSORRT
 
-# One line per target: adding one is its package and a line here.
-TARGETS: dict[str, Target] = {t.name: t for t in (ONNXRUNTIME, OPENVINO, TENSORRT)}
+# One line per target: adding one is its declaration in dense_edge.catalog, its package and a
+# line here. The catalogue's order is the order everything lists targets in.
+_IMPLEMENTED: tuple[Target, ...] = (ONNXRUNTIME, OPENVINO, TENSORRT)
 
-ONNX = "onnx"  # not a target: `export --target onnx` stops at the checked ONNX model
+
+def _implementation(declared: catalog.TargetDeclaration) -> Target:
+    for target in _IMPLEMENTED:
+        if target.declared is declared:
+            return target
+    raise LookupError(
+        f"target {declared.name!r} is declared in dense_edge.catalog but not listed in "
+        "dense_edge.targets.registry"
+    )
+
+
+TARGETS: dict[str, Target] = {d.name: _implementation(d) for d in catalog.TARGETS}
+
+__all__ = ["ONNX", "TARGETS", "all_targets", "check_precision", "get", "load_runner", "names"]
 
 
 def names() -> tuple[str, ...]:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from dense_edge.data import load_splits, preprocess_for
+from dense_edge.data.identity import data_identity
 from dense_edge.errors import StageError, WeightsError
 from dense_edge.fileio import sha256_file, sha256_json, write_json
 from dense_edge.manifest import as_dict, load_manifest, new_manifest
@@ -42,27 +42,6 @@ def weights_file(path: str | Path) -> Path:
     if not p.is_file():
         raise WeightsError("weights file not found", path=p, fix="check the --weights path")
     return p
-
-
-def data_identity(recipe: Recipe) -> dict[str, Any]:
-    """What the data is, without decoding an image: the settings, and for file sources the
-    listing of every file below ``data.root`` with its size."""
-    d = recipe.data
-    ident: dict[str, Any] = {"settings": d.model_dump(mode="json")}
-    if d.root and Path(d.root).is_dir():
-        root = Path(d.root)
-        listing = []
-        for dirpath, dirnames, filenames in os.walk(root):
-            dirnames.sort()
-            for name in sorted(filenames):
-                f = Path(dirpath) / name
-                try:
-                    listing.append([f.relative_to(root).as_posix(), f.stat().st_size])
-                except OSError:
-                    listing.append([f.relative_to(root).as_posix(), None])
-        ident["files"] = len(listing)
-        ident["listing_sha256"] = sha256_json(listing)
-    return ident
 
 
 def model_inputs(recipe: Recipe) -> dict[str, Any]:
@@ -129,7 +108,7 @@ def train_stage(
         rec = rec if rec and rec["fingerprint"] == stage.fingerprint and not force else None
     if rec is not None and not resume:
         why = "imported weights" if imported is not None else "same recipe"
-        info(f"model: reusing {out} ({why}; --force to redo)")
+        info(f"model: reusing {out} ({why}; --force to redo)", once=True)
         return StageResult(as_dict(load_manifest(out)), out, reused=True)
     ckpt = run.checkpoint
     if force and not resume and world.main and ckpt.exists():
@@ -262,6 +241,7 @@ def _import_weights(recipe: Recipe, run: RunDir, stage: Stage) -> StageResult:
             path=weights,
             fix="use weights trained on these classes or point data.root elsewhere",
         )
+    _check_class_names(classes, loaded, weights)
     base = _base_manifest(recipe, classes or loaded["classes"], preprocess)
     metrics = dict(loaded.get("metrics") or {})
     if splits is not None and len(splits.test):
@@ -279,6 +259,23 @@ def _import_weights(recipe: Recipe, run: RunDir, stage: Stage) -> StageResult:
     manifest = _commit_model(stage, model, manifest)
     info(f"model: imported {weights.name} as {recipe.model.arch} -> {run.model}")
     return StageResult(manifest, run.model, reused=False)
+
+
+def _check_class_names(classes: list[str] | None, loaded: dict[str, Any], weights: Path) -> None:
+    """Weights trained by dense-edge name their classes: the data's folders must be the same
+    names in the same order ("0".."9" weights on "zero".."nine" folders answer wrongly)."""
+    from dense_edge.data.imageset import short_list
+
+    named = "recipe" in (loaded.get("source") or {})  # a torchvision .pth names no classes
+    if classes is None or not named or list(loaded["classes"]) == list(classes):
+        return
+    raise WeightsError(
+        f"the weights' classes {short_list(loaded['classes'])} are not the data's class "
+        f"folders {short_list(classes)}",
+        path=weights,
+        fix="rename the class folders to the weights' class names, or use weights trained "
+        "on these folders",
+    )
 
 
 def _base_manifest(recipe: Recipe, classes: list[str], preprocess: Any) -> dict[str, Any]:
@@ -317,13 +314,24 @@ def _commit_model(stage: Stage, model: Any, manifest: dict[str, Any]) -> dict[st
 def check_files(splits: Any) -> None:
     """Open every image file's header once (no decoding): a file that is not an image, or one
     too large to decode safely, is named before training starts."""
-    from dense_edge.data.imageset import FileImageSet
+    from dense_edge.data.imageset import FileImageSet, short_list
+    from dense_edge.errors import DataError
     from dense_edge.preprocess import check_image
 
+    fix = "remove or replace the files, or set data.skip_corrupt: true"
     seen: set[Path] = set()
+    bad: list[DataError] = []
     for part in (splits.train, splits.val, splits.test):
         if isinstance(part, FileImageSet):
             for p in part.paths:
                 if p not in seen:
                     seen.add(p)
-                    check_image(p, fix="remove or replace the file, or set data.skip_corrupt: true")
+                    try:
+                        check_image(p)
+                    except DataError as exc:
+                        bad.append(exc)
+    if len(bad) == 1:
+        raise DataError(str(bad[0]), fix=fix.replace("files", "file"))
+    if bad:  # every bad file named at once (a bounded list), not one per attempt
+        names = short_list([str(e.path) for e in bad], limit=5, width=80)
+        raise DataError(f"{len(bad)} image files cannot be used: {names}; first: {bad[0]}", fix=fix)

@@ -196,7 +196,7 @@ def _input_batch(manifest: dict[str, Any], batch: int) -> np.ndarray:
 
 
 def _serve(bundle: str, stdin: IO[str], stdout: IO[str]) -> None:
-    from dense_edge.targets import bundle as bundle_io
+    from dense_edge import bundle as bundle_io
     from dense_edge.targets.registry import load_runner
 
     def say(obj: dict[str, Any]) -> None:

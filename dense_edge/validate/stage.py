@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from dense_edge import environment
+from dense_edge import bundle, environment
 from dense_edge.accuracy import top1
 from dense_edge.data.evaluation import evaluation_set
 from dense_edge.errors import StageError
@@ -25,7 +25,7 @@ from dense_edge.progress import info
 from dense_edge.recipe import Recipe
 from dense_edge.records import REPORT_SCHEMA, REPORT_SCHEMA_VERSION, Report
 from dense_edge.rundir import RunDir
-from dense_edge.targets import bundle, registry
+from dense_edge.targets import registry
 from dense_edge.validate import accuracy, split_cache
 from dense_edge.validate import budgets as budgets_mod
 from dense_edge.validate import latency as latency_mod

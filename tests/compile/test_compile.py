@@ -7,10 +7,10 @@ import json
 import pytest
 from click.testing import CliRunner
 
+from dense_edge import bundle
 from dense_edge.cli import cli
 from dense_edge.compile.stage import compile_stage
 from dense_edge.errors import MissingDependencyError, StageError, UserError
-from dense_edge.targets import bundle
 from dense_edge.targets.registry import load_runner
 from tests.conftest import DIGITS_SET, digits_recipe
 

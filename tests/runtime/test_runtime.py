@@ -254,19 +254,25 @@ def test_empty_and_grey_batches(engine, digits):
         assert model.predict(grey, top_k=1) == model.predict(list(images[:3]), top_k=1)
 
 
-def test_the_readme_device_app_snippet_runs_as_written(validated, digits, tmp_path, monkeypatch):
+def test_the_readme_device_app_snippet_runs_as_written(validated, tmp_path, monkeypatch):
+    """It makes its own picture and bundle, and writes nothing outside runs/digits/."""
     import os
     import re
 
     text = (REPO / "README.md").read_text()
     section = text[text.index("## In a device app") :]
     code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
-    (tmp_path / "runs").mkdir()
-    os.symlink(validated[0].root, tmp_path / "runs" / "digits")
-    Image.fromarray(digits[0][0][:, :, 0]).save(tmp_path / "digit.png")
-    runtime.pack(validated[0].root / "engines" / "openvino-int8", tmp_path / "model.bundle")
-    monkeypatch.chdir(tmp_path)
+    repo = tmp_path / "repo"
+    (repo / "runs" / "digits").mkdir(parents=True)
+    os.symlink(validated[0].root / "engines", repo / "runs" / "digits" / "engines")
+    monkeypatch.chdir(repo)
     monkeypatch.setenv("DENSE_EDGE_CACHE", str(tmp_path / "cache"))
     scope: dict[str, object] = {}
     exec(compile(code, "README.md", "exec"), scope)
-    assert len(scope["batch"]) == 16 and scope["batch"][0][0].label == str(digits[1][0])
+    assert len(scope["batch"]) == 16 and scope["batch"][0][0].label == "0"  # digits[0] is a 0
+    assert [p.name for p in repo.iterdir()] == ["runs"]
+    assert sorted(p.name for p in (repo / "runs" / "digits").iterdir()) == [
+        "digit.png",
+        "engines",
+        "model.bundle",
+    ]

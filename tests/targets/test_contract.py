@@ -123,8 +123,8 @@ def test_compile_and_load_runner_run_a_real_model(target: Target, run_copy):
     reason = target.cannot_build_here()
     if reason is not None:
         pytest.skip(f"{target.name} cannot build engines here: {reason}")
+    from dense_edge import bundle
     from dense_edge.data import Preprocess, load_splits
-    from dense_edge.targets import bundle
     from dense_edge.targets.onnxruntime.runner import OnnxRuntimeRunner
 
     precision = _precision_to_build(target)

@@ -14,12 +14,13 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from dense_edge import bundle
 from dense_edge.cli import cli
 from dense_edge.compile.kit import write_device_kit
 from dense_edge.report.merge import merge
 from dense_edge.report.schema import json_schema
 from dense_edge.rundir import RunDir
-from dense_edge.targets import bundle, evalset
+from dense_edge.targets import evalset
 from dense_edge.targets.tensorrt import availability
 from dense_edge.targets.tensorrt.selfcheck import l4t_release
 from tests.conftest import VALIDATE_FAST, digits_recipe

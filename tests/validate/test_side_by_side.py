@@ -8,9 +8,9 @@ import shutil
 
 from click.testing import CliRunner
 
+from dense_edge import bundle as bundle_io
 from dense_edge.cli import cli
 from dense_edge.report.compare import Tolerance, compare, side_by_side_pairs
-from dense_edge.targets import bundle as bundle_io
 from dense_edge.validate.side_by_side import Pair, PairedTiming, time_pairs
 
 

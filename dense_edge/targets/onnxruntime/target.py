@@ -5,28 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dense_edge.targets.base import Compiled, Runner, Target, TargetStatus, calibration_profile
+from dense_edge import catalog
+from dense_edge.targets.base import Compiled, Runner, Target, TargetStatus
 
 if TYPE_CHECKING:
     from dense_edge.recipe.schema import TargetSection
 
-NAME = "onnxruntime"
 
-
-class OnnxRuntimeTarget(Target):
-    name = NAME
-    title = "ONNX Runtime"
-    precisions = ("fp32", "fp16", "int8")
-    default_precisions = ("fp32", "int8")
-    in_default_recipe = True
-    pip_extra = None  # a core dependency
-    library = NAME
-    device_kinds = ("cpu", "cuda")
+class OnnxRuntimeTarget(Target, declared=catalog.ONNXRUNTIME):
     thread_safe = True  # an InferenceSession may be run from several threads
-    profile = calibration_profile(NAME)
     int8_source = "onnx"
     fp16_source = "fp16-onnx"
-    color = "#1f77b4"
 
     def status(self) -> TargetStatus:
         try:

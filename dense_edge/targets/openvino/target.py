@@ -5,28 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dense_edge.targets.base import Compiled, Runner, Target, TargetStatus, calibration_profile
+from dense_edge import catalog
+from dense_edge.targets.base import Compiled, Runner, Target, TargetStatus
 
 if TYPE_CHECKING:
     from dense_edge.recipe.schema import TargetSection
 
-NAME = "openvino"
 
-
-class OpenVinoTarget(Target):
-    name = NAME
-    title = "OpenVINO"
-    precisions = ("fp32", "fp16", "bf16", "int8")
-    default_precisions = ("fp32", "int8")
-    in_default_recipe = True
-    pip_extra = NAME
-    library = NAME
-    device_kinds = ("cpu",)
+class OpenVinoTarget(Target, declared=catalog.OPENVINO):
     thread_safe = True  # our runner keeps one infer request per thread
-    profile = calibration_profile(NAME)
     int8_source = "ir"
     fp16_source = "fp32-onnx"
-    color = "#7b3294"
 
     def status(self) -> TargetStatus:
         try:

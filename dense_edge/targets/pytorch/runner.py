@@ -7,11 +7,12 @@ from typing import Any
 
 import numpy as np
 
+from dense_edge.catalog import PYTORCH
 from dense_edge.targets.base import Runner
 
 
 class PyTorchRunner(Runner):
-    name = "pytorch"
+    name = PYTORCH
 
     def __init__(self, model_dir: str | Path, *, device: str = "cpu") -> None:
         super().__init__()

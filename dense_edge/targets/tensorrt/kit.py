@@ -13,8 +13,8 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from dense_edge import bundle
 from dense_edge.errors import UserError
-from dense_edge.targets import bundle
 from dense_edge.targets.base import KitFiles
 from dense_edge.targets.tensorrt.compiler import make_plan, write_kit
 

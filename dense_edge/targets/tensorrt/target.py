@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from dense_edge import catalog
 from dense_edge.errors import MissingDependencyError
 from dense_edge.targets.base import (
     Compiled,
@@ -13,32 +14,20 @@ from dense_edge.targets.base import (
     Runner,
     Target,
     TargetStatus,
-    calibration_profile,
 )
 from dense_edge.targets.tensorrt import availability
 
 if TYPE_CHECKING:
     from dense_edge.recipe.schema import TargetSection
 
-NAME = "tensorrt"
+NAME = catalog.TENSORRT.name
 
 
-class TensorRTTarget(Target):
-    name = NAME
-    title = "TensorRT"
-    precisions = ("fp16", "int8", "fp32")
-    default_precisions = ("fp16", "int8")
-    in_default_recipe = False
-    pip_extra = NAME
-    library = NAME
-    device_kinds = ("cuda",)
+class TensorRTTarget(Target, declared=catalog.TENSORRT):
     thread_safe = False  # an execution context runs one inference at a time
-    profile = calibration_profile(NAME)
     int8_source = "onnx"
     fp16_source = "fp16-onnx"
-    color = "#2ca02c"
     kit_stand_in = "onnxruntime"  # `kit validate --runner onnxruntime` checks a kit on a CPU
-    kit_steps = "`bash trtexec.sh` and `bash validate.sh`"
 
     def status(self) -> TargetStatus:
         try:

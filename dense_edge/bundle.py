@@ -2,8 +2,8 @@
 
 The manifest carries what a device app needs (architecture, classes, preprocessing, input shape),
 what was asked and what really runs (precision, runtime and version, device, settings), and the
-sha256 of every file, checked whenever a bundle is loaded. Only the Python standard library is
-used here: device apps import it.
+sha256 of every file, checked whenever a bundle is loaded. A foundation module (the standard
+library, errors and manifests only): device apps import it.
 """
 
 from __future__ import annotations
@@ -11,12 +11,10 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 from dense_edge.errors import UserError
-
-if TYPE_CHECKING:
-    from dense_edge.manifest import EngineManifest
+from dense_edge.manifest import EngineManifest, validate_manifest
 
 MANIFEST = "manifest.json"
 BUNDLE_KIND = "engine"
@@ -48,6 +46,19 @@ def file_table(folder: Path, names: list[str]) -> dict[str, dict[str, Any]]:
     return {n: {"sha256": sha256(folder / n), "bytes": (folder / n).stat().st_size} for n in names}
 
 
+def labels_text(classes: list[str]) -> str:
+    """``labels.txt``: one class per line, as the C++ apps in examples/ read it. A name with a
+    newline or another control character would shift every later label: refused."""
+    for name in classes:
+        if not isinstance(name, str) or not name.isprintable():
+            raise UserError(
+                f"class name {name!r} has a newline or other control character: labels.txt "
+                "(one class per line) cannot hold it",
+                fix="rename the class (its data folder) and train again",
+            )
+    return "\n".join(classes) + "\n"
+
+
 def write_sidecars(
     folder: Path,
     model: dict[str, Any],
@@ -59,7 +70,7 @@ def write_sidecars(
     """``labels.txt`` (one class per line) and ``preprocess.txt`` (``key value ...`` lines), and
     ``<target>.txt`` (the compile settings) for targets whose apps read them (OpenVINO's): what
     a device app in any language needs without a JSON parser."""
-    (folder / "labels.txt").write_text("\n".join(model["classes"]) + "\n", encoding="utf-8")
+    (folder / "labels.txt").write_text(labels_text(model["classes"]), encoding="utf-8")
     pre = model["preprocess"]
     resize = pre.get("resize")
     if resize is None:
@@ -101,8 +112,6 @@ def read(folder: str | Path, *, verify: bool = True) -> dict[str, Any]:
 def read_manifest(folder: str | Path, *, verify: bool = True) -> EngineManifest:
     """The bundle's manifest, typed, after checking its seal and (``verify``) that every listed
     file is present and unchanged."""
-    from dense_edge.manifest import validate_manifest
-
     folder = Path(folder)
     path = folder / MANIFEST
     if not folder.is_dir():
@@ -134,20 +143,48 @@ def read_manifest(folder: str | Path, *, verify: bool = True) -> EngineManifest:
     files = manifest.get("files")
     if not isinstance(files, dict) or not files:
         raise UserError("bundle manifest lists no files", path=path)
-    if verify:
-        for name, entry in files.items():
-            f = folder / name
-            if Path(name).is_absolute() or ".." in Path(name).parts:
-                raise UserError(f"bundle lists a file outside the bundle: {name}", path=path)
-            if not f.exists():
-                raise UserError(f"bundle file {name} is missing", path=folder)
+    for name, entry in files.items():
+        f = folder / name
+        if Path(name).is_absolute() or ".." in Path(name).parts:
+            raise UserError(f"bundle lists a file outside the bundle: {name}", path=path)
+        _check_regular(f, name, folder, verify)  # a FIFO or /dev/zero hangs whoever reads it
+        if verify:
+            if not isinstance(entry, dict) or f.stat().st_size != entry.get("bytes"):
+                raise UserError(
+                    f"bundle file {name} does not have the size its manifest lists "
+                    "(truncated or modified)",
+                    path=folder,
+                    fix="rebuild it with dense-edge compile --force",
+                )
             if sha256(f) != entry.get("sha256"):
                 raise UserError(
                     f"bundle file {name} does not match its sha256 (corrupted or modified)",
                     path=folder,
                     fix="rebuild it with dense-edge compile --force",
                 )
-    return cast("EngineManifest", manifest)  # validated and checked just above
+    return cast(EngineManifest, manifest)  # validated and checked just above
+
+
+def _check_regular(f: Path, name: str, folder: Path, required: bool) -> None:
+    import os
+    import stat
+
+    try:
+        mode = os.stat(f).st_mode  # follows a link: what a reader would open
+    except FileNotFoundError:
+        if not required:
+            return
+        raise UserError(f"bundle file {name} is missing", path=folder) from None
+    except OSError as exc:
+        raise UserError(
+            f"bundle file {name} cannot be read ({exc.strerror})", path=folder
+        ) from None
+    if not stat.S_ISREG(mode):
+        raise UserError(
+            f"bundle file {name} is not a regular file (a device, a FIFO or a link to one)",
+            path=folder,
+            fix="replace it with the engine's real file, or rebuild with dense-edge compile",
+        )
 
 
 def engine_summary(manifest: dict[str, Any]) -> dict[str, Any]:
