@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.heapcheck import HEAP_CHECK_ENV
+
 os.environ.setdefault("DENSE_EDGE_QUIET", "1")
+# Every process the tests start (validation and side-by-side workers, CLI runs, the timed-call
+# probe) runs with glibc's heap checking on (tests/heapcheck.py says what works and why).
+for _key, _value in HEAP_CHECK_ENV.items():
+    os.environ.setdefault(_key, _value)
 
 REPO = Path(__file__).resolve().parents[1]
 

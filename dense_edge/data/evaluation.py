@@ -10,6 +10,10 @@ come from :func:`evaluation_set`; calibration's accuracy-aware mode uses it with
   agreement on noise proves nothing about an engine;
 - a split that is not a held-out test split is said loudly (and recorded in the report);
 - a limit takes a seeded, sorted sample, the same images on every run.
+
+The set is a listing, not an array: its images are decoded when asked for, in batches
+(:mod:`dense_edge.data.stream`), so a split of any size fits in memory. ``identity()`` names the
+listing and its preprocessing by content, for caches of what is computed from them.
 """
 
 from __future__ import annotations
@@ -20,7 +24,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from dense_edge.data import load_splits
+from dense_edge.data.imageset import ArrayImageSet, FileImageSet, ImageSet
 from dense_edge.errors import DataError
+from dense_edge.fileio import sha256_bytes, sha256_json
 from dense_edge.preprocess import Preprocess
 from dense_edge.progress import info
 
@@ -32,7 +38,8 @@ SAMPLE_SEED = 0
 
 @dataclass(frozen=True)
 class EvaluationSet:
-    images: np.ndarray  # float32 [N, C, H, W], preprocessed
+    part: ImageSet  # the split's images (a listing of files, or an array already in memory)
+    preprocess: Preprocess
     labels: np.ndarray  # int [N]
     split: str  # "test" or "val"
     origin: str  # where the split's images come from, for people
@@ -48,10 +55,37 @@ class EvaluationSet:
             "split_origin": self.origin,
             "held_out_test": self.held_out_test,
             "warning": self.warning,
-            "samples": len(self.images),
+            "samples": len(self.labels),
             "source": self.source,
             "skipped_images": self.skipped_images,
         }
+
+    @property
+    def images(self) -> np.ndarray:
+        """Every image preprocessed, float32 NCHW, in one array: for small sets only (the
+        quick check after export); validation reads them in batches."""
+        return self.part.to_array(self.preprocess)
+
+    def identity(self) -> str:
+        """sha256 of what the images are: the listing (each file's path, size and modification
+        time, or the bytes of in-memory images), the labels and the preprocessing."""
+        part = self.part
+        listing: Any
+        if isinstance(part, FileImageSet):
+            listing = []
+            for p in part.paths:
+                st = p.stat()
+                listing.append([str(p.resolve()), st.st_size, st.st_mtime_ns])
+            listing = sha256_json(listing)
+        elif isinstance(part, ArrayImageSet):
+            listing = sha256_bytes(np.ascontiguousarray(part.images).tobytes())
+        else:
+            listing = sha256_bytes(part.to_array(self.preprocess).tobytes())
+        return sha256_json({
+            "source": self.source, "split": self.split, "listing": listing,
+            "labels": sha256_bytes(np.asarray(self.labels, np.int64).tobytes()),
+            "preprocess": self.preprocess.to_dict(),
+        })  # fmt: skip
 
 
 def evaluation_set(
@@ -98,7 +132,8 @@ def evaluation_set(
     if warning and announce:
         info(f"{purpose}: {warning}")
     return EvaluationSet(
-        images=part.to_array(preprocess),
+        part=part,
+        preprocess=preprocess,
         labels=np.asarray(part.labels).copy(),
         split=name,
         origin=origin,

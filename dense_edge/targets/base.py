@@ -36,12 +36,20 @@ class TimedCall:
     runtime's figure, as the runtime's own benchmark tool does, and keeps its wall clock beside it.
     Without one, the wall clock around ``run`` is the measure (it includes about 10 us of
     Python's call overhead, and on a GPU the copies to and from it).
+
+    ``output`` returns the logits the last ``run`` wrote (the bound output buffer itself, no
+    copy), so a test can check that the timed engine computes what ``Runner.infer`` does.
+
+    Memory a runtime reads or writes by address (a bound input, a preallocated output) must live
+    as long as ``run`` can be called: ``run`` and ``output`` close over those arrays themselves,
+    and ``buffers`` names them again, so neither a caller keeping only ``run`` nor one keeping
+    only this object frees them under the runtime.
     """
 
     run: Callable[[], object]
+    output: Callable[[], np.ndarray] | None = None  # None: a runner that does not expose it yet
     clock: str = WALL_CLOCK
     engine_seconds: Callable[[], float] | None = None
-    # The buffers the runtime reads and writes by address: held as long as ``run`` can be called.
     buffers: tuple[object, ...] = ()
 
 
@@ -95,7 +103,12 @@ class Runner(ABC):
         if not self.is_active:
             raise RuntimeError(f"{self.name}: activate() the runner before timed_call()")
         x = np.ascontiguousarray(images, dtype=np.float32)
-        return TimedCall(run=lambda: self.infer_impl(x))
+        last: list[np.ndarray] = [np.zeros((0,), np.float32)]
+
+        def run() -> None:
+            last[0] = self.infer_impl(x)
+
+        return TimedCall(run=run, output=lambda: last[0], buffers=(x,))
 
     def describe(self) -> dict[str, Any]:
         """What really runs: runtime, version, device, precision, threads."""

@@ -9,31 +9,29 @@ Budgets from the recipe (or flags) are checked. The stage returns the report; th
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from dense_edge import bundle, environment, tempdata
+from dense_edge import bundle, environment
 from dense_edge.accuracy import top1
 from dense_edge.data.evaluation import evaluation_set
-from dense_edge.errors import StageError, UserError
+from dense_edge.errors import StageError
 from dense_edge.manifest import load_manifest, now
 from dense_edge.preprocess import Preprocess
-from dense_edge.progress import bar, info
+from dense_edge.progress import info
 from dense_edge.recipe import Recipe
 from dense_edge.records import REPORT_SCHEMA, REPORT_SCHEMA_VERSION, Report
 from dense_edge.rundir import RunDir
 from dense_edge.targets import registry
-from dense_edge.validate import accuracy, provenance
+from dense_edge.validate import accuracy, provenance, split_cache
 from dense_edge.validate import budgets as budgets_mod
 from dense_edge.validate import latency as latency_mod
+from dense_edge.validate import measure as measure_mod
 from dense_edge.validate import verdict as verdict_mod
+from dense_edge.validate.split_cache import SplitCache
 
 REFERENCE = "pytorch-fp32"
 
@@ -56,50 +54,13 @@ def engine_dirs(run: RunDir, names: list[str] | None = None) -> list[Path]:
     return found
 
 
-def evaluation_images(recipe: Recipe, run: RunDir) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+def evaluation_split(recipe: Recipe, run: RunDir) -> tuple[SplitCache, dict[str, Any]]:
     """The labelled images every model is judged on (the one evaluation policy: a named split,
-    never random inputs), and the report's ``evaluation`` block."""
+    never random inputs), preprocessed once into the run's cache, and the report's
+    ``evaluation`` block."""
     pre = Preprocess.from_dict(load_manifest(run.model)["preprocess"])
     ev = evaluation_set(recipe, pre, limit=recipe.validation.limit, purpose="validate")
-    return ev.images, ev.labels, ev.describe()
-
-
-def _worker(spec: dict[str, Any]) -> dict[str, Any]:
-    out = Path(spec["out"])
-    spec_path = out / "spec.json"
-    spec_path.write_text(json.dumps(spec))
-    env = {**os.environ, "DENSE_EDGE_QUIET": "1"}
-    proc = subprocess.run(
-        [sys.executable, "-m", "dense_edge.validate.worker", str(spec_path)],
-        capture_output=True,
-        text=True,
-        env=env,
-    )
-    if proc.returncode == 2 and (out / "error.txt").exists():
-        raise UserError((out / "error.txt").read_text())
-    if proc.returncode != 0:
-        raise RuntimeError(f"validation worker failed for {spec['path']}:\n{proc.stderr[-3000:]}")
-    result: dict[str, Any] = json.loads((out / "result.json").read_text())
-    if (out / "logits.npy").exists():
-        result["logits"] = np.load(out / "logits.npy")
-    return result
-
-
-def _merge_rounds(first: dict[str, Any], later: list[dict[str, Any]]) -> None:
-    """Pool the latency samples of every round into ``first`` and recompute the statistics
-    (with no later rounds too: the wall-clock samples are only needed here)."""
-    for batch, lat in first["latency"].items():
-        samples, wall = list(lat["samples_ms"]), list(lat["wall_samples_ms"])
-        for r in later:
-            samples += r["latency"][batch]["samples_ms"]
-            wall += r["latency"][batch]["wall_samples_ms"]
-        stats = latency_mod.summarize(
-            [t / 1000.0 for t in samples], int(batch), clock=lat["clock"],
-            wall_s=[t / 1000.0 for t in wall],
-        ).to_dict()  # fmt: skip
-        stats["samples_ms"] = samples  # the report keeps the quoted clock's samples only
-        first["latency"][batch] = stats
-    first["peak_rss_mib"] = max([first["peak_rss_mib"], *(r["peak_rss_mib"] for r in later)])
+    return split_cache.prepare(run, ev), ev.describe()
 
 
 def requested_engines(recipe: Recipe, engines: list[str] | None) -> list[str]:
@@ -146,7 +107,8 @@ def validate_stage(
         )
     model_manifest = load_manifest(run.model)
     classes = model_manifest["classes"]
-    images, labels, evaluation = evaluation_images(recipe, run)
+    split, evaluation = evaluation_split(recipe, run)
+    labels = split.labels()
     v = recipe.validation
     batch_sizes = sorted(set(v.batch_sizes) | {v.decision_batch})
     b = budgets or budgets_mod.Budgets(**v.budgets.model_dump())
@@ -159,40 +121,20 @@ def validate_stage(
                              "path": str(run.model), "cuda": True})  # fmt: skip
     engine_subjects = [{"name": d.name, "kind": "bundle", "path": str(d)} for d in dirs]
 
-    results: dict[str, dict[str, Any]] = {}
-    with tempdata.folder("validate") as tmp:  # a killed validate's copy: the next removes it
-        np.save(Path(tmp) / "images.npy", images)
-
-        rounds = max(1, v.rounds)
-        per_round = {"iterations": -(-v.iterations // rounds),
-                     "time_budget_s": None if v.time_budget_s is None
-                     else v.time_budget_s / rounds}  # fmt: skip
-        later: dict[str, list[dict[str, Any]]] = {}
-
-        def measure(subjects: list[dict[str, Any]], title: str, round_: int) -> None:
-            with bar(title, len(subjects), status=True) as progress:
-                for s in subjects:
-                    progress.update(status=s["name"])
-                    out = Path(tmp) / f"{s['name']}-{round_}"
-                    out.mkdir()
-                    result = _worker({
-                        **s,
-                        "images": str(Path(tmp) / "images.npy"),
-                        "out": str(out),
-                        "accuracy": round_ == 0,
-                        "batch_sizes": batch_sizes,
-                        "warmup": v.warmup,
-                        **per_round,
-                    })  # fmt: skip
-                    if round_ == 0:
-                        results[s["name"]] = result
-                    else:
-                        later.setdefault(s["name"], []).append(result)
-                    progress.advance(1)
-
+    weights = model_manifest.get("weights", {}).get("sha256")
+    known = {s["name"]: cached for s in ref_subjects
+             if (cached := split.logits(weights, s["name"])) is not None}  # fmt: skip
+    if known:
+        info(f"validate: the float model's logits on these {len(labels)} images are cached; "
+             f"not computed again")  # fmt: skip
+    with split_cache.workspace(run) as work:
+        rounds = measure_mod.Rounds(work, split.images, v, batch_sizes, known)
         # The float model first: engines are only worth judging against a sound reference.
-        measure(ref_subjects, "validate float", 0)
-        reference = results[REFERENCE]["logits"]
+        rounds.measure(ref_subjects, "validate float", 0)
+        for s in ref_subjects:
+            if s["name"] not in known:
+                split.save_logits(weights, s["name"], rounds.results[s["name"]]["logits"])
+        reference = rounds.results[REFERENCE]["logits"]
         ref_top1 = top1(reference, labels)
         never = accuracy.classes_never_right(reference, labels, classes)
         ref_check = verdict_mod.reference_check(
@@ -201,13 +143,14 @@ def validate_stage(
         if ref_check["status"] == "unsound":
             info(f"validate: {ref_check['message']}")
             engine_subjects = []
-        measure(engine_subjects, "validate engines", 0)
+        rounds.measure(engine_subjects, "validate engines", 0)
         # Latency in interleaved rounds, every model once per round in turn: a shared machine's
         # load drifts over minutes, and pooling the rounds gives each model the same mixture.
-        for k in range(1, rounds):
-            measure(ref_subjects + engine_subjects, f"latency round {k + 1}/{rounds}", k)
-        for name, result in results.items():
-            _merge_rounds(result, later.get(name, []))
+        for k in range(1, rounds.rounds):
+            rounds.measure(
+                ref_subjects + engine_subjects, f"latency round {k + 1}/{rounds.rounds}", k
+            )
+        results = rounds.pool()
 
     entries = []
     for s in ref_subjects + engine_subjects:
@@ -230,7 +173,6 @@ def validate_stage(
         entries.append(entry)
     if ref_check["status"] != "unsound":
         entries += [_kit_entry(n, k, run) for n, k in kits.items()]
-        weights = model_manifest.get("weights", {}).get("sha256")
         entries = _keep_device_rows(entries, previous, weights, b)
     else:
         missing = []

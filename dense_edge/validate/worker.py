@@ -3,6 +3,8 @@
 Every engine (and the float PyTorch model) is validated in a fresh process, so runtimes never
 share the CPU's thread pools with each other, and the process's peak resident memory is the
 engine's own. The parent writes a spec, the worker writes ``result.json`` and ``logits.npy``.
+The worker reads the evaluation split in batches from the run's cache
+(:mod:`dense_edge.validate.split_cache`), never all of it at once.
 
     python -m dense_edge.validate.worker SPEC.json
 """
@@ -24,6 +26,7 @@ from dense_edge.targets.base import Runner
 from dense_edge.targets.pytorch.runner import PyTorchRunner
 from dense_edge.targets.registry import load_runner
 from dense_edge.validate.latency import measure_samples
+from dense_edge.validate.split_cache import count, read_batches, read_rows
 
 
 def _runner(spec: dict[str, Any]) -> Runner:
@@ -49,22 +52,35 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def _logits(runner: Runner, images: Path, spec: dict[str, Any]) -> np.ndarray:
+    """The runner's logits on every cached image, read and run a batch at a time, written into
+    one array (no list of parts to concatenate: the logits are held once)."""
+    out: np.ndarray | None = None
+    start = 0
+    for x in read_batches(images, spec.get("eval_batch", 32)):
+        y = runner.infer(x)
+        if out is None:
+            out = np.empty((count(images), *y.shape[1:]), dtype=y.dtype)
+        out[start : start + len(y)] = y
+        start += len(y)
+    return out if out is not None else np.zeros((0, 0), np.float32)
+
+
 def run(spec: dict[str, Any]) -> dict[str, Any]:
-    images = np.load(spec["images"])
+    images = Path(spec["images"])
     baseline = peak_rss_mib()
     t0 = time.perf_counter()
     runner = _runner(spec).activate()
-    runner.infer(images[:1])
+    runner.infer(read_rows(images, 0, 1))
     cold = time.perf_counter() - t0
     try:
         if spec.get("accuracy", True):
-            logits = runner.infer_all(images, spec.get("eval_batch", 32))
-            np.save(Path(spec["out"]) / "logits.npy", logits)
+            np.save(Path(spec["out"]) / "logits.npy", _logits(runner, images, spec))
         latency = {}
         for b in spec["batch_sizes"]:
             stats, times, wall = measure_samples(
                 runner,
-                images[: max(b, 1)],
+                read_rows(images, 0, max(b, 1)),
                 batch=b,
                 warmup=spec["warmup"],
                 iterations=spec["iterations"],

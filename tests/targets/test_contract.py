@@ -147,3 +147,34 @@ def test_compile_and_load_runner_run_a_real_model(target: Target, run_copy):
     assert (logits.argmax(1) == expected).mean() >= 0.95
     # the registry picks the same kind of runner from the manifest alone
     assert type(registry.load_runner(engine.path)) is type(runner)
+
+
+# -- the timed call on a 1000-class model, under heap checking ----------------------------------
+# A 1000-class output is 4 KB per image: large enough that a buffer freed under the runtime goes
+# back to glibc (numpy keeps blocks under 1 KB in a cache of its own), so a runner that lets the
+# memory it bound be freed corrupts the heap or computes on garbage here, where the 10-class
+# digits model stays silent.
+@pytest.fixture(scope="module")
+def wide_run(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    from tests.heapcheck import make_wide_run
+
+    return make_wide_run(tmp_path_factory.mktemp("wide"))
+
+
+@pytest.mark.parametrize("target", TARGETS, ids=IDS)
+def test_timed_call_output_is_infer_on_a_1000_class_model_under_heap_checking(target, wide_run):
+    status = target.status()
+    if not status.installed:
+        pytest.skip(f"{target.name} is not installed here: {status.reason}")
+    reason = target.cannot_build_here()
+    if reason is not None:
+        pytest.skip(f"{target.name} cannot build engines here: {reason}")
+    from tests.heapcheck import probe
+
+    recipe, run = wide_run
+    engine = compile_stage(recipe, run, target.name, _precision_to_build(target))
+    done = probe(engine.path)
+    assert done.returncode == 0, (
+        f"{target.name}: the heap-checked timed call failed (exit {done.returncode}):\n"
+        f"{done.stdout[-2000:]}{done.stderr[-3000:]}"
+    )

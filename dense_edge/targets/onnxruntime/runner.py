@@ -68,6 +68,9 @@ class OnnxRuntimeRunner(Runner):
         """An IOBinding over ``images`` and a preallocated output: no per-call copies.
 
         ONNX Runtime does not time its own runs (short of profiling), so the wall clock measures.
+        The binding holds raw addresses, not the arrays: ``run`` closes over both, so they live as
+        long as it can be called (an output freed on return was ONNX Runtime writing into freed
+        memory: heap corruption on a 1000-class model).
         """
         x = np.ascontiguousarray(images, dtype=np.float32)
         out = np.empty_like(self.infer_impl(x))
@@ -77,7 +80,12 @@ class OnnxRuntimeRunner(Runner):
             self.output_name, "cpu", 0, np.float32, list(out.shape), out.ctypes.data
         )
         session = self.session
-        return TimedCall(run=lambda: session.run_with_iobinding(binding), buffers=(x, out))
+
+        # ``_bound``: the closure itself holds the bound memory, at no cost per call
+        def run(_bound: tuple[np.ndarray, np.ndarray] = (x, out)) -> None:
+            session.run_with_iobinding(binding)
+
+        return TimedCall(run=run, output=lambda: out, buffers=(x, out))
 
     def deactivate_impl(self) -> None:
         self.session = None
