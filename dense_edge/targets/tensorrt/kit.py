@@ -35,7 +35,7 @@ def write(
     """The TensorRT part of a kit: the ONNX models, trtexec/Polygraphy scripts, the build plan,
     ``validate.sh`` and a README (the evaluation set and the manifest are the caller's)."""
     plan = make_plan(precision, input_shape, settings)
-    files = write_kit(folder, source, float_onnx, plan)
+    files, plan = write_kit(folder, source, float_onnx, plan)
     (folder / "validate.sh").write_text(VALIDATE_SH)
     (folder / "validate.sh").chmod(0o755)
     (folder / "README.txt").write_text(_readme(precision, plan.engine))
