@@ -66,22 +66,27 @@ def test_dla_plans_need_static_shapes_and_fp16_or_int8():
         _dla("fp32")
     plan = _dla()
     assert plan.profile.is_static and plan.problems() == []
-    # 10.x DLA builds are weakly typed (NVIDIA's DLA recipe): INT8 + FP16, GPU fallback.
+    # 10.x DLA builds are weakly typed (NVIDIA's DLA recipe): INT8 + FP16, the precision
+    # constraints trtexec sets for every DLA build, GPU fallback.
     assert not plan.strongly_typed((10, 3))
-    assert plan.builder_flags((10, 3)) == ["INT8", "FP16", "GPU_FALLBACK"]
-    assert _dla("fp16").builder_flags((10, 3)) == ["FP16", "GPU_FALLBACK"]
-    assert plan.strongly_typed((11, 4)) and plan.builder_flags((11, 4)) == ["GPU_FALLBACK"]
+    prefer = "PREFER_PRECISION_CONSTRAINTS"
+    assert plan.builder_flags((10, 3)) == ["INT8", "FP16", prefer, "GPU_FALLBACK"]
+    assert _dla("fp16").builder_flags((10, 3)) == ["FP16", prefer, "GPU_FALLBACK"]
+    assert plan.strongly_typed((11, 4, 1)) and plan.builder_flags((11, 4, 1)) == ["GPU_FALLBACK"]
 
 
-def test_dla_is_refused_on_tensorrt_11_0_to_11_3_with_the_reason():
+def test_dla_is_gated_by_exact_version_as_nvidia_states():
+    """NVIDIA: 10.7 was the last 10.x with DLA; none in 11.0-11.3; 11.4.0 only on Windows on
+    ARM; 11.4.1+ on AGX Orin with JetPack 7.2.2+."""
     plan = _dla()
-    for version in ((11, 0), (11, 1), (11, 3)):
+    for version in ((10, 8, 0), (10, 13, 0), (11, 0, 0), (11, 3, 0), (11, 4, 0)):
         (problem,) = plan.problems(version)
-        assert f"TensorRT 11.{version[1]} has no DLA support" in problem
-        assert "11.0 through 11.3" in problem and "11.4.1" in problem
-    assert dla_refusal((11, 4)) is None and dla_refusal((10, 3)) is None
-    assert plan.problems((10, 3)) == [] == plan.problems((11, 4))
-    assert make_plan("int8", [1, 8, 8], _settings()).problems((11, 1)) == []  # GPU: fine
+        shown = ".".join(map(str, version))
+        assert f"TensorRT {shown} cannot build for the DLA on a Jetson" in problem
+        assert "10.7 was the last 10.x" in problem and "11.4.1+" in problem
+    for version in ((8, 6, 2), (10, 3, 0), (10, 7, 0), (11, 4, 1), (11, 5, 0)):
+        assert dla_refusal(version) is None and plan.problems(version) == []
+    assert make_plan("int8", [1, 8, 8], _settings()).problems((11, 1, 0)) == []  # GPU: fine
 
 
 def test_tensorrt_older_than_8_6_is_refused():
@@ -117,7 +122,7 @@ def test_trtexec_lines_per_version():
             "--optShapes=images:1x3x32x32", "--maxShapes=images:8x3x32x32",
             "--memPoolSize=workspace:512", "--builderOptimizationLevel=3",
             "--timingCacheFile=timing.cache"]  # fmt: skip
-    assert plan.trtexec_args((8, 6)) == [*base, "--int8"]
+    assert plan.trtexec_args((8, 6)) == [*base, "--int8", "--fp16"]
     assert plan.trtexec_args((10, 3)) == [*base, "--stronglyTyped"]
     assert plan.trtexec_args((11, 1)) == base
     dla = _dla().trtexec_args((10, 3))

@@ -309,6 +309,7 @@ def _runner_behaviour(ref, calls, *, lo, hi, item, classes, fail=False):
             mod().TensorIOMode.INPUT if n == "images" else mod().TensorIOMode.OUTPUT
         ),
         ("ICudaEngine", "get_tensor_dtype"): lambda self, n: mod().DataType.FLOAT,
+        ("ICudaEngine", "get_tensor_shape"): lambda self, n: (-1 if lo != hi else lo, *item),
         ("ICudaEngine", "get_tensor_profile_shape"): lambda self, n, p: [
             (lo, *item),
             (lo, *item),

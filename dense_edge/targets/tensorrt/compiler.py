@@ -27,7 +27,9 @@ ENGINE = "model.engine"
 LAYERS = "layers.json"  # the engine inspector's description of the built engine
 
 
-def make_plan(precision: str, input_shape: list[int], settings: Any) -> BuildPlan:
+def make_plan(
+    precision: str, input_shape: list[int], settings: Any, *, dynamic_batch: bool = True
+) -> BuildPlan:
     """Kit layout: ``model.onnx`` is what 11.x builds; ``model.fp32.onnx`` the float model."""
     return plan_for(
         precision,
@@ -40,6 +42,7 @@ def make_plan(precision: str, input_shape: list[int], settings: Any) -> BuildPla
         dla_core=settings.dla_core,
         onnx="model.onnx",
         onnx_fp32="model.onnx" if precision == "fp32" else "model.fp32.onnx",
+        dynamic_batch=dynamic_batch,
     )
 
 
@@ -53,7 +56,7 @@ def write_kit(
     The plan comes back with ``onnx_trt86`` set where 8.6 needs a converted model."""
     import onnx
 
-    from dense_edge.targets.tensorrt import onnx86
+    from dense_edge.targets.tensorrt import onnx86, polygraphy_data
 
     shutil.copyfile(source, folder / plan.onnx)
     names = [plan.onnx]
@@ -76,6 +79,8 @@ def write_kit(
         names.append(name)
     (folder / "build_plan.json").write_text(json.dumps(plan.to_dict(), indent=2) + "\n")
     names.append("build_plan.json")
+    shutil.copyfile(Path(polygraphy_data.__file__), folder / "polygraphy_data.py")
+    names.append("polygraphy_data.py")
     return names, plan
 
 
@@ -173,13 +178,14 @@ def build(plan: BuildPlan, kit: Path, *, timing_cache: Path | None) -> dict[str,
         placement = dla_placement(network, config)
         info(describe_placement(placement))
 
-    profile = builder.create_optimization_profile()
-    p = plan.profile
-    profile.set_shape(
-        INPUT_NAME, trt.Dims(list(p.min)), trt.Dims(list(p.opt)), trt.Dims(list(p.max))
-    )
-    if config.add_optimization_profile(profile) < 0:
-        raise UserError(f"invalid optimisation profile {plan.profile}")
+    if not plan.static_input:  # a fixed-shape input takes no profile (as trtexec)
+        profile = builder.create_optimization_profile()
+        p = plan.profile
+        profile.set_shape(
+            INPUT_NAME, trt.Dims(list(p.min)), trt.Dims(list(p.opt)), trt.Dims(list(p.max))
+        )
+        if config.add_optimization_profile(profile) < 0:
+            raise UserError(f"invalid optimisation profile {plan.profile}")
 
     cache_state = attach_timing_cache(config, timing_cache)
     monitor = _progress_monitor()  # must outlive the build
@@ -299,7 +305,8 @@ def compile_engine(
     from dense_edge.export import metadata
 
     manifest = metadata.read(source)
-    plan = make_plan(precision, manifest["input_shape"], settings)
+    dynamic = bool(manifest.get("dynamic", {}).get("batch", True))
+    plan = make_plan(precision, manifest["input_shape"], settings, dynamic_batch=dynamic)
     files, plan = write_kit(out_dir, source, float_onnx, plan)
     built = build(plan, out_dir, timing_cache=timing_cache)
     files.insert(0, ENGINE)

@@ -215,7 +215,11 @@ class EngineRunner:
         if in_type not in dtypes or out_type not in dtypes:
             raise DeviceError(f"engine I/O types {in_type}, {out_type} are not float32/float16")
         self.input_dtype, self.output_dtype = dtypes[in_type], dtypes[out_type]
-        lo, _, hi = engine.get_tensor_profile_shape(self.input_name, 0)
+        fixed = tuple(int(d) for d in engine.get_tensor_shape(self.input_name))
+        if min(fixed) >= 0:  # a static-shape input has no profile (export.dynamic_batch: false)
+            lo = hi = fixed
+        else:
+            lo, _, hi = engine.get_tensor_profile_shape(self.input_name, 0)
         self.min_batch, self.max_batch = int(lo[0]), int(hi[0])
         self.item_shape = tuple(int(hi[i]) for i in range(1, len(hi)))
         self._shape = (self.max_batch, *self.item_shape)
