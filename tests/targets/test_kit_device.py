@@ -153,8 +153,9 @@ def test_the_8_6_model_is_opset_17_with_float32_scales_and_computes_the_same(kit
     assert max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx")) <= 17
     inits = {i.name: i for i in model.graph.initializer}
     assert all(i.data_type != onnx.TensorProto.FLOAT16 for i in inits.values())
+    qdq = ("QuantizeLinear", "DequantizeLinear")
     scales = [inits[n.input[1]] for n in model.graph.node
-              if n.op_type in ("QuantizeLinear", "DequantizeLinear") and n.input[1] in inits]  # fmt: skip
+              if n.op_type in qdq and n.input[1] in inits]  # fmt: skip
     assert scales and all(s.data_type == onnx.TensorProto.FLOAT for s in scales)
     original = onnx.load(str(source / "model.onnx"))
     assert any(i.data_type == onnx.TensorProto.FLOAT16 for i in original.graph.initializer)

@@ -10,9 +10,9 @@ arguments of a build, so the tests see exactly what the kit would have run.
 from __future__ import annotations
 
 import os
-from dataclasses import replace
 import shlex
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 

@@ -208,7 +208,10 @@ class EngineRunner:
         if len(inputs) != 1 or len(outputs) != 1:
             raise DeviceError(f"expected one input and one output, found {inputs} and {outputs}")
         self.input_name, self.output_name = inputs[0], outputs[0]
-        dtypes = {trt.DataType.FLOAT: np.dtype(np.float32), trt.DataType.HALF: np.dtype(np.float16)}
+        dtypes: dict[Any, np.dtype[Any]] = {
+            trt.DataType.FLOAT: np.dtype(np.float32),
+            trt.DataType.HALF: np.dtype(np.float16),
+        }
         in_type, out_type = (
             engine.get_tensor_dtype(n) for n in (self.input_name, self.output_name)
         )
@@ -228,8 +231,10 @@ class EngineRunner:
         dims = context.get_tensor_shape(self.output_name)
         self.output_item = tuple(int(dims[i]) for i in range(1, len(dims)))
         self._stream = cuda.stream()
-        tensors = [(self.input_name, self.item_shape, self.input_dtype),
-                   (self.output_name, self.output_item, self.output_dtype)]  # fmt: skip
+        tensors: list[tuple[str, tuple[int, ...], np.dtype[Any]]] = [
+            (self.input_name, self.item_shape, self.input_dtype),
+            (self.output_name, self.output_item, self.output_dtype),
+        ]
         for name, item, dtype in tensors:
             address = cuda.malloc(self.max_batch * int(np.prod(item)) * dtype.itemsize)
             self._buffers.append(address)
@@ -247,6 +252,7 @@ class EngineRunner:
         while len(self._events) < len(plan):  # made once, reused by every later call
             self._events.append((self.cuda.event(), self.cuda.event()))
         stream, (d_in, d_out) = self._stream, self._buffers
+        assert stream is not None, "the runner was closed"
         staged, results = [], []  # host arrays the queued copies use, alive until the sync
         for (first, n, run_as), (start, end) in zip(plan, self._events, strict=False):
             part = x[first : first + n]
@@ -273,7 +279,8 @@ class EngineRunner:
         for first, n, result in results:
             out[first : first + n] = result[:n]
         self.last_device_ms = sum(self.cuda.elapsed_ms(s, e) for s, e in self._events[: len(plan)])
-        return out.astype(np.float32, copy=False)
+        result_f32: np.ndarray = out.astype(np.float32, copy=False)
+        return result_f32
 
     def close(self) -> None:
         for attr in ("context", "engine", "runtime"):  # the context before the engine
@@ -314,7 +321,7 @@ def evaluate(logits: np.ndarray, labels: np.ndarray, reference: np.ndarray,
         if len(labels) else math.nan,
         top1_drop_points=round((f_top1 - c_top1) * 100, 4),
     )  # fmt: skip
-    losses = []
+    losses: list[dict[str, Any]] = []
     for c in range(len(classes)):
         mask = labels == c
         n, mine, theirs = (

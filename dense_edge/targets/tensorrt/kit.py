@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from dense_edge.errors import UserError
 from dense_edge.targets import bundle
 from dense_edge.targets.base import KitFiles
-from dense_edge.targets.tensorrt import device
+from dense_edge.targets.tensorrt import device, layers
 from dense_edge.targets.tensorrt.compiler import make_plan, write_kit
 
 if TYPE_CHECKING:
@@ -44,8 +44,11 @@ def write(
     (folder / "validate.sh").write_text(VALIDATE_SH)
     (folder / "validate.sh").chmod(0o755)
     shutil.copyfile(Path(device.__file__), folder / VALIDATOR)
+    shutil.copyfile(Path(layers.__file__), folder / "device_check.py")
+    (folder / "device_check.sh").write_text(DEVICE_CHECK_SH)
+    (folder / "device_check.sh").chmod(0o755)
     (folder / "README.txt").write_text(_readme(precision, plan.engine))
-    files += ["validate.sh", VALIDATOR, "README.txt"]
+    files += ["validate.sh", VALIDATOR, "device_check.sh", "device_check.py", "README.txt"]
     return KitFiles(files, {"build_plan": plan.to_dict()})
 
 
@@ -69,6 +72,23 @@ if ! "$python" -c 'import numpy' >/dev/null 2>&1; then
   exit 127
 fi
 exec "$python" validate_kit.py --kit . "$@"
+"""
+
+
+DEVICE_CHECK_SH = """#!/usr/bin/env bash
+# What TensorRT does with the Concats on this device: build the engine with trtexec.sh (the kit's
+# flags) and --verbose --profilingVerbosity=detailed --exportLayerInfo, then count eliminated and
+# copied Concats and reformat layers (device_check.py): device_check.json, trtexec_verbose.log,
+# layer_info.json. Extra arguments go to trtexec. Bring device_check.json home with the report.
+set -euo pipefail
+cd "$(dirname "$0")"
+bash trtexec.sh --verbose --profilingVerbosity=detailed --exportLayerInfo=layer_info.json \\
+  --exportProfile=profile.json "$@" > trtexec_verbose.log 2>&1 || {
+  tail -n 20 trtexec_verbose.log >&2
+  echo "device_check.sh: trtexec failed; its log is trtexec_verbose.log" >&2
+  exit 1
+}
+exec python3 device_check.py trtexec_verbose.log layer_info.json device_check.json
 """
 
 

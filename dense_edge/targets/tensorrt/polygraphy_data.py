@@ -57,8 +57,9 @@ def top1(reference: Path, engine: Path, max_drop: float) -> int:
     ref, got = _logits(reference)[:n].argmax(1), _logits(engine)[:n].argmax(1)
     f_top1, e_top1 = float((ref == labels).mean()), float((got == labels).mean())
     drop = (f_top1 - e_top1) * 100
-    print(f"polygraphy top-1 on {n} evaluation images: engine {e_top1:.2%}, float (ONNX Runtime) "
-          f"{f_top1:.2%}, drop {drop:+.2f} points, agreement {float((ref == got).mean()):.2%}")  # fmt: skip
+    agree = float((ref == got).mean())
+    print(f"polygraphy top-1 on {n} evaluation images: engine {e_top1:.2%}, float (ONNX "
+          f"Runtime) {f_top1:.2%}, drop {drop:+.2f} points, agreement {agree:.2%}")  # fmt: skip
     if drop > max_drop:
         print(f"polygraphy.sh: top-1 drop {drop:.2f} points exceeds {max_drop}", file=sys.stderr)
         return 1
