@@ -377,3 +377,20 @@ def test_the_runner_splits_by_max_and_checks_the_enqueue(surfaces, monkeypatch, 
                              classes=3, fail=True)  # fmt: skip
     with r, pytest.raises(RuntimeError, match="execute_async_v3 failed"):
         r.infer(np.ones((2, 1, 2, 2), np.float32))
+
+
+def test_the_tensorrt_path_and_the_runtime_import_no_torch():
+    """A Jetson has NVIDIA's torch or none: the TensorRT runner, builder, kit validation and
+    dense_edge.runtime must not need it."""
+    import subprocess
+
+    code = (
+        "import sys\n"
+        "import dense_edge.runtime\n"
+        "from dense_edge.targets.tensorrt import compiler, runner, selfcheck, target, device\n"
+        "from dense_edge.cli import kit\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'torch'))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
