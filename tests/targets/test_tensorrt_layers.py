@@ -130,3 +130,22 @@ def test_device_check_sh_on_a_real_kit(run_copy):
     got = json.loads((kit / "device_check.json").read_text())
     assert got["log"]["concats_eliminated"] > 0 and got["engine"]["detailed"]
     print(result.stdout)  # the figures, for the device note
+
+
+def test_polygraphy_data_feeds_whole_batches_of_the_evaluation_images(tmp_path, monkeypatch):
+    import numpy as np
+
+    from dense_edge.targets.tensorrt import polygraphy_data
+
+    images = np.arange(5, dtype=np.float32).reshape(5, 1, 1, 1)
+    got = polygraphy_data.batches(images, 2)
+    assert [b[:, 0, 0, 0].tolist() for b in got] == [[0, 1], [2, 3], [4, 0]]
+    assert [len(b) for b in polygraphy_data.batches(images[:1], 4)] == [4]
+    # the top-1 check: labels against both runs' logits, the drop judged against --max-drop
+    monkeypatch.setattr(polygraphy_data, "HERE", tmp_path)
+    (tmp_path / "eval").mkdir()
+    np.save(tmp_path / "eval" / "labels.npy", np.array([0, 1, 1, 0]))
+    logits = {"ref": np.eye(2)[[0, 1, 1, 0, 0]], "engine": np.eye(2)[[0, 1, 0, 0, 1]]}
+    monkeypatch.setattr(polygraphy_data, "_logits", lambda path: logits[path.name])
+    assert polygraphy_data.top1(Path("ref"), Path("engine"), max_drop=30.0) == 0
+    assert polygraphy_data.top1(Path("ref"), Path("engine"), max_drop=20.0) == 1  # 25 points
