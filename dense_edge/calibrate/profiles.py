@@ -33,8 +33,9 @@ quantisation to OpenVINO IR, its ``check_file`` the IR checker.
       no more accurate (within one test image either way) and moved ~1.25x the bytes; on the
       deep model the int8 groups already agree with float on every test image, for every
       method, so float Concats had nothing to win (bench/README.md).
-    * Pooling: TensorRT does *not* propagate quantisation through a pooling layer on its own.
-      AveragePool and MaxPool get DQ on their input and Q on their output, so they run in int8;
+    * Pooling: TensorRT propagates quantisation through MaxPool on its own (MaxPool commutes
+      with quantisation), not through AveragePool. Both get DQ on their input and Q on their
+      output, so they run in int8 and every runtime reads the same explicit layout;
       the GlobalAveragePool input is quantised (it reads the largest late feature map).
     * Every layer that is not quantised runs in FP16 (``float_parts: fp16``, default) with FP32
       model inputs and outputs (a Cast at each end): in a strongly typed network the ONNX's

@@ -23,7 +23,7 @@ from dense_edge import bundle
 from dense_edge.errors import UserError
 from dense_edge.fileio import write_json
 from dense_edge.manifest import now
-from dense_edge.targets import evalset
+from dense_edge.targets import evalset, kitseal
 from dense_edge.targets.base import Runner, Target
 from dense_edge.targets.registry import all_targets
 from dense_edge.validate.accuracy import evaluate
@@ -150,6 +150,9 @@ def validate_kit(
         "note": run.note,
         "kit": {
             "path": str(kit.resolve()),
+            "name": kit.resolve().name,
+            # measured from the files this run read; report merge compares it with the run's seal
+            "identity": kitseal.identity(kit),
             "precision": precision,
             "arch": manifest.get("arch"),
             "model_sha256": run.model_sha256,

@@ -3,7 +3,8 @@
 A kit holds the verified source model (the Q/DQ model for int8, checked against the target's
 profile), what the target writes for building on the device (for TensorRT: the float ONNX,
 ``trtexec.sh``, ``polygraphy.sh``, ``build_plan.json``, ``validate.sh``), an evaluation set from
-the validation split and a manifest with the sha256 of every file.
+the validation split and a manifest with the sha256 of every file. The run keeps a seal of the
+kit beside it (``RUN/kits/<kit>.seal.json``, :mod:`dense_edge.targets.kitseal`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from dense_edge.manifest import model_fields, new_manifest
 from dense_edge.recipe import Recipe
 from dense_edge.rundir import RunDir
 from dense_edge.stages import atomic_dir
-from dense_edge.targets import evalset, registry
+from dense_edge.targets import evalset, kitseal, registry
 
 
 def kit_dir(run: RunDir, target: str, precision: str) -> Path:
@@ -64,4 +65,7 @@ def write_device_kit(recipe: Recipe, run: RunDir, target: str, precision: str) -
                 },
             ),
         )
+    # The run's own record of what it wrote, outside the kit: report merge checks device
+    # reports against it (the kit's manifest travels with the kit and can be rewritten).
+    kitseal.write(out)
     return out

@@ -43,7 +43,9 @@ def export(
 
     assert isinstance(model, torch.nn.Module)
     model = model.eval()
-    example = torch.randn(2, *input_shape)
+    # A dynamic batch is traced at 2 (so nothing specialises on 1); a static one is exported at
+    # batch 1, the shape every runtime and trtexec take for a static model.
+    example = torch.randn(2 if dynamic_batch else 1, *input_shape)
     if exporter == "torchscript":
         if opset > TORCHSCRIPT_MAX_OPSET:
             raise UserError(

@@ -19,6 +19,7 @@ from dense_edge.records import REPORT_FILE, Report
 from dense_edge.report import shape
 from dense_edge.report.schema import load
 from dense_edge.report.write import write_reports
+from dense_edge.targets import kitseal
 from dense_edge.targets.registry import TARGETS, all_targets
 from dense_edge.validate import budgets as budgets_mod
 from dense_edge.validate import verdict as verdict_mod
@@ -273,6 +274,7 @@ def merge(report: Report, device: dict[str, Any], path: Path) -> Report:
 def merge_into_run(device_path: Path, report_dir: Path) -> Report:
     """Merge the device report at ``device_path`` into ``report_dir/report.json``; re-render."""
     device = load_device_report(device_path)
+    kitseal.check(device, report_dir.parent, device_path)  # the kit is the one the run wrote
     merged = merge(load(report_dir / REPORT_FILE), device, device_path)
     write_reports(merged, report_dir)
     return merged

@@ -18,7 +18,7 @@ from dense_edge.targets.tensorrt import availability, compat
 from dense_edge.targets.tensorrt.compiler import make_plan
 from dense_edge.targets.tensorrt.dla import describe_placement, summarize_placement
 from dense_edge.targets.tensorrt.plan import Profile, dla_refusal
-from dense_edge.targets.tensorrt.runner import is_aligned, misaligned_chunks
+from dense_edge.targets.tensorrt.runner import chunks, is_aligned
 from tests.conftest import DIGITS_SET, digits_recipe
 
 HAVE_TRT = availability.available()
@@ -41,8 +41,9 @@ def test_strong_typing_and_flags_per_version():
     int8 = make_plan("int8", [1, 8, 8], _settings())
     fp16 = make_plan("fp16", [1, 8, 8], _settings())
     fp32 = make_plan("fp32", [1, 8, 8], _settings())
-    # 8.6: weak typing, the only mode: the Q/DQ model with INT8, the float model with FP16.
-    assert not int8.strongly_typed((8, 6)) and int8.builder_flags((8, 6)) == ["INT8"]
+    # 8.6: weak typing, the only mode: the Q/DQ model with INT8 and FP16 (its float parts in FP16,
+    # not FP32), the float model with FP16.
+    assert not int8.strongly_typed((8, 6)) and int8.builder_flags((8, 6)) == ["INT8", "FP16"]
     assert fp16.builder_flags((8, 6)) == ["FP16"] and fp16.source_for((8, 6)) == "model.fp32.onnx"
     # 10.x and 11.x: strongly typed, precision from the ONNX, FP16 from the FP16 ONNX on both.
     for version in ((10, 0), (10, 13), (11, 0)):
@@ -65,22 +66,27 @@ def test_dla_plans_need_static_shapes_and_fp16_or_int8():
         _dla("fp32")
     plan = _dla()
     assert plan.profile.is_static and plan.problems() == []
-    # 10.x DLA builds are weakly typed (NVIDIA's DLA recipe): INT8 + FP16, GPU fallback.
+    # 10.x DLA builds are weakly typed (NVIDIA's DLA recipe): INT8 + FP16, the precision
+    # constraints trtexec sets for every DLA build, GPU fallback.
     assert not plan.strongly_typed((10, 3))
-    assert plan.builder_flags((10, 3)) == ["INT8", "FP16", "GPU_FALLBACK"]
-    assert _dla("fp16").builder_flags((10, 3)) == ["FP16", "GPU_FALLBACK"]
-    assert plan.strongly_typed((11, 4)) and plan.builder_flags((11, 4)) == ["GPU_FALLBACK"]
+    prefer = "PREFER_PRECISION_CONSTRAINTS"
+    assert plan.builder_flags((10, 3)) == ["INT8", "FP16", prefer, "GPU_FALLBACK"]
+    assert _dla("fp16").builder_flags((10, 3)) == ["FP16", prefer, "GPU_FALLBACK"]
+    assert plan.strongly_typed((11, 4, 1)) and plan.builder_flags((11, 4, 1)) == ["GPU_FALLBACK"]
 
 
-def test_dla_is_refused_on_tensorrt_11_0_to_11_3_with_the_reason():
+def test_dla_is_gated_by_exact_version_as_nvidia_states():
+    """NVIDIA: 10.7 was the last 10.x with DLA; none in 11.0-11.3; 11.4.0 only on Windows on
+    ARM; 11.4.1+ on AGX Orin with JetPack 7.2.2+."""
     plan = _dla()
-    for version in ((11, 0), (11, 1), (11, 3)):
+    for version in ((10, 8, 0), (10, 13, 0), (11, 0, 0), (11, 3, 0), (11, 4, 0)):
         (problem,) = plan.problems(version)
-        assert f"TensorRT 11.{version[1]} has no DLA support" in problem
-        assert "11.0 through 11.3" in problem and "11.4.1" in problem
-    assert dla_refusal((11, 4)) is None and dla_refusal((10, 3)) is None
-    assert plan.problems((10, 3)) == [] == plan.problems((11, 4))
-    assert make_plan("int8", [1, 8, 8], _settings()).problems((11, 1)) == []  # GPU: fine
+        shown = ".".join(map(str, version))
+        assert f"TensorRT {shown} cannot build for the DLA on a Jetson" in problem
+        assert "10.7 was the last 10.x" in problem and "11.4.1+" in problem
+    for version in ((8, 6, 2), (10, 3, 0), (10, 7, 0), (11, 4, 1), (11, 5, 0)):
+        assert dla_refusal(version) is None and plan.problems(version) == []
+    assert make_plan("int8", [1, 8, 8], _settings()).problems((11, 1, 0)) == []  # GPU: fine
 
 
 def test_tensorrt_older_than_8_6_is_refused():
@@ -101,14 +107,13 @@ def test_dla_placement_counts_what_falls_back_to_the_gpu():
                     "(CONCATENATION x2, MATRIX_MULTIPLY x1)")  # fmt: skip
 
 
-def test_batch_chunks_that_are_not_256_byte_aligned_are_found():
+def test_batches_are_split_by_the_profile_max_and_padded_to_its_min():
     assert is_aligned(0) and is_aligned(512) and not is_aligned(128)
-    # 1x8x8 float32 = 256 bytes an image: every chunk starts aligned.
-    assert misaligned_chunks(20, 8, 1 * 8 * 8 * 4) == []
-    # 3x7x7 float32 = 588 bytes: chunk 1 starts at 4704 (= 18*256 + 96), chunk 2 at 9408 (+192).
-    assert misaligned_chunks(20, 8, 3 * 7 * 7 * 4) == [1, 2]
-    assert misaligned_chunks(32, 16, 3 * 7 * 7 * 4) == [1]  # 9408 = 36*256 + 192
-    assert misaligned_chunks(4, 8, 3) == []  # one chunk: it is the tensor itself
+    # (start, images, run as): every enqueue's batch lies in [min, max].
+    assert chunks(20, 1, 8) == [(0, 8, 8), (8, 8, 8), (16, 4, 4)]
+    assert chunks(1, 4, 4) == [(0, 1, 4)]  # a static engine: 1 image runs as 4
+    assert chunks(9, 2, 4) == [(0, 4, 4), (4, 4, 4), (8, 1, 2)]
+    assert chunks(0, 1, 8) == []
 
 
 def test_trtexec_lines_per_version():
@@ -117,7 +122,7 @@ def test_trtexec_lines_per_version():
             "--optShapes=images:1x3x32x32", "--maxShapes=images:8x3x32x32",
             "--memPoolSize=workspace:512", "--builderOptimizationLevel=3",
             "--timingCacheFile=timing.cache"]  # fmt: skip
-    assert plan.trtexec_args((8, 6)) == [*base, "--int8"]
+    assert plan.trtexec_args((8, 6)) == [*base, "--int8", "--fp16"]
     assert plan.trtexec_args((10, 3)) == [*base, "--stronglyTyped"]
     assert plan.trtexec_args((11, 1)) == base
     dla = _dla().trtexec_args((10, 3))

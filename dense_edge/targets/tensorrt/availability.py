@@ -7,8 +7,9 @@ from types import ModuleType
 from dense_edge.errors import MissingDependencyError
 
 INSTALL_HINT = (
-    "pip install 'dense-edge[tensorrt]' on a machine with an NVIDIA GPU "
-    "(or use the JetPack TensorRT)"
+    "install TensorRT's Python bindings: on a Jetson, JetPack's python3-libnvinfer "
+    "(sudo apt install nvidia-tensorrt); elsewhere pip install tensorrt on a machine with an "
+    "NVIDIA GPU"
 )
 
 
@@ -44,10 +45,10 @@ def major_version(version: str) -> int:
     return int(version.split(".")[0])
 
 
-def version_tuple(version: str) -> tuple[int, int]:
-    """``(major, minor)`` of a TensorRT version string such as ``10.13.0.35``."""
-    parts = [*version.split("."), "0"][:2]
+def version_tuple(version: str) -> tuple[int, int, int]:
+    """``(major, minor, patch)`` of a TensorRT version string such as ``10.13.0.35``."""
+    parts = [*version.split("."), "0", "0"][:3]
     try:
-        return int(parts[0]), int(parts[1])
+        return int(parts[0]), int(parts[1]), int(parts[2].split("+")[0].split("post")[0] or 0)
     except ValueError:
         raise MissingDependencyError(f"unrecognised TensorRT version {version!r}") from None

@@ -1,13 +1,20 @@
-"""Building a TensorRT engine with the official ``tensorrt`` Python API (10.x and 11.x)."""
+"""Building a TensorRT engine with the official ``tensorrt`` Python API (8.6, 10.x and 11.x).
+
+What a release lacks is probed, never assumed: 8.6 has no ``IProgressMonitor`` (no progress
+lines there) and its ``ParserError`` has no ``node_name``/``node_operator`` (the node index is
+shown). tests/targets/test_tensorrt_conformance.py checks every name used here against the real
+bindings of 8.6.1, 10.3, 10.13 and 11.4. No torch: the GPU is asked through ``libcudart``.
+"""
 
 from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from dense_edge.errors import MissingDependencyError, UserError
+from dense_edge.errors import UserError
 from dense_edge.progress import console, info, quiet
 from dense_edge.targets.tensorrt import availability
 from dense_edge.targets.tensorrt.dla import describe_placement, summarize_placement
@@ -20,7 +27,9 @@ ENGINE = "model.engine"
 LAYERS = "layers.json"  # the engine inspector's description of the built engine
 
 
-def make_plan(precision: str, input_shape: list[int], settings: Any) -> BuildPlan:
+def make_plan(
+    precision: str, input_shape: list[int], settings: Any, *, dynamic_batch: bool = True
+) -> BuildPlan:
     """Kit layout: ``model.onnx`` is what 11.x builds; ``model.fp32.onnx`` the float model."""
     return plan_for(
         precision,
@@ -33,16 +42,34 @@ def make_plan(precision: str, input_shape: list[int], settings: Any) -> BuildPla
         dla_core=settings.dla_core,
         onnx="model.onnx",
         onnx_fp32="model.onnx" if precision == "fp32" else "model.fp32.onnx",
+        dynamic_batch=dynamic_batch,
     )
 
 
-def write_kit(folder: Path, source: Path, float_onnx: Path, plan: BuildPlan) -> list[str]:
-    """The files a device needs to build the engine with NVIDIA's tools: ONNX, scripts, plan."""
+TRT86_ONNX = "model.trt86.onnx"  # what TensorRT 8.6/9.x build (see onnx86)
+
+
+def write_kit(
+    folder: Path, source: Path, float_onnx: Path, plan: BuildPlan
+) -> tuple[list[str], BuildPlan]:
+    """The files a device needs to build the engine with NVIDIA's tools: ONNX, scripts, plan.
+    The plan comes back with ``onnx_trt86`` set where 8.6 needs a converted model."""
+    import onnx
+
+    from dense_edge.targets.tensorrt import onnx86, polygraphy_data
+
     shutil.copyfile(source, folder / plan.onnx)
     names = [plan.onnx]
     if plan.onnx_fp32 != plan.onnx:
         shutil.copyfile(float_onnx, folder / plan.onnx_fp32)
         names.append(plan.onnx_fp32)
+    # 8.6 builds int8 from the Q/DQ model, fp16/fp32 from the float32 model.
+    base = folder / (plan.onnx if plan.precision == "int8" else plan.onnx_fp32)
+    model = onnx.load(str(base))
+    if onnx86.needs_conversion(model):
+        onnx.save(onnx86.convert(model), str(folder / TRT86_ONNX))
+        names.append(TRT86_ONNX)
+        plan = replace(plan, onnx_trt86=TRT86_ONNX)
     for name, text in (
         ("trtexec.sh", plan.trtexec_script()),
         ("polygraphy.sh", plan.polygraphy_script()),
@@ -52,12 +79,17 @@ def write_kit(folder: Path, source: Path, float_onnx: Path, plan: BuildPlan) -> 
         names.append(name)
     (folder / "build_plan.json").write_text(json.dumps(plan.to_dict(), indent=2) + "\n")
     names.append("build_plan.json")
-    return names
+    shutil.copyfile(Path(polygraphy_data.__file__), folder / "polygraphy_data.py")
+    names.append("polygraphy_data.py")
+    return names, plan
 
 
-def _progress_monitor() -> trt.IProgressMonitor:
-    """Build progress on the terminal (TensorRT builds can take minutes)."""
+def _progress_monitor() -> trt.IProgressMonitor | None:
+    """Build progress on the terminal (TensorRT builds can take minutes); None before 10.0."""
     import tensorrt as trt
+
+    if not hasattr(trt, "IProgressMonitor"):
+        return None  # 8.6: the bindings have no progress monitor
 
     class Monitor(trt.IProgressMonitor):
         def __init__(self) -> None:
@@ -91,7 +123,10 @@ def parse_onnx(network: trt.INetworkDefinition, logger: trt.ILogger, onnx: Path)
     errors = []
     for i in range(parser.num_errors):
         e = parser.get_error(i)
-        errors.append(f"node {e.node_name() or e.node()} ({e.node_operator()}): {e.desc()}")
+        # 8.6's ParserError has neither node_name nor node_operator (both arrive in 10.0).
+        node = (e.node_name() or str(e.node())) if hasattr(e, "node_name") else str(e.node())
+        op = f" ({e.node_operator()})" if hasattr(e, "node_operator") else ""
+        errors.append(f"node {node}{op}: {e.desc()}")
     if not ok or errors:
         shown = "; ".join(errors[:5]) + (f"; ... {len(errors) - 5} more" if len(errors) > 5 else "")
         raise UserError(
@@ -105,13 +140,8 @@ def build(plan: BuildPlan, kit: Path, *, timing_cache: Path | None) -> dict[str,
     """Build ``kit/model.engine`` from the kit's ONNX following ``plan``."""
     availability.load()  # a clear error if TensorRT is missing or only its stubs are
     import tensorrt as trt
-    import torch
 
-    if not torch.cuda.is_available():
-        raise MissingDependencyError(
-            "building a TensorRT engine needs a CUDA GPU; none is visible",
-            fix="build on the target device (the bundle's trtexec.sh) or a GPU machine",
-        )
+    gpu = gpu_properties()
     version = str(trt.__version__)
     release = availability.version_tuple(version)
     problems = plan.problems(release)
@@ -148,17 +178,19 @@ def build(plan: BuildPlan, kit: Path, *, timing_cache: Path | None) -> dict[str,
         placement = dla_placement(network, config)
         info(describe_placement(placement))
 
-    profile = builder.create_optimization_profile()
-    p = plan.profile
-    profile.set_shape(
-        INPUT_NAME, trt.Dims(list(p.min)), trt.Dims(list(p.opt)), trt.Dims(list(p.max))
-    )
-    if config.add_optimization_profile(profile) < 0:
-        raise UserError(f"invalid optimisation profile {plan.profile}")
+    if not plan.static_input:  # a fixed-shape input takes no profile (as trtexec)
+        profile = builder.create_optimization_profile()
+        p = plan.profile
+        profile.set_shape(
+            INPUT_NAME, trt.Dims(list(p.min)), trt.Dims(list(p.opt)), trt.Dims(list(p.max))
+        )
+        if config.add_optimization_profile(profile) < 0:
+            raise UserError(f"invalid optimisation profile {plan.profile}")
 
     cache_state = attach_timing_cache(config, timing_cache)
     monitor = _progress_monitor()  # must outlive the build
-    config.progress_monitor = monitor
+    if monitor is not None and hasattr(config, "progress_monitor"):  # 10.0+
+        config.progress_monitor = monitor
 
     serialized = builder.build_serialized_network(network, config)
     if serialized is None:
@@ -175,11 +207,10 @@ def build(plan: BuildPlan, kit: Path, *, timing_cache: Path | None) -> dict[str,
 
             with atomic_path(timing_cache) as tmp:
                 tmp.write_bytes(bytes(updated.serialize()))
-    props = torch.cuda.get_device_properties(0)
     return {
         "version": version,
         "major": release[0],
-        "gpu": {"name": props.name, "compute_capability": f"{props.major}.{props.minor}"},
+        "gpu": gpu,
         "strongly_typed": plan.strongly_typed(release),
         "flags": plan.builder_flags(release),
         "cleared_flags": plan.cleared_flags(release),
@@ -205,15 +236,26 @@ def attach_timing_cache(config: trt.IBuilderConfig, path: Path | None) -> str:
     build then starts from an empty cache, which overwrites the old file, and says so.
     """
     data = path.read_bytes() if path is not None and path.exists() else b""
-    if config.set_timing_cache(config.create_timing_cache(data), False):
+    # create_timing_cache returns None for a blob it cannot read (a truncated or foreign file),
+    # and set_timing_cache(None, ...) raises TypeError: both cases fall back to an empty cache.
+    cache = config.create_timing_cache(data)
+    if cache is not None and config.set_timing_cache(cache, False):
         return "loaded" if data else "new"
     info(
-        f"tensorrt: TensorRT rejected the timing cache {path} (made by another TensorRT "
-        "version or GPU?); building with an empty one, which replaces it"
+        f"tensorrt: TensorRT rejected the timing cache {path} (unreadable, or made by another "
+        "TensorRT version or GPU?); building with an empty one, which replaces it"
     )
-    if not config.set_timing_cache(config.create_timing_cache(b""), False):
+    empty = config.create_timing_cache(b"")
+    if empty is None or not config.set_timing_cache(empty, False):
         raise UserError("TensorRT rejected an empty timing cache")
     return "replaced (the old one was rejected)"
+
+
+def gpu_properties() -> dict[str, str]:
+    """Name and compute capability of the GPU builds run on (MissingDependencyError: none)."""
+    from dense_edge.targets.tensorrt import cuda
+
+    return cuda.gpu(0)
 
 
 def dla_placement(network: trt.INetworkDefinition, config: trt.IBuilderConfig) -> dict[str, Any]:
@@ -263,8 +305,9 @@ def compile_engine(
     from dense_edge.export import metadata
 
     manifest = metadata.read(source)
-    plan = make_plan(precision, manifest["input_shape"], settings)
-    files = write_kit(out_dir, source, float_onnx, plan)
+    dynamic = bool(manifest.get("dynamic", {}).get("batch", True))
+    plan = make_plan(precision, manifest["input_shape"], settings, dynamic_batch=dynamic)
+    files, plan = write_kit(out_dir, source, float_onnx, plan)
     built = build(plan, out_dir, timing_cache=timing_cache)
     files.insert(0, ENGINE)
     if (out_dir / LAYERS).exists():

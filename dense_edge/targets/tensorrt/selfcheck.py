@@ -44,13 +44,14 @@ def device_environment(runner: str) -> dict[str, Any]:
         env["jetpack"] = f"L4T {release}" if release else None  # the JetPack's Linux for Tegra
     if runner == "tensorrt":
         import tensorrt as trt
-        import torch
+
+        from dense_edge.targets.tensorrt import cuda
 
         env["tensorrt"] = str(trt.__version__)
-        env["cuda"] = torch.version.cuda
-        props = torch.cuda.get_device_properties(0)
-        env["gpu"] = props.name
-        env["compute_capability"] = f"{props.major}.{props.minor}"
+        env["cuda"] = cuda.load().runtime_version()
+        gpu = cuda.gpu(0)
+        env["gpu"] = gpu["name"]
+        env["compute_capability"] = gpu["compute_capability"]
     else:
         import onnxruntime as ort
 

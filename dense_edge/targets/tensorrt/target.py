@@ -71,13 +71,13 @@ class TensorRTTarget(Target, declared=catalog.TENSORRT):
         try:
             availability.load()
         except MissingDependencyError as exc:
-            return str(exc).split(" (pip install")[0]
+            return str(exc).split(" (install")[0]
+        from dense_edge.targets.tensorrt import cuda
+
         try:
-            import torch
-        except ImportError:  # pragma: no cover - torch is a core dependency
-            return "torch is not installed"
-        if not torch.cuda.is_available():
-            return "no CUDA GPU is visible"
+            cuda.gpu(0)
+        except MissingDependencyError as exc:
+            return str(exc).split(" (")[0]
         return None
 
     @property
