@@ -92,9 +92,7 @@ def test_wrong_channels_and_size(tmp_path):
     rgb, n = _folder_with(
         tmp_path, "rgb.png", lambda p: Image.new("RGB", (8, 8), (9, 9, 9)).save(p)
     )
-    with pytest.raises(
-        DataError, match=r"rgb\.png: image has 3 channels \(RGB\), the model takes 1"
-    ):
+    with pytest.raises(DataError, match=r"rgb\.png: image is RGB \(colour\), the model takes grey"):
         _load(**{"calibration.source": str(rgb), "calibration.samples": n})
     big = tmp_path / "big"
     shutil.copytree(SHIPPED / "2", big)

@@ -103,7 +103,7 @@ def test_a_corrupted_bundle_is_refused(run_copy):
     result = compile_stage(digits_recipe(), run_copy, "openvino", "fp32")
     xml = result.path / "model.xml"
     xml.write_text(xml.read_text()[:200])
-    with pytest.raises(UserError, match="does not match its sha256"):
+    with pytest.raises(UserError, match="does not have the size its manifest lists"):
         load_runner(result.path)
     # Even without the checksum, OpenVINO's own failure becomes a one-line error.
     with pytest.raises(UserError, match="OpenVINO cannot load the engine"):
@@ -112,7 +112,7 @@ def test_a_corrupted_bundle_is_refused(run_copy):
 
 def test_int8_without_calibration_data(run_copy, tmp_path):
     recipe = digits_recipe(**{"calibration.source": str(tmp_path)})
-    with pytest.raises(UserError, match="int8 engine needs calibration images"):
+    with pytest.raises(UserError, match="calibration folder holds no images"):
         compile_stage(recipe, run_copy, "onnxruntime", "int8")
     assert not (run_copy.root / "engines" / "onnxruntime-int8").exists()
 

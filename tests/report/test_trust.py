@@ -22,6 +22,7 @@ from dense_edge.report.compare import Tolerance, compare, compare_files
 from dense_edge.report.merge import merge, merge_into_run
 from dense_edge.report.write import write_reports
 from dense_edge.rundir import RunDir
+from dense_edge.targets import kitseal
 from tests.conftest import DIGITS_SET, VALIDATE_FAST, digits_recipe
 
 HOST = "jetson-orin"
@@ -325,7 +326,16 @@ def test_merge_refuses_a_report_of_another_or_an_unknown_model(report, report_ru
     anonymous["model"]["weights_sha256"] = None
     with pytest.raises(UserError, match="which model"):
         merge(anonymous, _device_report(report), tmp_path / "d.json")
-    path = _write(tmp_path / "ok.json", _device_report(report))
+    # The run's own kit, sealed when it was written: a report of it, unchanged, merges.
+    kit = report_run.root / "kits" / "tensorrt-int8"
+    (kit / "eval").mkdir(parents=True)
+    (kit / "manifest.json").write_text('{"build_plan": {"onnx": "model.onnx"}}')
+    (kit / "model.onnx").write_bytes(b"onnx")
+    (kit / "eval" / "images.npy").write_bytes(b"images")
+    kitseal.write(kit)
+    device = _device_report(report)
+    device["kit"]["identity"] = kitseal.identity(kit)
+    path = _write(tmp_path / "ok.json", device)
     merged = merge_into_run(path, report_run.report)
     assert any(e.get("measured_on", {}).get("host") == HOST for e in merged["engines"])
 
