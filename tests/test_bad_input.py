@@ -109,7 +109,7 @@ def _train_bomb(c: Ctx, skip: bool) -> Any:
     from dense_edge.rundir import RunDir
     from dense_edge.train.stage import train_stage
 
-    root = digit_pngs(c.tmp / "imgs", per_class=4)
+    root = digit_pngs(c.tmp / "imgs", per_class=10)
     c.bomb(root / "3")
     recipe = load_recipe(None, {"data.source": "imagefolder", "data.root": str(root),
                                 "train.epochs": 1, "data.skip_corrupt": skip})  # fmt: skip
@@ -123,7 +123,7 @@ def _train_odd_size(c: Ctx, skip: bool) -> Any:
     from dense_edge.rundir import RunDir
     from dense_edge.train.stage import train_stage
 
-    root = digit_pngs(c.tmp / "imgs", per_class=4)
+    root = digit_pngs(c.tmp / "imgs", per_class=10)
     Image.new("L", (10, 10)).save(root / "3" / "odd.png")  # the model takes 8x8, no resize
     recipe = load_recipe(None, {"data.source": "imagefolder", "data.root": str(root),
                                 "train.epochs": 1, "data.skip_corrupt": skip})  # fmt: skip
@@ -512,7 +512,7 @@ ISSUE23 = [
          match="class folder '.2' starts with '.'"),
     Case("weights whose classes are not the data's folders", "bug", kind="silent",
          cli=lambda c: _imagefolder(c, _folders(c, ["zero", "one", "two", "three", "four", "five",
-                                                    "six", "seven", "eight", "nine"]),
+                                                    "six", "seven", "eight", "nine"], per_class=10),
                                     "--weights", str(c.run / "model")),
          match=r"weights' classes \['0', '1', .*4 more\] are not the data's class folders "
                r"\['eight', 'five'"),
