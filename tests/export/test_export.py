@@ -158,4 +158,4 @@ def test_cli_export_prints_the_checked_model(run):
     assert result.exit_code == 0, result.output
     row = next(line for line in result.output.splitlines() if "onnx (onnxruntime)" in line)
     cells = [c.strip() for c in row.split("│")]
-    assert cells[2] == "fp32" and cells[6] == "1"  # agreement with PyTorch
+    assert cells[2] == "fp32" and cells[6] == "100.00%"  # agreement with PyTorch
