@@ -304,7 +304,7 @@ def test_a_corrupt_training_image_is_named_before_training(tmp_path):
     from dense_edge.recipe import load_recipe
     from dense_edge.train.stage import train_stage
 
-    root = digit_pngs(tmp_path / "digits", per_class=4)
+    root = digit_pngs(tmp_path / "digits")  # enough per class for the split check, which runs first
     bad = root / "7" / "002.png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40)
     recipe = load_recipe(None, {"data.source": "imagefolder", "data.root": str(root),
