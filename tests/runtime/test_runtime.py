@@ -32,7 +32,7 @@ def digits(validated):
     from tests.conftest import digits_recipe
 
     test = load_splits(digits_recipe()).test
-    return [test.image(i) for i in range(12)], test.labels[:12]
+    return [test.image(i) for i in range(60)], test.labels[:60]
 
 
 def test_predict_accepts_files_pil_images_arrays_and_tensors(engine, digits, tmp_path):
@@ -49,8 +49,10 @@ def test_predict_accepts_files_pil_images_arrays_and_tensors(engine, digits, tmp
         assert (
             len(from_file) == 3 and from_file[0].score >= from_file[1].score >= from_file[2].score
         )
+        # 60 images: a sound int8 engine of a 98-99% model misses at most a few; 12 images made
+        # this check hinge on one or two (the model changes with the thread count training chose)
         batch = model.predict(images, top_k=1)
-        assert len(batch) == 12
+        assert len(batch) == 60
         assert np.mean([p[0].index == y for p, y in zip(batch, labels, strict=True)]) > 0.9
         assert batch[0][0].label == model.classes[batch[0][0].index]
 
