@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.heapcheck import HEAP_CHECK_ENV
+from tests.sigstack import dangling_alt_stack
 
 os.environ.setdefault("DENSE_EDGE_QUIET", "1")
 # Every process the tests start (validation and side-by-side workers, CLI runs, the timed-call
@@ -16,6 +17,15 @@ for _key, _value in HEAP_CHECK_ENV.items():
     os.environ.setdefault(_key, _value)
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _signal_stack_intact():  # type: ignore[no-untyped-def]
+    """Fails the test after which this process's alternate signal stack is unmapped memory:
+    the next signal would kill the whole suite with no traceback (tests/sigstack.py)."""
+    yield
+    problem = dangling_alt_stack()
+    assert problem is None, f"{problem} after this test: a signal now kills the process"
 
 
 def write_recipe(path: Path, text: str) -> Path:

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from dense_edge.calibrate.profiles import ONNXRUNTIME
+from dense_edge.targets.openvino import util as ov_util
 
 ORT_CPU = ONNXRUNTIME  # the runtime that evaluates Q/DQ models (ONNX Runtime, CPU)
 OPENVINO_CPU = "openvino CPU (f32 for non-int8 ops)"
@@ -44,9 +45,8 @@ def openvino_accuracy(
     float_onnx: Path, xml: Path, val: tuple[np.ndarray, np.ndarray]
 ) -> dict[str, Any]:
     """The float ONNX and the int8 IR on OpenVINO's CPU plugin, non-int8 ops in f32."""
-    import openvino as ov
 
-    core = ov.Core()
+    core = ov_util.core()
     images, labels = val
     outs = []
     for path in (float_onnx, xml):

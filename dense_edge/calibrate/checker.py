@@ -28,6 +28,7 @@ from dense_edge.calibrate import profiles
 from dense_edge.calibrate.graph import Graph, node_name
 from dense_edge.calibrate.profiles import Rules, rules_for
 from dense_edge.errors import UserError
+from dense_edge.targets.openvino import util as ov_util
 
 INT8, UINT8, INT32 = TensorProto.INT8, TensorProto.UINT8, TensorProto.INT32
 FLOATS = (TensorProto.FLOAT, TensorProto.FLOAT16, TensorProto.BFLOAT16)
@@ -352,14 +353,14 @@ def check_ir(path: Path) -> CheckReport:
     """An OpenVINO IR written by NNCF: FakeQuantize before each Convolution/MatMul, int8
     weights. (NNCF's own layout: no Q/DQ rules of ours to apply.)"""
     try:
-        import openvino as ov
+        import openvino  # noqa: F401  (only to say what is missing)
     except ImportError:
         raise UserError(
             "checking an OpenVINO IR needs openvino", fix="pip install openvino"
         ) from None
     report = CheckReport(profiles.OPENVINO, str(path))
     try:
-        model = ov.Core().read_model(str(path))
+        model = ov_util.core().read_model(str(path))
     except Exception as exc:
         raise UserError(
             f"not a readable OpenVINO IR ({str(exc).splitlines()[0][:200]})", path=path

@@ -19,6 +19,7 @@ import numpy as np
 
 from dense_edge.errors import MissingDependencyError, UserError
 from dense_edge.progress import info
+from dense_edge.targets.openvino import util as ov_util
 
 if TYPE_CHECKING:
     from dense_edge.calibrate.job import CalibrationJob
@@ -60,9 +61,8 @@ def quantize(
     ignored: list[str] | None = None,
 ) -> Any:
     nncf = require_nncf()
-    import openvino as ov
 
-    model = ov.Core().read_model(str(onnx_path))
+    model = ov_util.core().read_model(str(onnx_path))
     dataset = nncf.Dataset([images[i : i + 1] for i in range(len(images))])
     kwargs: dict[str, Any] = {
         "subset_size": len(images),
@@ -85,9 +85,8 @@ def quantize_with_accuracy_control(
     preset: str = "performance",
 ) -> Any:
     nncf = require_nncf()
-    import openvino as ov
 
-    model = ov.Core().read_model(str(onnx_path))
+    model = ov_util.core().read_model(str(onnx_path))
     calib = nncf.Dataset([images[i : i + 1] for i in range(len(images))])
     val = nncf.Dataset(
         [(val_images[i : i + 1], int(val_labels[i])) for i in range(len(val_labels))]
@@ -141,10 +140,9 @@ def save(model: Any, xml_path: Path, manifest: dict[str, Any]) -> None:
 
 def read_manifest(xml_path: Path) -> dict[str, Any]:
     """The dense-edge manifest :func:`save` put in an IR's rt_info."""
-    import openvino as ov
 
     try:
-        model = ov.Core().read_model(str(xml_path))
+        model = ov_util.core().read_model(str(xml_path))
         return dict(json.loads(model.get_rt_info(list(MANIFEST_RT_KEY)).astype(str)))
     except Exception:
         raise UserError("OpenVINO IR carries no dense-edge manifest", path=xml_path) from None

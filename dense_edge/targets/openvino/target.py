@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from dense_edge import catalog
 from dense_edge.targets.base import Compiled, Runner, Target, TargetStatus
+from dense_edge.targets.openvino import util as ov_util
 
 if TYPE_CHECKING:
     from dense_edge.recipe.schema import TargetSection
@@ -22,7 +23,7 @@ class OpenVinoTarget(Target, declared=catalog.OPENVINO):
             import openvino as ov
         except ImportError as exc:
             return TargetStatus(False, None, f"not installed ({exc.msg})")
-        core = ov.Core()
+        core = ov_util.core()
         devices = {}
         for d in core.available_devices:
             entry: dict[str, Any] = {}
