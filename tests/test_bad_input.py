@@ -458,6 +458,20 @@ def _onnx_with_bad_manifest(c: Ctx) -> Path:
     return out
 
 
+def _huge_onnx(c: Ctx) -> str:
+    """The digits ONNX with its first convolution's dims set to claim 2**40 floats (its 864 bytes
+    of data unchanged): a 450 KB file that would stand for 4 TiB."""
+    import onnx
+
+    model = onnx.load(str(c.run / "onnx" / "model.onnx"))
+    w = model.graph.initializer[0]
+    del w.dims[:]
+    w.dims.extend([1 << 10] * 4)
+    path = c.tmp / "huge.onnx"
+    onnx.save(model, str(path))
+    return str(path)
+
+
 def _nan_weights(c: Ctx) -> Any:
     import numpy as np
     import onnx
@@ -571,6 +585,18 @@ ISSUE23 = [
     Case("non-finite weights during calibration", "bug", kind="traceback",
          api=_nan_weights, match=r"calibration: tensor '.*' of \w+ '.*' is NaN or infinite on "
                                  r"images \d+\.\.\d+: the model's weights"),
+    Case("an ONNX whose initializer claims 2**40 elements, checked", "bug", kind="traceback",
+         cli=lambda c: ["calibrate", "--check", _huge_onnx(c), "--profile", "onnxruntime"],
+         match=r"huge\.onnx: initializer 'features\.conv0\.weight' claims 1,099,511,627,776 "
+               r"elements \(1024x1024x1024x1024\) but holds 864 bytes"),
+    Case("an ONNX whose initializer claims 2**40 elements, quantised", "bug", kind="traceback",
+         api=lambda c: __import__("dense_edge").quantize(
+             _huge_onnx(c), [__import__("numpy").zeros((8, 8), "uint8")], profile="onnxruntime"),
+         match=r"huge\.onnx: initializer .* claims 1,099,511,627,776 elements"),
+    Case("an ONNX whose initializer claims 2**40 elements, compiled", "bug", kind="traceback",
+         api=lambda c: __import__("dense_edge").build_engine(
+             _huge_onnx(c), target="openvino", precision="fp32", out_dir=c.tmp / "e"),
+         match=r"huge\.onnx: initializer .* claims 1,099,511,627,776 elements"),
     Case("predict after close()", "weak", kind="traceback",
          api=lambda c: _predict(c, __import__("numpy").zeros((8, 8), "uint8"), close=True),
          match="was closed.*load it again"),
