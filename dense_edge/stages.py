@@ -111,6 +111,7 @@ _FIXES = {
     errno.EROFS: "the file system is read-only: choose another --out",
     errno.EISDIR: "remove the folder, or choose another path",
     errno.ENOTDIR: "a file is where a folder belongs: remove or rename it",
+    errno.EFBIG: "free space or raise the file-size limit (ulimit -f), or choose another --out",
 }
 
 
@@ -131,6 +132,29 @@ def writing(path: str | Path) -> Iterator[None]:
         if exc.errno in _FIXES:
             raise environment_error(exc, path) from None
         raise
+
+
+def room_for(folder: Path, nbytes: int, shown: str | Path | None = None) -> None:
+    """After a library failed while writing into ``folder`` and said so in words of its own
+    (ONNX Runtime: "Protobuf serialization failed", OpenVINO: "iostream error"): write ``nbytes``
+    there ourselves. A full disk, a quota, a file-size limit or a read-only folder fails this
+    write too and is raised as the one-line error naming ``shown`` (the folder a user knows);
+    if the write succeeds, the library's failure was something else and the caller says so."""
+    probe = folder / f".dense-edge-probe-{os.getpid()}"
+    block = bytes(1 << 20)
+    try:
+        with open(probe, "wb") as f:
+            left = max(nbytes, 1)
+            while left > 0:
+                left -= f.write(block[: min(left, len(block))])
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as exc:
+        if exc.errno in _FIXES:
+            raise environment_error(exc, shown or folder) from None
+        raise
+    finally:
+        probe.unlink(missing_ok=True)
 
 
 # -- ownership -------------------------------------------------------------------------------

@@ -11,10 +11,11 @@ folders redirected into the test's own: nothing is written outside the run.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -89,6 +90,10 @@ class Case:
     env: str | None = None  # DENSE_EDGE_FAULT
     kind: str = "input"  # issue 23's classes: silent, unbounded, traceback, trust, first-hour
     expect: Callable[[Any], bool] | None = None  # for a row that must succeed: its result is right
+    # A real full disk for the command: no file it writes may pass this many bytes (the soft
+    # RLIMIT_FSIZE; Python ignores SIGXFSZ, so the kernel fails the write with EFBIG inside
+    # the runtime's own code, as a full disk fails it with ENOSPC).
+    fsize: int | None = None
 
 
 def _shorter(m: dict[str, Any]) -> None:
@@ -597,6 +602,14 @@ ISSUE23 = [
          api=lambda c: __import__("dense_edge").build_engine(
              _huge_onnx(c), target="openvino", precision="fp32", out_dir=c.tmp / "e"),
          match=r"huge\.onnx: initializer .* claims 1,099,511,627,776 elements"),
+    Case("disk full while OpenVINO compiles", "bug", kind="traceback", fsize=64 << 10,
+         cli=lambda c: ["compile", "--out", str(c.run), "--target", "openvino",
+                        "--precision", "fp32", *SET15],
+         match=r"cannot write .*/run/engines \(File too large\) \(free space"),
+    Case("disk full while ONNX Runtime compiles", "weak", kind="traceback", fsize=64 << 10,
+         cli=lambda c: ["compile", "--out", str(c.run), "--target", "onnxruntime",
+                        "--precision", "fp32", *SET15],
+         match=r"cannot write .*/run/engines \(File too large\) \(free space"),
     Case("predict after close()", "weak", kind="traceback",
          api=lambda c: _predict(c, __import__("numpy").zeros((8, 8), "uint8"), close=True),
          match="was closed.*load it again"),
@@ -654,6 +667,21 @@ def test_bad_input_is_one_line(case, tmp_path, request, monkeypatch):
     assert not [p for p in scratch.iterdir() if p.name.startswith(".dense-edge-tmp-")]
 
 
+@contextlib.contextmanager
+def _file_size_limit(nbytes: int | None) -> Iterator[None]:
+    import resource
+
+    if nbytes is None:
+        yield
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (nbytes, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+
+
 def _run_case(case: Case, ctx: Ctx, monkeypatch: pytest.MonkeyPatch) -> None:
     if case.api is not None:
         if not case.match:  # a case that must succeed (skipping), not fail
@@ -671,7 +699,8 @@ def _run_case(case: Case, ctx: Ctx, monkeypatch: pytest.MonkeyPatch) -> None:
         args = case.cli(ctx)
         if case.env:
             monkeypatch.setenv("DENSE_EDGE_FAULT", case.env)
-        result = CliRunner().invoke(cli, args)
+        with _file_size_limit(case.fsize):
+            result = CliRunner().invoke(cli, args)
         monkeypatch.delenv("DENSE_EDGE_FAULT", raising=False)
         assert isinstance(result.exception, SystemExit), result.exception  # no traceback
         assert result.exit_code == 2, result.output

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from dense_edge.errors import UserError
+from dense_edge.stages import room_for
 from dense_edge.targets.openvino import util
 
 MODEL_XML, MODEL_BIN = "model.xml", "model.bin"
@@ -36,7 +37,13 @@ def compile_engine(
             fix="re-create it with dense-edge export/calibrate --force",
         ) from None
     # fp16 stores weights in half precision (half the file); the device decides what it computes.
-    ov.save_model(model, str(out_dir / MODEL_XML), compress_to_fp16=precision == "fp16")
+    try:
+        ov.save_model(model, str(out_dir / MODEL_XML), compress_to_fp16=precision == "fp16")
+    except RuntimeError:  # a full disk reads "basic_ios::clear: iostream error"
+        weights = source.with_suffix(".bin")  # an NNCF IR's weights lie beside its .xml
+        size = source.stat().st_size + (weights.stat().st_size if weights.is_file() else 0)
+        room_for(out_dir, size, shown=out_dir.parent)
+        raise
     config = util.compile_config(precision, hint, threads, streams)
     compiled = core.compile_model(str(out_dir / MODEL_XML), device, config)
     table = util.runtime_precisions(compiled)
