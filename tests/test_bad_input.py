@@ -477,6 +477,20 @@ def _huge_onnx(c: Ctx) -> str:
     return str(path)
 
 
+def _custom_op_onnx(c: Ctx) -> Path:
+    """The digits ONNX with its first ReLU turned into a custom domain's op (its manifest kept)."""
+    import onnx
+    from onnx import helper
+
+    model = onnx.load(str(c.run / "onnx" / "model.onnx"))
+    node = next(n for n in model.graph.node if n.op_type == "Relu")
+    node.op_type, node.domain = "FancyRelu", "com.example"
+    model.opset_import.append(helper.make_opsetid("com.example", 1))
+    path = c.tmp / "custom.onnx"
+    onnx.save(model, str(path))
+    return path
+
+
 def _nan_weights(c: Ctx) -> Any:
     import numpy as np
     import onnx
@@ -610,6 +624,12 @@ ISSUE23 = [
          cli=lambda c: ["compile", "--out", str(c.run), "--target", "onnxruntime",
                         "--precision", "fp32", *SET15],
          match=r"cannot write .*/run/engines \(File too large\) \(free space"),
+    Case("an ONNX op OpenVINO cannot convert", "weak", kind="traceback",
+         api=lambda c: __import__("dense_edge").build_engine(
+             _custom_op_onnx(c), target="openvino", precision="fp32", out_dir=c.tmp / "e"),
+         match=r"custom\.onnx: OpenVINO has no conversion for op 'FancyRelu' \(domain "
+               r"'com\.example'\), used by node '/features/denseblock1/denselayer1/relu1/Relu' "
+               r"\(replace it with standard ONNX ops"),
     Case("predict after close()", "weak", kind="traceback",
          api=lambda c: _predict(c, __import__("numpy").zeros((8, 8), "uint8"), close=True),
          match="was closed.*load it again"),

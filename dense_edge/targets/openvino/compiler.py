@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from dense_edge.errors import UserError
+from dense_edge.calibrate.nncf_openvino import read_model
 from dense_edge.stages import room_for
 from dense_edge.targets.openvino import util
 
@@ -28,14 +28,7 @@ def compile_engine(
     core = util.core()
     device = device or "CPU"
     util.check_device(core, device)
-    try:
-        model = core.read_model(str(source))
-    except Exception as exc:
-        raise UserError(
-            f"OpenVINO cannot read the model ({str(exc).splitlines()[0][:200]})",
-            path=source,
-            fix="re-create it with dense-edge export/calibrate --force",
-        ) from None
+    model = read_model(source)  # an op it cannot convert is named, with its node
     # fp16 stores weights in half precision (half the file); the device decides what it computes.
     try:
         ov.save_model(model, str(out_dir / MODEL_XML), compress_to_fp16=precision == "fp16")
