@@ -60,6 +60,9 @@ class StageRecord(_StageRecordKeys, total=False):
     format: str  # RECORD_FORMAT
     stage: str  # the stage's name, e.g. "int8/openvino"
     inputs: dict[str, Any]  # what the fingerprint covers, shown when a stage is out of date
+    # for an input that is a digest (the calibration images): the recipe keys that chose it,
+    # outside the fingerprint, so a refusal names the keys that changed rather than two hashes
+    explain: dict[str, dict[str, Any]]
     outputs: dict[str, str]  # file -> sha256 (not for engines: their manifest lists the files)
     completed: str
 
@@ -284,25 +287,53 @@ def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix: data}
 
 
-def describe_changes(old: dict[str, Any], new: dict[str, Any], limit: int = 3) -> str:
-    a, b = flatten(old), flatten(new)
+def describe_changes(
+    old: dict[str, Any],
+    new: dict[str, Any],
+    limit: int = 3,
+    *,
+    old_explain: dict[str, dict[str, Any]] | None = None,
+    new_explain: dict[str, dict[str, Any]] | None = None,
+) -> str:
+    """``key old -> new`` for each input that changed. An input both records explain (a digest
+    of images) is shown as the recipe keys that changed; when none did, its files changed and
+    the digests are all there is to show."""
     changed = []
-    for key in sorted(set(a) | set(b)):
-        if a.get(key, "<unset>") != b.get(key, "<unset>"):
-            changed.append(
-                f"{key} {_short(a.get(key, '<unset>'))} -> {_short(b.get(key, '<unset>'))}"
-            )
+    for key, was, now_ in _changes(flatten(old), flatten(new)):
+        why = (old_explain or {}).get(key), (new_explain or {}).get(key)
+        if isinstance(why[0], dict) and isinstance(why[1], dict):
+            x, y = flatten(why[0]), flatten(why[1])
+            both = set(x) & set(y)  # a key one side lacks did not choose its images
+            keys = _changes({k: x[k] for k in both}, {k: y[k] for k in both})
+            if keys:
+                changed.extend(f"{k} {w} -> {n}" for k, w, n in keys)
+                continue
+            key = f"{key} (the same settings, other files)"
+        changed.append(f"{key} {was} -> {now_}")
     if not changed:
         return "its inputs changed"
     more = f" and {len(changed) - limit} more" if len(changed) > limit else ""
     return "; ".join(changed[:limit]) + more
 
 
+def _changes(a: dict[str, Any], b: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(key, old, new) of each flat key whose value differs, the values shortened."""
+    unset = "<unset>"
+    return [(k, _short(a.get(k, unset)), _short(b.get(k, unset)))
+            for k in sorted(set(a) | set(b)) if a.get(k, unset) != b.get(k, unset)]  # fmt: skip
+
+
 def _short(value: Any) -> str:
-    text = json.dumps(value) if not isinstance(value, str) else value
+    """A value for a one-line message: a sha256 by its first 12 digits, text with control
+    characters escaped (a path with a newline stays on the line), at most 40 characters (a long
+    one keeps its start and its end, where a path's name is)."""
     if isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value):
         return value[:12]  # a sha256
-    return text if len(text) <= 40 else text[:37] + "..."
+    if isinstance(value, str):
+        text = value if value.isprintable() else json.dumps(value)
+    else:
+        text = json.dumps(value)
+    return text if len(text) <= 40 else f"{text[:12]}...{text[-25:]}"
 
 
 class Stage:
@@ -315,10 +346,12 @@ class Stage:
         inputs: dict[str, Any],
         *,
         record_in_manifest: bool = False,
+        explain: dict[str, dict[str, Any]] | None = None,
     ) -> None:
         self.name = name
         self.folder = folder
         self.inputs = inputs
+        self.explain = explain or {}  # recorded beside the inputs, not fingerprinted
         self.fingerprint = sha256_json(inputs)
         self.record_in_manifest = record_in_manifest
 
@@ -374,9 +407,12 @@ class Stage:
             return None if force else rec
         if force:
             return None
+        changes = describe_changes(
+            rec.get("inputs") or {}, self.inputs, old_explain=rec.get("explain"),
+            new_explain=self.explain,
+        )  # fmt: skip
         raise StageError(
-            f"{self.folder} was made from other inputs: "
-            f"{describe_changes(rec.get('inputs') or {}, self.inputs)}",
+            f"{self.folder} was made from other inputs: {changes}",
             fix="pass --force to replace it, or --out for a new run folder",
         )
 
@@ -388,6 +424,7 @@ class Stage:
             "stage": self.name,
             "fingerprint": self.fingerprint,
             "inputs": self.inputs,
+            **({"explain": self.explain} if self.explain else {}),
             "outputs": output_table(tmp),
             "completed": now(),
         }

@@ -491,6 +491,17 @@ def _custom_op_onnx(c: Ctx) -> Path:
     return path
 
 
+def _calibrated(c: Ctx, samples: int) -> Path:
+    """The run, calibrated for onnxruntime on ``samples`` images of its training split."""
+    from dense_edge.calibrate.stage import calibrate_stage
+    from dense_edge.rundir import RunDir
+    from tests.conftest import digits_recipe
+
+    recipe = digits_recipe(**{"calibration.samples": samples})
+    calibrate_stage(recipe, RunDir.at(c.run), profiles=["onnxruntime"])
+    return c.run
+
+
 def _nan_weights(c: Ctx) -> Any:
     import numpy as np
     import onnx
@@ -655,6 +666,12 @@ ISSUE23 = [
     Case("every corrupt image named, not only the first", "weak", kind="first-hour",
          cli=lambda c: _imagefolder(c, _two_corrupt(c)),
          match=r"2 image files cannot be used: \['.*x\.png', '.*y\.png'\]"),
+    Case("a calibration made from other images names the keys", "weak", kind="first-hour",
+         cli=lambda c: ["calibrate", "--out", str(_calibrated(c, 32)), "--profile", "onnxruntime",
+                        "--source", str(digit_pngs(c.tmp / "cal", per_class=4)), "--samples", "40",
+                        *SET15],
+         match=r"int8/onnxruntime was made from other inputs: calibration\.samples 32 -> 40; "
+               r"calibration\.source data -> .*/cal \(pass --force"),
     Case("--data-root on calibrate", "weak", kind="first-hour",
          cli=lambda c: ["calibrate", "--out", str(c.tmp / "o"), "--data-root",
                         str(c.tmp / "nowhere")],
