@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from dense_edge.errors import MissingDependencyError, UserError
-from dense_edge.progress import info
+from dense_edge.progress import Bar, bar, info
 
 if TYPE_CHECKING:
     from dense_edge.calibrate.job import CalibrationJob
@@ -120,7 +120,6 @@ def quantize(
 ) -> Any:
     nncf = require_nncf()
     model = read_model(onnx_path)
-    dataset = nncf.Dataset([images[i : i + 1] for i in range(len(images))])
     kwargs: dict[str, Any] = {
         "subset_size": len(images),
         "preset": _preset(nncf, preset),
@@ -128,8 +127,24 @@ def quantize(
     }
     if ignored:
         kwargs["ignored_scope"] = nncf.IgnoredScope(names=list(ignored), validate=False)
-    with _quiet_nncf():
-        return nncf.quantize(model, dataset, **kwargs)
+    with _quiet_nncf(), bar("calibrate: NNCF quantisation (images run)", None) as progress:
+        return nncf.quantize(model, nncf.Dataset(_Counted(images, progress)), **kwargs)
+
+
+class _Counted:
+    """The calibration images one at a time, each counted on the progress line as NNCF takes
+    it (NNCF runs the model over them once per statistics pass, so the total is not known)."""
+
+    def __init__(self, images: np.ndarray, progress: Bar) -> None:
+        self.images, self.progress = images, progress
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        for i in range(len(self.images)):
+            self.progress.advance()  # counted as taken: NNCF stops without asking for more
+            yield self.images[i : i + 1]
 
 
 def quantize_with_accuracy_control(
@@ -143,7 +158,6 @@ def quantize_with_accuracy_control(
 ) -> Any:
     nncf = require_nncf()
     model = read_model(onnx_path)
-    calib = nncf.Dataset([images[i : i + 1] for i in range(len(images))])
     val = nncf.Dataset(
         [(val_images[i : i + 1], int(val_labels[i])) for i in range(len(val_labels))]
     )
@@ -154,12 +168,14 @@ def quantize_with_accuracy_control(
         for x, y in data:
             correct += int(np.argmax(compiled(x)[out]) == y)
             total += 1
+            progress.advance()
         return correct / max(total, 1)
 
-    with _quiet_nncf():
+    title = "calibrate: NNCF accuracy-aware quantisation (images run)"
+    with _quiet_nncf(), bar(title, None) as progress:
         return nncf.quantize_with_accuracy_control(
             model,
-            calibration_dataset=calib,
+            calibration_dataset=nncf.Dataset(_Counted(images, progress)),
             validation_dataset=val,
             validation_fn=validate,
             max_drop=max_drop_points / 100.0,
