@@ -298,7 +298,7 @@ def describe_changes(
     """``key old -> new`` for each input that changed. An input both records explain (a digest
     of images) is shown as the recipe keys that changed; when none did, its files changed and
     the digests are all there is to show."""
-    changed = []
+    changed: list[str] = []
     for key, was, now_ in _changes(flatten(old), flatten(new)):
         why = (old_explain or {}).get(key), (new_explain or {}).get(key)
         if isinstance(why[0], dict) and isinstance(why[1], dict):
@@ -419,15 +419,17 @@ class Stage:
     # writing
 
     def record_data(self, tmp: Path) -> StageRecord:
-        return {
+        rec: StageRecord = {
             "format": RECORD_FORMAT,
             "stage": self.name,
             "fingerprint": self.fingerprint,
             "inputs": self.inputs,
-            **({"explain": self.explain} if self.explain else {}),
             "outputs": output_table(tmp),
             "completed": now(),
         }
+        if self.explain:
+            rec["explain"] = self.explain
+        return rec
 
     @contextlib.contextmanager
     def build(self) -> Iterator[Path]:
