@@ -60,6 +60,9 @@ class StageRecord(_StageRecordKeys, total=False):
     format: str  # RECORD_FORMAT
     stage: str  # the stage's name, e.g. "int8/openvino"
     inputs: dict[str, Any]  # what the fingerprint covers, shown when a stage is out of date
+    # for an input that is a digest (the calibration images): the recipe keys that chose it,
+    # outside the fingerprint, so a refusal names the keys that changed rather than two hashes
+    explain: dict[str, dict[str, Any]]
     outputs: dict[str, str]  # file -> sha256 (not for engines: their manifest lists the files)
     completed: str
 
@@ -111,6 +114,7 @@ _FIXES = {
     errno.EROFS: "the file system is read-only: choose another --out",
     errno.EISDIR: "remove the folder, or choose another path",
     errno.ENOTDIR: "a file is where a folder belongs: remove or rename it",
+    errno.EFBIG: "free space or raise the file-size limit (ulimit -f), or choose another --out",
 }
 
 
@@ -131,6 +135,29 @@ def writing(path: str | Path) -> Iterator[None]:
         if exc.errno in _FIXES:
             raise environment_error(exc, path) from None
         raise
+
+
+def room_for(folder: Path, nbytes: int, shown: str | Path | None = None) -> None:
+    """After a library failed while writing into ``folder`` and said so in words of its own
+    (ONNX Runtime: "Protobuf serialization failed", OpenVINO: "iostream error"): write ``nbytes``
+    there ourselves. A full disk, a quota, a file-size limit or a read-only folder fails this
+    write too and is raised as the one-line error naming ``shown`` (the folder a user knows);
+    if the write succeeds, the library's failure was something else and the caller says so."""
+    probe = folder / f".dense-edge-probe-{os.getpid()}"
+    block = bytes(1 << 20)
+    try:
+        with open(probe, "wb") as f:
+            left = max(nbytes, 1)
+            while left > 0:
+                left -= f.write(block[: min(left, len(block))])
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as exc:
+        if exc.errno in _FIXES:
+            raise environment_error(exc, shown or folder) from None
+        raise
+    finally:
+        probe.unlink(missing_ok=True)
 
 
 # -- ownership -------------------------------------------------------------------------------
@@ -260,25 +287,53 @@ def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix: data}
 
 
-def describe_changes(old: dict[str, Any], new: dict[str, Any], limit: int = 3) -> str:
-    a, b = flatten(old), flatten(new)
-    changed = []
-    for key in sorted(set(a) | set(b)):
-        if a.get(key, "<unset>") != b.get(key, "<unset>"):
-            changed.append(
-                f"{key} {_short(a.get(key, '<unset>'))} -> {_short(b.get(key, '<unset>'))}"
-            )
+def describe_changes(
+    old: dict[str, Any],
+    new: dict[str, Any],
+    limit: int = 3,
+    *,
+    old_explain: dict[str, dict[str, Any]] | None = None,
+    new_explain: dict[str, dict[str, Any]] | None = None,
+) -> str:
+    """``key old -> new`` for each input that changed. An input both records explain (a digest
+    of images) is shown as the recipe keys that changed; when none did, its files changed and
+    the digests are all there is to show."""
+    changed: list[str] = []
+    for key, was, now_ in _changes(flatten(old), flatten(new)):
+        why = (old_explain or {}).get(key), (new_explain or {}).get(key)
+        if isinstance(why[0], dict) and isinstance(why[1], dict):
+            x, y = flatten(why[0]), flatten(why[1])
+            both = set(x) & set(y)  # a key one side lacks did not choose its images
+            keys = _changes({k: x[k] for k in both}, {k: y[k] for k in both})
+            if keys:
+                changed.extend(f"{k} {w} -> {n}" for k, w, n in keys)
+                continue
+            key = f"{key} (the same settings, other files)"
+        changed.append(f"{key} {was} -> {now_}")
     if not changed:
         return "its inputs changed"
     more = f" and {len(changed) - limit} more" if len(changed) > limit else ""
     return "; ".join(changed[:limit]) + more
 
 
+def _changes(a: dict[str, Any], b: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(key, old, new) of each flat key whose value differs, the values shortened."""
+    unset = "<unset>"
+    return [(k, _short(a.get(k, unset)), _short(b.get(k, unset)))
+            for k in sorted(set(a) | set(b)) if a.get(k, unset) != b.get(k, unset)]  # fmt: skip
+
+
 def _short(value: Any) -> str:
-    text = json.dumps(value) if not isinstance(value, str) else value
+    """A value for a one-line message: a sha256 by its first 12 digits, text with control
+    characters escaped (a path with a newline stays on the line), at most 40 characters (a long
+    one keeps its start and its end, where a path's name is)."""
     if isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value):
         return value[:12]  # a sha256
-    return text if len(text) <= 40 else text[:37] + "..."
+    if isinstance(value, str):
+        text = value if value.isprintable() else json.dumps(value)
+    else:
+        text = json.dumps(value)
+    return text if len(text) <= 40 else f"{text[:12]}...{text[-25:]}"
 
 
 class Stage:
@@ -291,10 +346,12 @@ class Stage:
         inputs: dict[str, Any],
         *,
         record_in_manifest: bool = False,
+        explain: dict[str, dict[str, Any]] | None = None,
     ) -> None:
         self.name = name
         self.folder = folder
         self.inputs = inputs
+        self.explain = explain or {}  # recorded beside the inputs, not fingerprinted
         self.fingerprint = sha256_json(inputs)
         self.record_in_manifest = record_in_manifest
 
@@ -350,16 +407,19 @@ class Stage:
             return None if force else rec
         if force:
             return None
+        changes = describe_changes(
+            rec.get("inputs") or {}, self.inputs, old_explain=rec.get("explain"),
+            new_explain=self.explain,
+        )  # fmt: skip
         raise StageError(
-            f"{self.folder} was made from other inputs: "
-            f"{describe_changes(rec.get('inputs') or {}, self.inputs)}",
+            f"{self.folder} was made from other inputs: {changes}",
             fix="pass --force to replace it, or --out for a new run folder",
         )
 
     # writing
 
     def record_data(self, tmp: Path) -> StageRecord:
-        return {
+        rec: StageRecord = {
             "format": RECORD_FORMAT,
             "stage": self.name,
             "fingerprint": self.fingerprint,
@@ -367,6 +427,9 @@ class Stage:
             "outputs": output_table(tmp),
             "completed": now(),
         }
+        if self.explain:
+            rec["explain"] = self.explain
+        return rec
 
     @contextlib.contextmanager
     def build(self) -> Iterator[Path]:

@@ -11,10 +11,11 @@ folders redirected into the test's own: nothing is written outside the run.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -89,6 +90,10 @@ class Case:
     env: str | None = None  # DENSE_EDGE_FAULT
     kind: str = "input"  # issue 23's classes: silent, unbounded, traceback, trust, first-hour
     expect: Callable[[Any], bool] | None = None  # for a row that must succeed: its result is right
+    # A real full disk for the command: no file it writes may pass this many bytes (the soft
+    # RLIMIT_FSIZE; Python ignores SIGXFSZ, so the kernel fails the write with EFBIG inside
+    # the runtime's own code, as a full disk fails it with ENOSPC).
+    fsize: int | None = None
 
 
 def _shorter(m: dict[str, Any]) -> None:
@@ -458,6 +463,45 @@ def _onnx_with_bad_manifest(c: Ctx) -> Path:
     return out
 
 
+def _huge_onnx(c: Ctx) -> str:
+    """The digits ONNX with its first convolution's dims set to claim 2**40 floats (its 864 bytes
+    of data unchanged): a 450 KB file that would stand for 4 TiB."""
+    import onnx
+
+    model = onnx.load(str(c.run / "onnx" / "model.onnx"))
+    w = model.graph.initializer[0]
+    del w.dims[:]
+    w.dims.extend([1 << 10] * 4)
+    path = c.tmp / "huge.onnx"
+    onnx.save(model, str(path))
+    return str(path)
+
+
+def _custom_op_onnx(c: Ctx) -> Path:
+    """The digits ONNX with its first ReLU turned into a custom domain's op (its manifest kept)."""
+    import onnx
+    from onnx import helper
+
+    model = onnx.load(str(c.run / "onnx" / "model.onnx"))
+    node = next(n for n in model.graph.node if n.op_type == "Relu")
+    node.op_type, node.domain = "FancyRelu", "com.example"
+    model.opset_import.append(helper.make_opsetid("com.example", 1))
+    path = c.tmp / "custom.onnx"
+    onnx.save(model, str(path))
+    return path
+
+
+def _calibrated(c: Ctx, samples: int) -> Path:
+    """The run, calibrated for onnxruntime on ``samples`` images of its training split."""
+    from dense_edge.calibrate.stage import calibrate_stage
+    from dense_edge.rundir import RunDir
+    from tests.conftest import digits_recipe
+
+    recipe = digits_recipe(**{"calibration.samples": samples})
+    calibrate_stage(recipe, RunDir.at(c.run), profiles=["onnxruntime"])
+    return c.run
+
+
 def _nan_weights(c: Ctx) -> Any:
     import numpy as np
     import onnx
@@ -571,6 +615,32 @@ ISSUE23 = [
     Case("non-finite weights during calibration", "bug", kind="traceback",
          api=_nan_weights, match=r"calibration: tensor '.*' of \w+ '.*' is NaN or infinite on "
                                  r"images \d+\.\.\d+: the model's weights"),
+    Case("an ONNX whose initializer claims 2**40 elements, checked", "bug", kind="traceback",
+         cli=lambda c: ["calibrate", "--check", _huge_onnx(c), "--profile", "onnxruntime"],
+         match=r"huge\.onnx: initializer 'features\.conv0\.weight' claims 1,099,511,627,776 "
+               r"elements \(1024x1024x1024x1024\) but holds 864 bytes"),
+    Case("an ONNX whose initializer claims 2**40 elements, quantised", "bug", kind="traceback",
+         api=lambda c: __import__("dense_edge").quantize(
+             _huge_onnx(c), [__import__("numpy").zeros((8, 8), "uint8")], profile="onnxruntime"),
+         match=r"huge\.onnx: initializer .* claims 1,099,511,627,776 elements"),
+    Case("an ONNX whose initializer claims 2**40 elements, compiled", "bug", kind="traceback",
+         api=lambda c: __import__("dense_edge").build_engine(
+             _huge_onnx(c), target="openvino", precision="fp32", out_dir=c.tmp / "e"),
+         match=r"huge\.onnx: initializer .* claims 1,099,511,627,776 elements"),
+    Case("disk full while OpenVINO compiles", "bug", kind="traceback", fsize=64 << 10,
+         cli=lambda c: ["compile", "--out", str(c.run), "--target", "openvino",
+                        "--precision", "fp32", *SET15],
+         match=r"cannot write .*/run/engines \(File too large\) \(free space"),
+    Case("disk full while ONNX Runtime compiles", "weak", kind="traceback", fsize=64 << 10,
+         cli=lambda c: ["compile", "--out", str(c.run), "--target", "onnxruntime",
+                        "--precision", "fp32", *SET15],
+         match=r"cannot write .*/run/engines \(File too large\) \(free space"),
+    Case("an ONNX op OpenVINO cannot convert", "weak", kind="traceback",
+         api=lambda c: __import__("dense_edge").build_engine(
+             _custom_op_onnx(c), target="openvino", precision="fp32", out_dir=c.tmp / "e"),
+         match=r"custom\.onnx: OpenVINO has no conversion for op 'FancyRelu' \(domain "
+               r"'com\.example'\), used by node '/features/denseblock1/denselayer1/relu1/Relu' "
+               r"\(replace it with standard ONNX ops"),
     Case("predict after close()", "weak", kind="traceback",
          api=lambda c: _predict(c, __import__("numpy").zeros((8, 8), "uint8"), close=True),
          match="was closed.*load it again"),
@@ -596,6 +666,12 @@ ISSUE23 = [
     Case("every corrupt image named, not only the first", "weak", kind="first-hour",
          cli=lambda c: _imagefolder(c, _two_corrupt(c)),
          match=r"2 image files cannot be used: \['.*x\.png', '.*y\.png'\]"),
+    Case("a calibration made from other images names the keys", "weak", kind="first-hour",
+         cli=lambda c: ["calibrate", "--out", str(_calibrated(c, 32)), "--profile", "onnxruntime",
+                        "--source", str(digit_pngs(c.tmp / "cal", per_class=4)), "--samples", "40",
+                        *SET15],
+         match=r"int8/onnxruntime was made from other inputs: calibration\.samples 32 -> 40; "
+               r"calibration\.source data -> .*/cal \(pass --force"),
     Case("--data-root on calibrate", "weak", kind="first-hour",
          cli=lambda c: ["calibrate", "--out", str(c.tmp / "o"), "--data-root",
                         str(c.tmp / "nowhere")],
@@ -628,6 +704,21 @@ def test_bad_input_is_one_line(case, tmp_path, request, monkeypatch):
     assert not [p for p in scratch.iterdir() if p.name.startswith(".dense-edge-tmp-")]
 
 
+@contextlib.contextmanager
+def _file_size_limit(nbytes: int | None) -> Iterator[None]:
+    import resource
+
+    if nbytes is None:
+        yield
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (nbytes, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+
+
 def _run_case(case: Case, ctx: Ctx, monkeypatch: pytest.MonkeyPatch) -> None:
     if case.api is not None:
         if not case.match:  # a case that must succeed (skipping), not fail
@@ -645,7 +736,8 @@ def _run_case(case: Case, ctx: Ctx, monkeypatch: pytest.MonkeyPatch) -> None:
         args = case.cli(ctx)
         if case.env:
             monkeypatch.setenv("DENSE_EDGE_FAULT", case.env)
-        result = CliRunner().invoke(cli, args)
+        with _file_size_limit(case.fsize):
+            result = CliRunner().invoke(cli, args)
         monkeypatch.delenv("DENSE_EDGE_FAULT", raising=False)
         assert isinstance(result.exception, SystemExit), result.exception  # no traceback
         assert result.exit_code == 2, result.output

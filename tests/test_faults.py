@@ -206,3 +206,20 @@ def test_a_real_sigkill_during_compile_loses_nothing(run, point):
     assert again.returncode == 0, again.stderr  # the old engine is back, whole, and reused
     assert "(reused)" in again.stdout and _digest(engine) == old
     assert not leftovers(run.root)
+
+
+def test_the_write_probe_names_a_full_disk(tmp_path, monkeypatch):
+    """A runtime that failed writing, in words of its own, is checked by a write of the same
+    size: on a full disk (here /dev/full, a real ENOSPC) that write names the folder and the fix."""
+    import os
+
+    from dense_edge.errors import UserError
+    from dense_edge.stages import room_for
+
+    (tmp_path / f".dense-edge-probe-{os.getpid()}").symlink_to("/dev/full")
+    with pytest.raises(UserError, match=r"cannot write .*engines \(No space left on device\) "
+                                        r"\(free disk space"):  # fmt: skip
+        room_for(tmp_path, 4096, shown=tmp_path / "engines")
+    assert not list(tmp_path.iterdir())  # the probe is gone
+    room_for(tmp_path, 4096)  # room enough: nothing raised, nothing left
+    assert not list(tmp_path.iterdir())

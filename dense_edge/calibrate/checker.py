@@ -78,12 +78,17 @@ def check(path: str | Path, profile: str) -> CheckReport:
 
 
 def load_onnx(path: Path) -> onnx.ModelProto:
+    """A user's ONNX file, its tensors' claimed sizes checked before anything reads them."""
+    from dense_edge.export.metadata import check_sizes
+
     try:
-        return onnx.load(str(path))
+        model = onnx.load(str(path))
     except Exception as exc:
         raise UserError(
             f"not a readable ONNX model ({exc.__class__.__name__})", path=path
         ) from None
+    check_sizes(model, path)
+    return model
 
 
 def check_onnx(model: onnx.ModelProto, profile: str | Rules, where: str = "model") -> CheckReport:

@@ -58,7 +58,8 @@ def calibrate_stage(
     wanted = {p: get_profile(p) for p in profiles or recipe.calibration.profiles}
     onnx_path = export_stage(recipe, run).path
     images = calibration_identity(recipe)  # decodes nothing: reuse is decided without images
-    stages = {name: Stage(f"int8/{name}", run.int8_profile(name), _inputs(recipe, run, p, images))
+    stages = {name: Stage(f"int8/{name}", run.int8_profile(name), _inputs(recipe, run, p, images),
+                          explain={"images": _images_settings(recipe)})
               for name, p in wanted.items()}  # fmt: skip
     results: dict[str, ProfileResult] = {}
     for name, stage in stages.items():
@@ -131,6 +132,21 @@ def _inputs(recipe: Recipe, run: RunDir, profile: Profile, images: str) -> dict[
         # the validation split picks float layers when accuracy-aware
         "validation_data": data_identity(recipe) if c.accuracy_aware.enabled else None,
     }
+
+
+def _images_settings(recipe: Recipe) -> dict[str, Any]:
+    """The recipe keys that choose the calibration images (their digest is the stage's input):
+    a refusal names the ones that changed."""
+    c = recipe.calibration
+    keys: dict[str, Any] = {
+        "calibration.source": c.source,
+        "calibration.samples": c.samples,
+        "calibration.seed": c.seed,
+        "calibration.skip_unreadable": c.skip_unreadable,
+    }
+    if c.source == "data":  # drawn from the data's training split
+        keys.update({f"data.{k}": v for k, v in recipe.data.model_dump(mode="json").items()})
+    return keys
 
 
 def _one_profile(job: CalibrationJob, run: RunDir, profile: Profile, stage: Stage) -> ProfileResult:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from dense_edge.errors import UserError
+from dense_edge.stages import room_for
 from dense_edge.targets.onnxruntime import util
 
 MODEL = "model.onnx"
@@ -42,6 +43,9 @@ def compile_engine(
     try:
         ort.InferenceSession(str(source), opts, providers=["CPUExecutionProvider"])
     except Exception as exc:  # ORT raises its own exception types for unreadable models
+        # ORT also writes the optimised model here, and a full disk reads "Protobuf
+        # serialization failed": a write of the model's size tells the two apart
+        room_for(out_dir, source.stat().st_size, shown=out_dir.parent)
         raise UserError(
             f"ONNX Runtime cannot load the model ({str(exc).splitlines()[0][:200]})",
             path=source,

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from dense_edge.errors import UserError
+from dense_edge.calibrate.nncf_openvino import read_model
+from dense_edge.stages import room_for
 from dense_edge.targets.openvino import util
 
 MODEL_XML, MODEL_BIN = "model.xml", "model.bin"
@@ -27,16 +28,15 @@ def compile_engine(
     core = util.core()
     device = device or "CPU"
     util.check_device(core, device)
-    try:
-        model = core.read_model(str(source))
-    except Exception as exc:
-        raise UserError(
-            f"OpenVINO cannot read the model ({str(exc).splitlines()[0][:200]})",
-            path=source,
-            fix="re-create it with dense-edge export/calibrate --force",
-        ) from None
+    model = read_model(source)  # an op it cannot convert is named, with its node
     # fp16 stores weights in half precision (half the file); the device decides what it computes.
-    ov.save_model(model, str(out_dir / MODEL_XML), compress_to_fp16=precision == "fp16")
+    try:
+        ov.save_model(model, str(out_dir / MODEL_XML), compress_to_fp16=precision == "fp16")
+    except RuntimeError:  # a full disk reads "basic_ios::clear: iostream error"
+        weights = source.with_suffix(".bin")  # an NNCF IR's weights lie beside its .xml
+        size = source.stat().st_size + (weights.stat().st_size if weights.is_file() else 0)
+        room_for(out_dir, size, shown=out_dir.parent)
+        raise
     config = util.compile_config(precision, hint, threads, streams)
     compiled = core.compile_model(str(out_dir / MODEL_XML), device, config)
     table = util.runtime_precisions(compiled)
