@@ -46,6 +46,7 @@ ORDER: dict[str, int] = {
     "dense_edge.tempdata": 0,  # our marked temporary folders; sweeps what a killed command left
     # the foundation, in order: every stage may import it
     "dense_edge.fileio": 1,  # atomic writes, checksums, the run-name rule
+    "dense_edge.ovcore": 1,  # the process's one OpenVINO Core (errors only)
     "dense_edge.preprocess": 1,  # image -> tensor (errors only; device apps import it)
     "dense_edge.records": 0,  # the records stages write: file names and their TypedDicts
     "dense_edge.manifest": 3,  # model manifests, library versions

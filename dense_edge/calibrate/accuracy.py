@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from dense_edge import ovcore
 from dense_edge.calibrate.profiles import ONNXRUNTIME
-from dense_edge.targets.openvino import util as ov_util
 
 ORT_CPU = ONNXRUNTIME  # the runtime that evaluates Q/DQ models (ONNX Runtime, CPU)
 OPENVINO_CPU = "openvino CPU (f32 for non-int8 ops)"
@@ -46,7 +46,7 @@ def openvino_accuracy(
 ) -> dict[str, Any]:
     """The float ONNX and the int8 IR on OpenVINO's CPU plugin, non-int8 ops in f32."""
 
-    core = ov_util.core()
+    core = ovcore.core()
     images, labels = val
     outs = []
     for path in (float_onnx, xml):

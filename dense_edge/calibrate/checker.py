@@ -24,11 +24,11 @@ import numpy as np
 import onnx
 from onnx import TensorProto, numpy_helper
 
+from dense_edge import ovcore
 from dense_edge.calibrate import profiles
 from dense_edge.calibrate.graph import Graph, node_name
 from dense_edge.calibrate.profiles import Rules, rules_for
 from dense_edge.errors import UserError
-from dense_edge.targets.openvino import util as ov_util
 
 INT8, UINT8, INT32 = TensorProto.INT8, TensorProto.UINT8, TensorProto.INT32
 FLOATS = (TensorProto.FLOAT, TensorProto.FLOAT16, TensorProto.BFLOAT16)
@@ -365,7 +365,7 @@ def check_ir(path: Path) -> CheckReport:
         ) from None
     report = CheckReport(profiles.OPENVINO, str(path))
     try:
-        model = ov_util.core().read_model(str(path))
+        model = ovcore.core().read_model(str(path))
     except Exception as exc:
         raise UserError(
             f"not a readable OpenVINO IR ({str(exc).splitlines()[0][:200]})", path=path

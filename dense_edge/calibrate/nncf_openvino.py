@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from dense_edge import ovcore
 from dense_edge.errors import MissingDependencyError, UserError
 from dense_edge.progress import Bar, bar, info
-from dense_edge.targets.openvino import util as ov_util
 
 if TYPE_CHECKING:
     from dense_edge.calibrate.job import CalibrationJob
@@ -58,7 +58,7 @@ def read_model(path: Path) -> Any:
     domain's, or one its frontend lacks) is named with its node, not as OpenVINO's bare
     "Exception from src/inference/src/cpp/core.cpp"."""
     try:
-        return ov_util.core().read_model(str(path))
+        return ovcore.core().read_model(str(path))
     except Exception as exc:
         missing = unconverted_ops(path) if path.suffix == ".onnx" else []
         if missing:
@@ -213,7 +213,7 @@ def read_manifest(xml_path: Path) -> dict[str, Any]:
     """The dense-edge manifest :func:`save` put in an IR's rt_info."""
 
     try:
-        model = ov_util.core().read_model(str(xml_path))
+        model = ovcore.core().read_model(str(xml_path))
         return dict(json.loads(model.get_rt_info(list(MANIFEST_RT_KEY)).astype(str)))
     except Exception:
         raise UserError("OpenVINO IR carries no dense-edge manifest", path=xml_path) from None

@@ -131,7 +131,7 @@ def test_a_broken_budget_exits_non_zero_and_says_which(validated, tmp_path):
         ["validate", "--out", str(run.root), "--set", DIGITS_SET, "--min-speedup", "1000",
          "--engine", "onnxruntime-int8", "--iterations", "5", "--batch-size", "1"],
     )  # fmt: skip
-    assert result.exit_code == 1
+    assert result.exit_code == 1, result.output
     assert "onnxruntime-int8: speedup at batch 1" in result.output
     report = json.loads((run.report / "report.json").read_text())
     assert not report["passed"] and report["verdict"] == "FAILED"

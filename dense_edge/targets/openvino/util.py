@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 from typing import Any
 
-from dense_edge.errors import MissingDependencyError, UserError
+from dense_edge import ovcore
+from dense_edge.errors import UserError
 
 # dense-edge precision -> OpenVINO INFERENCE_PRECISION_HINT. int8 leaves the hint at the
 # device default: the quantised ops run in int8 whatever it says, the rest as the device likes.
@@ -14,39 +14,9 @@ PRECISION_HINTS = {"fp32": "f32", "fp16": "f16", "bf16": "bf16"}
 VIRTUAL_DEVICES = ("AUTO", "MULTI", "HETERO", "BATCH")
 
 
-_core: Any = None
-_core_lock = threading.Lock()
-
-
 def core() -> Any:
-    """This process's one OpenVINO ``Core``, made on first use and kept until the process ends.
-
-    One, never one per call: OpenVINO's CPU plugin (one per ``Core``, kept alive by every model
-    compiled with it) replaces the calling thread's alternate signal stack when it starts and
-    puts back the one it found when it is destroyed. Two plugins destroyed in the order they
-    were made leave the thread's alternate stack pointing at unmapped memory, and the next
-    signal with a Python handler (Ctrl-C, or the SIGCHLD handler torch's DataLoader installs)
-    kills the process with a segmentation fault and no traceback: two runners closed in the
-    order they were opened were enough. The CPU plugin is started here, so a plugin any other
-    library starts later (NNCF makes ``Core`` objects of its own) nests inside this one's.
-    ``tests/targets/test_openvino_signal_stack.py`` holds the case."""
-    global _core
-    with _core_lock:
-        if _core is None:
-            try:
-                import openvino as ov
-            except ImportError:
-                raise MissingDependencyError(
-                    "the openvino target needs the openvino package",
-                    fix="pip install 'dense-edge[openvino]'",
-                ) from None
-            made = ov.Core()
-            try:
-                made.get_property("CPU", "FULL_DEVICE_NAME")  # starts the CPU plugin now
-            except RuntimeError:  # no CPU plugin in this build: nothing to nest
-                pass
-            _core = made
-        return _core
+    """The process's one OpenVINO ``Core`` (dense_edge/ovcore.py says why one)."""
+    return ovcore.core()
 
 
 def check_device(c: Any, device: str) -> None:
