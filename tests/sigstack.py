@@ -3,7 +3,7 @@
 A signal whose handler asks for the alternate stack (every Python handler does: CPython installs
 them with ``SA_ONSTACK``) is delivered on it; if it points at unmapped memory the kernel cannot
 deliver the signal and kills the process with SIGSEGV, before faulthandler can say anything.
-OpenVINO's CPU plugin swaps this stack (``dense_edge/targets/openvino/util.py`` says how that
+OpenVINO's CPU plugin swaps this stack (``dense_edge/ovcore.py`` says how that
 went wrong), so the suite checks it after every test (tests/conftest.py) and
 tests/targets/test_openvino_signal_stack.py holds the case that broke it."""
 
