@@ -52,9 +52,24 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def _trim_heap() -> None:
+    """Give the memory freed by the last batch back to the system (glibc only; elsewhere a
+    no-op). glibc keeps freed blocks in its arenas, one per thread that allocated them, and
+    reuses them in an order the thread timing decides: without this, the same worker's peak on
+    the same images varied by hundreds of MB between runs and grew with the number of batches
+    (bench/README.md, validation at scale), which hides what the split itself costs."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 def _logits(runner: Runner, images: Path, spec: dict[str, Any]) -> np.ndarray:
     """The runner's logits on every cached image, read and run a batch at a time, written into
-    one array (no list of parts to concatenate: the logits are held once)."""
+    one array (no list of parts to concatenate: the logits are held once); the heap is trimmed
+    after every batch, so memory is what one batch needs plus the logits."""
     out: np.ndarray | None = None
     start = 0
     for x in read_batches(images, spec.get("eval_batch", 32)):
@@ -63,6 +78,8 @@ def _logits(runner: Runner, images: Path, spec: dict[str, Any]) -> np.ndarray:
             out = np.empty((count(images), *y.shape[1:]), dtype=y.dtype)
         out[start : start + len(y)] = y
         start += len(y)
+        del x, y
+        _trim_heap()
     return out if out is not None else np.zeros((0, 0), np.float32)
 
 
