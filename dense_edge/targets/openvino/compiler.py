@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from dense_edge.calibrate.nncf_openvino import read_model
+from dense_edge import ovcore
 from dense_edge.stages import room_for
 from dense_edge.targets.openvino import util
 
@@ -25,10 +25,10 @@ def compile_engine(
     """Write ``model.xml``/``model.bin`` into ``out_dir``; return the bundle's manifest fields."""
     import openvino as ov
 
-    core = util.core()
+    core = ovcore.core()
     device = device or "CPU"
     util.check_device(core, device)
-    model = read_model(source)  # an op it cannot convert is named, with its node
+    model = ovcore.read_model(source)  # an op it cannot convert is named, with its node
     # fp16 stores weights in half precision (half the file); the device decides what it computes.
     try:
         ov.save_model(model, str(out_dir / MODEL_XML), compress_to_fp16=precision == "fp16")

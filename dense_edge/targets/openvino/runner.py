@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from dense_edge import ovcore
 from dense_edge.targets.base import Runner, TimedCall
 from dense_edge.targets.openvino import util
 
@@ -37,7 +38,7 @@ class OpenVinoRunner(Runner):
     def activate_impl(self) -> None:
         from dense_edge.errors import UserError
 
-        core = util.core()
+        core = ovcore.core()
         util.check_device(core, self.device)
         try:
             self.compiled = core.compile_model(str(self.model), self.device, self.config)

@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dense_edge import catalog
+from dense_edge import catalog, ovcore
 from dense_edge.targets.base import Compiled, Runner, Target, TargetStatus
-from dense_edge.targets.openvino import util as ov_util
 
 if TYPE_CHECKING:
     from dense_edge.recipe.schema import TargetSection
@@ -23,7 +22,7 @@ class OpenVinoTarget(Target, declared=catalog.OPENVINO):
             import openvino as ov
         except ImportError as exc:
             return TargetStatus(False, None, f"not installed ({exc.msg})")
-        core = ov_util.core()
+        core = ovcore.core()
         devices = {}
         for d in core.available_devices:
             entry: dict[str, Any] = {}

@@ -5,18 +5,12 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from dense_edge import ovcore
 from dense_edge.errors import UserError
 
 # dense-edge precision -> OpenVINO INFERENCE_PRECISION_HINT. int8 leaves the hint at the
 # device default: the quantised ops run in int8 whatever it says, the rest as the device likes.
 PRECISION_HINTS = {"fp32": "f32", "fp16": "f16", "bf16": "bf16"}
 VIRTUAL_DEVICES = ("AUTO", "MULTI", "HETERO", "BATCH")
-
-
-def core() -> Any:
-    """The process's one OpenVINO ``Core`` (dense_edge/ovcore.py says why one)."""
-    return ovcore.core()
 
 
 def check_device(c: Any, device: str) -> None:
