@@ -38,6 +38,7 @@ from dense_edge import bundle as bundle_io
 from dense_edge.errors import UserError
 from dense_edge.records import Report
 from dense_edge.validate.latency import clock_of, wall_p50_of
+from dense_edge.validate.provenance import engine_content_sha256
 from dense_edge.validate.side_by_side import DEFAULT_ROUNDS, Pair, PairedTiming, time_pairs
 
 
@@ -145,6 +146,7 @@ def compare(
     for name in sorted(set(engines_n) - set(engines_b)):
         out.notes.append(f"engine {name} is new")
     common = sorted(set(engines_b) & set(engines_n))
+    out.notes += _identity_notes(engines_b, engines_n, common)
     drift = _drift(engines_b, engines_n, common)
     if judge_latency and drift:
         out.notes.append("machine drift between the reports (median new/base p50 of every "
@@ -227,6 +229,26 @@ def device_identity(on: dict[str, Any]) -> tuple[str, ...]:
     from dense_edge.report.merge import device_identity as identity
 
     return identity(on)
+
+
+def _identity_notes(
+    engines_b: dict[str, Any], engines_n: dict[str, Any], names: list[str]
+) -> list[str]:
+    """Which engines are the same build in both reports, by what they compute (the runtime
+    files without the metadata they embed), and which were changed: a latency change of an
+    identical engine is the machine's, one of a changed engine may be the change's."""
+    same, changed = [], []
+    for name in names:
+        hb = engines_b[name].get("engine_content_sha256")
+        hn = engines_n[name].get("engine_content_sha256")
+        if hb and hn:
+            (same if hb == hn else changed).append(name)
+    notes = []
+    if same:
+        notes.append("identical engines in both reports (same content): " + ", ".join(same))
+    if changed:
+        notes.append("engines whose content changed: " + ", ".join(changed))
+    return notes
 
 
 def same_weights(base: Report, new: Report) -> bool | None:
@@ -359,6 +381,9 @@ def _engine_on_disk(report: Report, path: Path, entry: dict[str, Any]) -> tuple[
     except UserError as exc:
         return folder, f"{folder}: {str(exc).splitlines()[0]}"
     if manifest.get(bundle_io.SEAL) != recorded:
+        content = entry.get("engine_content_sha256")
+        if content and engine_content_sha256(folder) == content:
+            return folder, None  # rebuilt since, into the same engine: its files say so
         return folder, f"{folder} was rebuilt after its report was made"
     return folder, None
 

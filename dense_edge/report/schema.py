@@ -112,6 +112,8 @@ _MEASURED = shape.Obj({
                                         "wall_p50_ms")},
     }), key=r"[0-9]{1,6}"), True),
     "measured_on": (shape.Opt(shape.Obj({})), False),
+    "engine_sha256": (shape.Opt(shape.Str(200)), False),
+    "engine_content_sha256": (shape.Opt(shape.Str(200)), False),
 })  # fmt: skip
 _TOP = shape.Obj({
     "engines": (shape.List(shape.Obj({"name": (shape.Str(200), True)}), 1000), True),

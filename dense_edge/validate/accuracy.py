@@ -18,8 +18,11 @@ def topk(logits: np.ndarray, labels: np.ndarray, k: int) -> float:
     if len(labels) == 0:
         return float("nan")
     k = min(k, logits.shape[1])
-    best = np.argpartition(-logits, k - 1, axis=1)[:, :k]
-    return float((best == labels[:, None]).any(axis=1).mean())
+    hits, step = 0, max(1, (1 << 20) // max(1, logits.shape[1]))  # rows at a time: bounded memory
+    for i in range(0, len(labels), step):
+        best = np.argpartition(-logits[i : i + step], k - 1, axis=1)[:, :k]
+        hits += int((best == labels[i : i + step, None]).any(axis=1).sum())
+    return hits / len(labels)
 
 
 def per_class(pred: np.ndarray, labels: np.ndarray, n_classes: int) -> np.ndarray:

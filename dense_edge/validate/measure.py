@@ -39,8 +39,17 @@ def run_worker(spec: dict[str, Any]) -> dict[str, Any]:
         raise RuntimeError(f"validation worker failed for {spec['path']}:\n{proc.stderr[-3000:]}")
     result: dict[str, Any] = json.loads((out / "result.json").read_text())
     if (out / "logits.npy").exists():
-        result["logits"] = np.load(out / "logits.npy")
+        result["logits_file"] = str(out / "logits.npy")  # read when needed: one model at a time
     return result
+
+
+def logits(result: dict[str, Any]) -> np.ndarray:
+    """A worker's logits: cached ones handed in, else read from the file it wrote."""
+    if "logits" in result:
+        out: np.ndarray = result["logits"]
+        return out
+    out = np.load(result["logits_file"])
+    return out
 
 
 def merge_rounds(first: dict[str, Any], later: list[dict[str, Any]]) -> None:

@@ -7,6 +7,11 @@ machine's load.
 - :func:`tensor_sha256` identifies weights by their tensors (names, dtypes, shapes, bytes), not by
   the file: a safetensors file's header may embed metadata such as a timestamp, so two files of
   bit-identical tensors hash differently.
+- :func:`engine_content_sha256` does the same for an engine bundle: the runtime files hashed
+  without the metadata they embed (an ONNX model's ``metadata_props``, an OpenVINO IR's
+  net-level ``<rt_info>``, both of which carry the export's manifest and its ``created`` time),
+  plus every other file's bytes, the bundle's ``manifest.json`` left out. Two builds of the same
+  model with the same settings hash alike; any change to a weight, a layer or a class does not.
 - :func:`load_average` is the machine's 1/5/15-minute load, read at the start and the end of a
   measurement: a latency table is only read right beside the load it was measured under.
 """
@@ -106,6 +111,54 @@ def weights_tensor_sha256(model_dir: Path) -> str | None:
     for f in sorted(model_dir.glob("weights*.safetensors")):
         return tensor_sha256(f)
     return None
+
+
+def _onnx_content(path: Path) -> bytes:
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    del model.metadata_props[:]
+    model.doc_string = ""
+    model.graph.doc_string = ""
+    return bytes(model.SerializeToString(deterministic=True))
+
+
+def _ir_content(path: Path) -> bytes:
+    import xml.etree.ElementTree as ET
+
+    root = ET.parse(path).getroot()
+    for info in root.findall("rt_info"):  # the net's own, not the layers'
+        root.remove(info)
+    return bytes(ET.tostring(root, encoding="utf-8"))
+
+
+_EMBEDS_METADATA = {".onnx": _onnx_content, ".xml": _ir_content}
+
+
+def engine_content_sha256(folder: Path) -> str | None:
+    """A hash of what an engine computes (see the module's docstring), or None when its
+    manifest or a file it lists cannot be read (the caller falls back to the bundle's seal)."""
+    try:
+        manifest = json.loads((folder / bundle.MANIFEST).read_text(encoding="utf-8"))
+        names = sorted(str(n) for n in manifest["files"])
+        h = hashlib.sha256()
+        for name in names:
+            path = folder / name
+            if Path(name).name != name or not path.is_file():
+                return None
+            read = _EMBEDS_METADATA.get(path.suffix.lower())
+            h.update(name.encode() + b"\0")
+            if read is not None:
+                data = read(path)
+                h.update(len(data).to_bytes(8, "little") + data)
+            else:
+                h.update(path.stat().st_size.to_bytes(8, "little"))
+                with open(path, "rb") as fh:
+                    while block := fh.read(1 << 20):
+                        h.update(block)
+        return h.hexdigest()
+    except Exception:  # protobuf, XML, OS, JSON errors alike: no content hash, never a crash
+        return None
 
 
 def load_average() -> list[float] | None:

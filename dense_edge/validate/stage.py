@@ -13,8 +13,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from dense_edge import bundle, environment
 from dense_edge.accuracy import top1
 from dense_edge.data.evaluation import evaluation_set
@@ -133,8 +131,8 @@ def validate_stage(
         rounds.measure(ref_subjects, "validate float", 0)
         for s in ref_subjects:
             if s["name"] not in known:
-                split.save_logits(weights, s["name"], rounds.results[s["name"]]["logits"])
-        reference = rounds.results[REFERENCE]["logits"]
+                split.save_logits(weights, s["name"], measure_mod.logits(rounds.results[s["name"]]))
+        reference = measure_mod.logits(rounds.results[REFERENCE])
         ref_top1 = top1(reference, labels)
         never = accuracy.classes_never_right(reference, labels, classes)
         ref_check = verdict_mod.reference_check(
@@ -151,11 +149,14 @@ def validate_stage(
                 ref_subjects + engine_subjects, f"latency round {k + 1}/{rounds.rounds}", k
             )
         results = rounds.pool()
+        for s in ref_subjects + engine_subjects:  # one model's logits in memory at a time
+            r = results[s["name"]]
+            r["accuracy"] = accuracy.evaluate(measure_mod.logits(r), labels, reference, classes)
 
     entries = []
     for s in ref_subjects + engine_subjects:
         r = results[s["name"]]
-        entry = _entry(s, r, reference, labels, classes, run)
+        entry = _entry(s, r, run)
         ref_name = REFERENCE + "-cuda" if cuda and entry.get("device_kind") == "cuda" else REFERENCE
         # like for like: the wall clock on both sides (an engine's own clock leaves out the
         # Python call, or on a GPU the copies, that the float model's time includes)
@@ -259,26 +260,20 @@ def _keep_device_rows(
     return kept
 
 
-def _entry(
-    subject: dict[str, Any],
-    r: dict[str, Any],
-    reference: np.ndarray,
-    labels: np.ndarray | None,
-    classes: list[str],
-    run: RunDir,
-) -> dict[str, Any]:
+def _entry(subject: dict[str, Any], r: dict[str, Any], run: RunDir) -> dict[str, Any]:
     path = Path(subject["path"])
     if subject["kind"] == "pytorch":
         target, precision, ran = "pytorch", "fp32", "fp32"
         size = sum(f.stat().st_size for f in path.glob("weights.*"))
         device_kind = "cuda" if subject.get("cuda") else "cpu"
-        engine_sha256 = None
+        engine_sha256 = engine_content = None
     else:
         m = bundle.read_manifest(path, verify=False)  # the worker checked the files on load
         target, precision, ran = m["target"], m["precision"], m.get("precision_run", "?")
         size = sum(int(f["bytes"]) for f in m["files"].values())
         device_kind = registry.get(target).device_kind
         engine_sha256 = m.get(bundle.SEAL)
+        engine_content = provenance.engine_content_sha256(path)
     runner = r["runner"]
     return {
         "name": subject["name"],
@@ -289,11 +284,12 @@ def _entry(
         "path": str(path.relative_to(run.root)) if path.is_relative_to(run.root) else str(path),
         "size_bytes": size,
         "engine_sha256": engine_sha256,
+        "engine_content_sha256": engine_content,
         "runtime": runner.get("runtime"),
         "device": runner.get("device") or runner.get("providers"),
         "device_kind": device_kind,
         "threads": runner.get("threads"),
-        "accuracy": accuracy.evaluate(r["logits"], labels, reference, classes),
+        "accuracy": r["accuracy"],
         "latency": r["latency"],
         "cold_start_s": r["cold_start_s"],
         "peak_rss_mib": r["peak_rss_mib"],

@@ -16,6 +16,8 @@ import os
 import resource
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -52,35 +54,52 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def _trim_heap() -> None:
-    """Give the memory freed by the last batch back to the system (glibc only; elsewhere a
-    no-op). glibc keeps freed blocks in its arenas, one per thread that allocated them, and
-    reuses them in an order the thread timing decides: without this, the same worker's peak on
-    the same images varied by hundreds of MB between runs and grew with the number of batches
-    (bench/README.md, validation at scale), which hides what the split itself costs."""
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # mallopt's parameter numbers (glibc malloc.h)
+
+
+@contextmanager
+def _heap_returns_large_blocks() -> Iterator[None]:
+    """While the split is evaluated, glibc maps every block of 1 MiB or more on its own and
+    unmaps it when freed, so the worker's resident memory is what the current batch holds.
+
+    By default glibc raises its mapping threshold to the largest block freed so far (up to 32
+    MiB) and keeps freed blocks below it in per-thread arenas, reused in an order the thread
+    timing decides: the same worker's peak on the same images varied by 500 MB between runs
+    (bench/README.md, validation at scale). Afterwards the thresholds are set to where glibc's
+    own adjustment ends (32 MiB, trim at twice that), so latency is timed with the allocator
+    an application sees. Elsewhere than glibc this is a no-op."""
     try:
         import ctypes
 
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
+        mallopt = ctypes.CDLL("libc.so.6").mallopt
     except (OSError, AttributeError):
-        pass
+        yield
+        return
+    mallopt(_M_MMAP_THRESHOLD, 1 << 20)
+    mallopt(_M_TRIM_THRESHOLD, 2 << 20)
+    try:
+        yield
+    finally:
+        mallopt(_M_MMAP_THRESHOLD, 32 << 20)
+        mallopt(_M_TRIM_THRESHOLD, 64 << 20)
 
 
-def _logits(runner: Runner, images: Path, spec: dict[str, Any]) -> np.ndarray:
-    """The runner's logits on every cached image, read and run a batch at a time, written into
-    one array (no list of parts to concatenate: the logits are held once); the heap is trimmed
-    after every batch, so memory is what one batch needs plus the logits."""
-    out: np.ndarray | None = None
-    start = 0
-    for x in read_batches(images, spec.get("eval_batch", 32)):
-        y = runner.infer(x)
-        if out is None:
-            out = np.empty((count(images), *y.shape[1:]), dtype=y.dtype)
-        out[start : start + len(y)] = y
-        start += len(y)
-        del x, y
-        _trim_heap()
-    return out if out is not None else np.zeros((0, 0), np.float32)
+def _write_logits(runner: Runner, images: Path, spec: dict[str, Any], path: Path) -> None:
+    """The runner's logits on every cached image, a batch at a time, appended to ``path`` (a
+    ``.npy``) as they come: the worker never holds more than one batch of images or logits."""
+    n, start = count(images), 0
+    with _heap_returns_large_blocks(), open(path, "wb") as fh:
+        for x in read_batches(images, spec.get("eval_batch", 32)):
+            y = np.ascontiguousarray(runner.infer(x))
+            if start == 0:
+                header = {"descr": np.lib.format.dtype_to_descr(y.dtype),
+                          "fortran_order": False, "shape": (n, *y.shape[1:])}  # fmt: skip
+                np.lib.format.write_array_header_2_0(fh, header)
+            fh.write(y.tobytes())
+            start += len(y)
+            del x, y
+        if start == 0:  # an empty split: an empty array, still a valid .npy
+            np.save(fh, np.zeros((0, 0), np.float32))
 
 
 def run(spec: dict[str, Any]) -> dict[str, Any]:
@@ -92,7 +111,7 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
     cold = time.perf_counter() - t0
     try:
         if spec.get("accuracy", True):
-            np.save(Path(spec["out"]) / "logits.npy", _logits(runner, images, spec))
+            _write_logits(runner, images, spec, Path(spec["out"]) / "logits.npy")
         latency = {}
         for b in spec["batch_sizes"]:
             stats, times, wall = measure_samples(

@@ -409,6 +409,55 @@ def test_identical_tensors_are_the_same_model_whatever_the_file_says(report, tmp
     assert any("different model weights" in n for n in compare(report, changed, Tolerance()).notes)
 
 
+def test_an_engine_made_again_from_identical_weights_is_the_same_engine(validated, tmp_path):
+    """Export embeds its manifest (with the time it was made) in the ONNX model, and OpenVINO's
+    IR and ONNX Runtime's model carry it on: the files of an engine rebuilt from the same weights
+    differ, the engine does not. Its content hash says so, and ``report compare`` still times it
+    side by side (on main it said "rebuilt after its report was made" and fell back to the
+    reports)."""
+    import time
+
+    from dense_edge.compile.stage import compile_stage
+    from dense_edge.export import export_stage
+    from dense_edge.fileio import sha256_file
+    from dense_edge.report.compare import side_by_side_pairs
+    from dense_edge.validate.provenance import engine_content_sha256
+
+    shutil.copytree(validated[0].root, tmp_path / "run")
+    run = RunDir.at(tmp_path / "run")
+    report = json.loads((run.report / "report.json").read_text())
+    report["run_dir"] = str(run.root)
+    path = _write(run.report / "report.json", report)
+    row = next(e for e in report["engines"] if e["name"] == "onnxruntime-fp32")
+    engine = run.engine("onnxruntime", "fp32")
+    before = sha256_file(engine / "model.onnx")
+    assert row["engine_content_sha256"] == engine_content_sha256(engine) is not None
+
+    time.sleep(1.1)  # the embedded manifest's "created" has one-second resolution
+    recipe = digits_recipe(**VALIDATE_FAST)
+    export_stage(recipe, run, force=True)
+    compile_stage(recipe, run, "onnxruntime", "fp32", force=True)
+    assert sha256_file(engine / "model.onnx") != before  # other bytes: the embedded manifest
+    assert engine_content_sha256(engine) == row["engine_content_sha256"]
+    pairs, why = side_by_side_pairs(report, path, report, path)
+    assert "onnxruntime-fp32" in [p.name for p in pairs], why
+    assert not any("onnxruntime-fp32" in w for w in why), why
+
+    ov = run.engine("openvino", "int8")  # one weight changed: another engine
+    data = bytearray((ov / "model.bin").read_bytes())
+    data[len(data) // 2] ^= 0x40
+    ours = engine_content_sha256(ov)
+    (ov / "model.bin").write_bytes(bytes(data))
+    assert engine_content_sha256(ov) not in (ours, None)
+    rebuilt = copy.deepcopy(report)
+    for e in rebuilt["engines"]:
+        if e["name"] == "openvino-int8":
+            e["engine_content_sha256"] = engine_content_sha256(ov)
+    notes = compare(report, rebuilt, Tolerance()).notes
+    assert "engines whose content changed: openvino-int8" in notes, notes
+    assert any(n.startswith("identical engines") and "onnxruntime-int8" in n for n in notes)
+
+
 def test_compare_of_a_damaged_report_is_one_line_not_a_traceback(report, tmp_path):
     base = _write(tmp_path / "base.json", report)
     damage = {
