@@ -14,12 +14,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def write_images(folder: Path, n: int) -> None:
+def write_images(folder: Path, n: int, seed: int = 0) -> None:
     """``n`` 256x256 JPEGs of smooth random colour fields."""
     from PIL import Image
 
     folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed)
     for i in range(n):
         small = rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)
         img = Image.fromarray(small).resize((256, 256), Image.Resampling.BICUBIC)
