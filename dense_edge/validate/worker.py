@@ -16,8 +16,6 @@ import os
 import resource
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -54,42 +52,30 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # mallopt's parameter numbers (glibc malloc.h)
+EVAL_BATCH = 8  # images per call when the split is evaluated (``eval_batch`` in the spec)
 
 
-@contextmanager
-def _heap_returns_large_blocks() -> Iterator[None]:
-    """While the split is evaluated, glibc maps every block of 1 MiB or more on its own and
-    unmaps it when freed, so the worker's resident memory is what the current batch holds.
-
-    By default glibc raises its mapping threshold to the largest block freed so far (up to 32
-    MiB) and keeps freed blocks below it in per-thread arenas, reused in an order the thread
-    timing decides: the same worker's peak on the same images varied by 500 MB between runs
-    (bench/README.md, validation at scale). Afterwards the thresholds are set to where glibc's
-    own adjustment ends (32 MiB, trim at twice that). Latency is timed before this, with the
-    allocator as an application has it. Elsewhere than glibc this is a no-op."""
+def _trim_heap() -> None:
+    """Give the memory freed by the last batch back to the system (glibc only; elsewhere a
+    no-op). glibc keeps freed blocks in its arenas, one per thread that allocated them, and
+    reuses them in an order the thread timing decides: the same float worker's peak on the same
+    1,000 images at batch 32 read 762 and 1,041 MB in two runs (bench/README.md, validation at
+    scale). Batches of 8 keep every block that varies four times smaller; mapping every large
+    block on its own instead (mallopt) made the float pass 2.5x slower in page faults."""
     try:
         import ctypes
 
-        mallopt = ctypes.CDLL("libc.so.6").mallopt
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
     except (OSError, AttributeError):
-        yield
-        return
-    mallopt(_M_MMAP_THRESHOLD, 1 << 20)
-    mallopt(_M_TRIM_THRESHOLD, 2 << 20)
-    try:
-        yield
-    finally:
-        mallopt(_M_MMAP_THRESHOLD, 32 << 20)
-        mallopt(_M_TRIM_THRESHOLD, 64 << 20)
+        pass
 
 
 def _write_logits(runner: Runner, images: Path, spec: dict[str, Any], path: Path) -> None:
     """The runner's logits on every cached image, a batch at a time, appended to ``path`` (a
     ``.npy``) as they come: the worker never holds more than one batch of images or logits."""
     n, start = count(images), 0
-    with _heap_returns_large_blocks(), open(path, "wb") as fh:
-        for x in read_batches(images, spec.get("eval_batch", 32)):
+    with open(path, "wb") as fh:
+        for x in read_batches(images, spec.get("eval_batch", EVAL_BATCH)):
             y = np.ascontiguousarray(runner.infer(x))
             if start == 0:
                 header = {"descr": np.lib.format.dtype_to_descr(y.dtype),
@@ -98,6 +84,7 @@ def _write_logits(runner: Runner, images: Path, spec: dict[str, Any], path: Path
             fh.write(y.tobytes())
             start += len(y)
             del x, y
+            _trim_heap()
         if start == 0:  # an empty split: an empty array, still a valid .npy
             np.save(fh, np.zeros((0, 0), np.float32))
 
@@ -110,7 +97,7 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
     runner.infer(read_rows(images, 0, 1))
     cold = time.perf_counter() - t0
     try:
-        latency = {}  # timed first, with the allocator as an application has it
+        latency = {}  # timed first, before the split's batches have been through the heap
         for b in spec["batch_sizes"]:
             stats, times, wall = measure_samples(
                 runner,

@@ -66,10 +66,16 @@ def test_compare_times_engines_still_here_and_says_why_not_others(validated, tmp
     shutil.copytree(run.root, copy_root, ignore=shutil.ignore_patterns(".dense-edge"))
     new = copy.deepcopy(report)
     new["run_dir"] = str(copy_root)
-    # the copy's openvino-int8 was rebuilt after the report (its manifest changed and resealed)
+    # the copy's openvino-int8 was rebuilt after the report into another engine (a weight
+    # differs, its manifest resealed); a rebuild into the same engine would still be timed
+    # (tests/report/test_trust.py)
     rebuilt = copy_root / "engines" / "openvino-int8"
+    weights = bytearray((rebuilt / "model.bin").read_bytes())
+    weights[len(weights) // 2] ^= 0x40
+    (rebuilt / "model.bin").write_bytes(bytes(weights))
     manifest = json.loads((rebuilt / bundle_io.MANIFEST).read_text())
     manifest["created"] = "2026-01-01T00:00:00+00:00"
+    manifest["files"]["model.bin"]["sha256"] = bundle_io.sha256(rebuilt / "model.bin")
     (rebuilt / bundle_io.MANIFEST).write_text(json.dumps(bundle_io.seal(manifest)))
     shutil.rmtree(copy_root / "engines" / "onnxruntime-fp32")  # and one engine is gone
     base_path = run.report / "report.json"

@@ -29,6 +29,7 @@ class OpenVinoRunner(Runner):
         self.config = dict(config or {})
         self.compiled: Any = None
         self._local = threading.local()
+        self._timed: list[tuple[object, ...]] = []  # every timed call's buffers: see timed_call
 
     @classmethod
     def from_bundle(cls, folder: Path, manifest: dict[str, Any]) -> OpenVinoRunner:
@@ -88,6 +89,11 @@ class OpenVinoRunner(Runner):
             data: np.ndarray = req.get_output_tensor(0).data
             return data
 
+        # The CPU plugin keeps pointing at a shared input after its request is gone: a later
+        # inference of the same shape on another request of this compiled model wrote into the
+        # freed array (a segmentation fault in validate at batch 8 after timing batch 8). The
+        # buffers live as long as the compiled model, not the call.
+        self._timed.append((x, tensor, req))
         return TimedCall(run=run, output=output, clock="OpenVINO InferRequest.latency",
                          engine_seconds=lambda: req.latency / 1000.0,
                          buffers=(x, tensor))  # fmt: skip
@@ -95,6 +101,7 @@ class OpenVinoRunner(Runner):
     def deactivate_impl(self) -> None:
         self.compiled = None
         self._local = threading.local()
+        self._timed = []  # after the compiled model: nothing reads them any more
 
     def describe(self) -> dict[str, Any]:
         import openvino as ov
