@@ -1,18 +1,19 @@
 """The one accuracy record and the one budget check: top-1, top-1 drop and agreement.
 
-Validation, the quick check after ``export --target``, calibration's accuracy-aware mode and the
-report all score a model against its float model here, so "top-1 drop 0.28 points" means the
-same everywhere:
+Training, validation, the quick check after ``export --target``, calibration (its record and
+its accuracy-aware search) and the report all score a model here, so "top-1 drop 0.28 points"
+means the same everywhere:
 
-- ``top1``: fraction of labelled images whose arg-max is the label;
+- ``top1``: fraction of labelled images whose arg-max is the label (``correct``: how many);
 - ``top1_drop_points``: float top-1 minus the candidate's, in percentage points (positive =
   worse than float);
 - ``agreement``: fraction of images whose arg-max equals the float model's.
 
 :func:`compare_top1` makes the record from logits (or predicted classes); :func:`judge` checks
-one value against one budget; :func:`within_budget` checks a record against the accuracy
-budgets (what calibration's accuracy-aware search asks of each candidate).
-:func:`calibration_accuracy` turns a comparison into calibration.json's ``validation`` record.
+one value against one budget; :class:`AccuracyBudget` holds the accuracy budgets and checks a
+record against them (what calibration's accuracy-aware search asks of each candidate; the
+validation budgets extend it with latency). :func:`calibration_accuracy` turns a comparison into
+calibration.json's ``validation`` record.
 numpy and :mod:`dense_edge.records` only: every stage may import this module.
 """
 
@@ -35,11 +36,16 @@ def predictions(outputs: np.ndarray) -> np.ndarray:
     return out if out.ndim == 1 else out.reshape(len(out), -1).argmax(1)
 
 
+def correct(outputs: np.ndarray, labels: np.ndarray) -> int:
+    """How many images' predicted class is the label (logits or predicted classes)."""
+    return int((predictions(outputs) == np.asarray(labels)).sum())
+
+
 def top1(outputs: np.ndarray, labels: np.ndarray) -> float:
     """Fraction of images whose predicted class is the label (logits or predicted classes)."""
     if len(labels) == 0:
         return float("nan")
-    return float((predictions(outputs) == np.asarray(labels)).mean())
+    return correct(outputs, labels) / len(labels)
 
 
 @dataclass(frozen=True)
@@ -78,19 +84,22 @@ def judge(budget: str, limit: float, value: float | None) -> Status:
     return "pass" if value >= limit - _EPS else "fail"
 
 
-def within_budget(
-    comparison: Top1Comparison,
-    *,
-    max_top1_drop: float | None = None,
-    min_agreement: float | None = None,
-) -> bool:
-    """True when every accuracy budget that is set passes (an unmeasurable one does not)."""
-    checks = []
-    if max_top1_drop is not None:
-        checks.append(judge("max_top1_drop", max_top1_drop, comparison.top1_drop_points))
-    if min_agreement is not None:
-        checks.append(judge("min_agreement", min_agreement, comparison.agreement))
-    return all(c == "pass" for c in checks)
+@dataclass(frozen=True)
+class AccuracyBudget:
+    """The accuracy budgets: top-1 drop (points) and agreement with the float model (fraction);
+    ``None`` is not set."""
+
+    max_top1_drop: float | None = None  # points of top-1 lost against the float model
+    min_agreement: float | None = None  # fraction of images whose top-1 equals the float's
+
+    def met(self, comparison: Top1Comparison) -> bool:
+        """True when every budget that is set passes (an unmeasurable one does not)."""
+        checks = []
+        if self.max_top1_drop is not None:
+            checks.append(judge("max_top1_drop", self.max_top1_drop, comparison.top1_drop_points))
+        if self.min_agreement is not None:
+            checks.append(judge("min_agreement", self.min_agreement, comparison.agreement))
+        return all(c == "pass" for c in checks)
 
 
 def calibration_accuracy(

@@ -292,7 +292,7 @@ def _manifest(model: onnx.ModelProto) -> dict[str, Any] | None:
 
 
 def _preprocessing(model: onnx.ModelProto | str | Path) -> Any:
-    from dense_edge.data.preprocess import Preprocess
+    from dense_edge.preprocess import Preprocess  # numpy: `import dense_edge` stays cheap
 
     manifest = _manifest(_load(model))
     if manifest is None:

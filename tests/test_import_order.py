@@ -516,7 +516,7 @@ def test_a_heavy_import_at_the_top_of_a_light_path_fails() -> None:
     [
         ("dense_edge.validate.stage", "dense_edge.report.write", False),
         ("dense_edge.report.html", "dense_edge.validate.budgets", True),
-        ("dense_edge.models.loading", "dense_edge.data.preprocess", False),
+        ("dense_edge.models.loading", "dense_edge.data.imageset", False),
         ("dense_edge.models.loading", "dense_edge.preprocess", True),
         ("dense_edge.targets.tensorrt.export", "dense_edge.compile.stage", False),
         ("dense_edge.preprocess", "dense_edge.fileio", False),

@@ -23,11 +23,10 @@ class DecodeCounter:
 
         from dense_edge import preprocess as leaf
         from dense_edge.calibrate import dataset
-        from dense_edge.data import preprocess
 
         self.decoded: list[str] = []
         self.opened: list[str] = []
-        real_decode, real_open = preprocess.decode_image, Image.open
+        real_decode, real_open = leaf.decode_image, Image.open
 
         def decode(path, *a, **k):  # type: ignore[no-untyped-def]
             self.decoded.append(str(path))
@@ -38,7 +37,6 @@ class DecodeCounter:
             return real_open(fp, *a, **k)
 
         monkeypatch.setattr(leaf, "decode_image", decode)
-        monkeypatch.setattr(preprocess, "decode_image", decode)
         monkeypatch.setattr(dataset, "decode_image", decode)
         monkeypatch.setattr(Image, "open", open_)
 

@@ -1,5 +1,6 @@
 """Calibration's accuracy record: the int8 model against the float model on the validation
-split. :func:`accuracy_record` is the one place its fields are computed."""
+split, run on ONNX Runtime or OpenVINO; the record itself is
+:func:`dense_edge.accuracy.calibration_accuracy`, as everywhere top-1 is scored."""
 
 from __future__ import annotations
 
@@ -9,41 +10,29 @@ from typing import Any
 import numpy as np
 
 from dense_edge import ovcore
+from dense_edge.accuracy import calibration_accuracy, compare_top1, predictions
 from dense_edge.calibrate.profiles import ONNXRUNTIME
+from dense_edge.records import CalibrationAccuracy
 
 ORT_CPU = ONNXRUNTIME  # the runtime that evaluates Q/DQ models (ONNX Runtime, CPU)
 OPENVINO_CPU = "openvino CPU (f32 for non-int8 ops)"
 
 
-def accuracy_record(
-    ref: np.ndarray, got: np.ndarray, labels: np.ndarray, runtime: str
-) -> dict[str, Any]:
-    """Top-1 of the float (``ref``) and int8 (``got``) predictions and their agreement."""
-    f_top1, q_top1 = float((ref == labels).mean()), float((got == labels).mean())
-    return {
-        "split": "val",
-        "samples": len(labels),
-        "runtime": runtime,
-        "float_top1": round(f_top1, 5),
-        "int8_top1": round(q_top1, 5),
-        "top1_drop_points": round((f_top1 - q_top1) * 100, 3),
-        "agreement": round(float((ref == got).mean()), 5),
-    }
-
-
-def onnx_accuracy(model: Any, qmodel: Any, val: tuple[np.ndarray, np.ndarray]) -> dict[str, Any]:
+def onnx_accuracy(
+    model: Any, qmodel: Any, val: tuple[np.ndarray, np.ndarray]
+) -> CalibrationAccuracy:
     """Float and Q/DQ ONNX models (``onnx.ModelProto``) on ONNX Runtime's CPU provider."""
     from dense_edge.calibrate.sensitivity import evaluate_onnx
 
     images, labels = val
-    ref = evaluate_onnx(model, images).argmax(1)
-    got = evaluate_onnx(qmodel, images).argmax(1)
-    return accuracy_record(ref, got, labels, ORT_CPU)
+    ref = predictions(evaluate_onnx(model, images))  # classes: one model's logits at a time
+    got = predictions(evaluate_onnx(qmodel, images))
+    return calibration_accuracy(compare_top1(ref, got, labels), split="val", runtime=ORT_CPU)
 
 
 def openvino_accuracy(
     float_onnx: Path, xml: Path, val: tuple[np.ndarray, np.ndarray]
-) -> dict[str, Any]:
+) -> CalibrationAccuracy:
     """The float ONNX and the int8 IR on OpenVINO's CPU plugin, non-int8 ops in f32."""
 
     core = ovcore.core()
@@ -54,5 +43,7 @@ def openvino_accuracy(
         logits = np.concatenate(
             [compiled(images[i : i + 64])[0] for i in range(0, len(images), 64)]
         )
-        outs.append(logits.argmax(1))
-    return accuracy_record(outs[0], outs[1], labels, OPENVINO_CPU)
+        outs.append(predictions(logits))
+    return calibration_accuracy(
+        compare_top1(outs[0], outs[1], labels), split="val", runtime=OPENVINO_CPU
+    )

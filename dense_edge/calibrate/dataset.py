@@ -24,9 +24,9 @@ import numpy as np
 
 from dense_edge.data.identity import data_identity
 from dense_edge.data.imagefolder import IMAGE_SUFFIXES
-from dense_edge.data.preprocess import Preprocess, decode_image
 from dense_edge.errors import DataError
 from dense_edge.fileio import sha256_bytes, sha256_file, sha256_json
+from dense_edge.preprocess import Preprocess, decode_image
 
 
 @dataclass

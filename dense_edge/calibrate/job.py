@@ -12,8 +12,8 @@ import numpy as np
 
 from dense_edge.calibrate.dataset import CalibrationSet
 from dense_edge.calibrate.methods import MethodOptions
-from dense_edge.data.preprocess import Preprocess
 from dense_edge.manifest import new_manifest
+from dense_edge.preprocess import Preprocess
 
 if TYPE_CHECKING:
     from dense_edge.calibrate.collect import Statistics

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from dense_edge import ovcore
+from dense_edge.accuracy import correct
 from dense_edge.errors import MissingDependencyError, UserError
 from dense_edge.progress import Bar, bar, info
 
@@ -105,13 +106,13 @@ def quantize_with_accuracy_control(
     )
 
     def validate(compiled: Any, data: Any) -> float:
-        correct = total = 0
+        hits = total = 0
         out = compiled.output(0)
         for x, y in data:
-            correct += int(np.argmax(compiled(x)[out]) == y)
+            hits += correct(compiled(x)[out], np.array([y]))  # logits [1, classes]
             total += 1
             progress.advance()
-        return correct / max(total, 1)
+        return hits / max(total, 1)
 
     title = "calibrate: NNCF accuracy-aware quantisation (images run)"
     with _quiet_nncf(), bar(title, None) as progress:

@@ -13,9 +13,9 @@ from onnx import TensorProto, helper, numpy_helper
 from dense_edge.calibrate.collect import Statistics
 from dense_edge.calibrate.graph import WEIGHTED, Graph, concat_groups, gemm_outputs, node_name
 from dense_edge.calibrate.methods import MethodOptions, Range, asymmetric_range, symmetric_range
-from dense_edge.calibrate.precision import to_fp16
 from dense_edge.calibrate.profiles import Rules
 from dense_edge.errors import UserError
+from dense_edge.export.fp16 import float_parts_to_fp16
 
 MIN_QDQ_OPSET = 13
 MIN_FP16_QDQ_OPSET = 19  # QuantizeLinear/DequantizeLinear with float16 scales
@@ -263,7 +263,7 @@ def quantize_model(
     g.initializer.extend(new_inits)
     _drop_unused_initializers(model)
     if rules.float_dtype == "fp16":
-        to_fp16(model)
+        float_parts_to_fp16(model)
     return model, qp
 
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import onnx
 
+from dense_edge.accuracy import AccuracyBudget
 from dense_edge.calibrate.accuracy import onnx_accuracy
 from dense_edge.calibrate.collect import Statistics
 from dense_edge.calibrate.job import CalibrationJob
@@ -79,7 +80,7 @@ def build(job: CalibrationJob, profile: QdqProfile, target: Path) -> dict[str, A
 def _search(
     job: CalibrationJob, model: onnx.ModelProto, stats: Statistics, rules: Rules
 ) -> tuple[set[str], dict[str, Any]]:
-    from dense_edge.calibrate.sensitivity import Budget, search
+    from dense_edge.calibrate.sensitivity import search
 
     if job.val is None:
         raise UserError(
@@ -87,7 +88,7 @@ def _search(
             fix="point data.* at labelled data or disable calibration.accuracy_aware",
         )
     aa = job.config.accuracy_aware
-    budget = Budget(aa.max_top1_drop, aa.min_agreement)
+    budget = AccuracyBudget(aa.max_top1_drop, aa.min_agreement)
     result = search(model, stats, rules, job.opts, job.val[0], job.val[1], budget)
     if not result.met:
         info("calibrate: the accuracy budget is not met even with every layer in float")

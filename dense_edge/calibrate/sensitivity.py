@@ -18,26 +18,13 @@ from typing import Any
 import numpy as np
 import onnx
 
+from dense_edge.accuracy import AccuracyBudget, Top1Comparison, compare_top1, predictions, top1
 from dense_edge.calibrate.collect import Statistics
 from dense_edge.calibrate.graph import Graph, node_name
 from dense_edge.calibrate.methods import MethodOptions
 from dense_edge.calibrate.profiles import Rules
 from dense_edge.calibrate.qdq import quantize_model
 from dense_edge.progress import bar
-
-
-@dataclass(frozen=True)
-class Budget:
-    max_top1_drop: float | None = None  # points
-    min_agreement: float | None = None  # fraction
-
-    def met(self, float_top1: float, top1: float, agreement: float) -> bool:
-        ok = True
-        if self.max_top1_drop is not None:
-            ok &= (float_top1 - top1) * 100 <= self.max_top1_drop + 1e-9
-        if self.min_agreement is not None:
-            ok &= agreement >= self.min_agreement - 1e-9
-        return ok
 
 
 @dataclass
@@ -77,30 +64,28 @@ def search(
     opts: MethodOptions,
     images: np.ndarray,
     labels: np.ndarray,
-    budget: Budget,
+    budget: AccuracyBudget,
     *,
     run: Callable[[onnx.ModelProto, np.ndarray], np.ndarray] = evaluate_onnx,
 ) -> SearchResult:
-    reference = run(model, images)
-    ref_top1 = reference.argmax(1)
-    float_top1 = float((ref_top1 == labels).mean())
+    reference = predictions(run(model, images))
+    float_top1 = top1(reference, labels)
 
-    def measure(exclude: set[str]) -> tuple[float, float]:
+    def measure(exclude: set[str]) -> Top1Comparison:
         q, _ = quantize_model(model, stats, rules, opts, exclude)
-        out = run(q, images).argmax(1)
-        return float((out == labels).mean()), float((out == ref_top1).mean())
+        return compare_top1(reference, run(q, images), labels)
 
-    top1, agree = measure(set())
-    result = SearchResult([], budget.met(float_top1, top1, agree), float_top1)
-    result.steps.append({"float_layers": 0, "top1": round(top1, 5), "agreement": round(agree, 5)})
+    now = measure(set())
+    result = SearchResult([], budget.met(now), float_top1)
+    result.steps.append({"float_layers": 0, **_scores(now)})
     if result.met:
         return result
     layers = [node_name(n) for n in Graph(model).weighted_nodes()]
     scores = []
     with bar("calibrate: layer sensitivity", len(layers)) as progress:
         for layer in layers:
-            t, a = measure({layer})
-            scores.append((a - agree, t - top1, layer))
+            c = measure({layer})
+            scores.append((c.agreement - now.agreement, _top1(c) - _top1(now), layer))
             progress.advance()
     scores.sort(reverse=True)
     result.sensitivity = [
@@ -110,13 +95,19 @@ def search(
     exclude: set[str] = set()
     for _, _, layer in scores:
         exclude.add(layer)
-        top1, agree = measure(exclude)
-        result.steps.append(
-            {"float_layers": len(exclude), "added": layer, "top1": round(top1, 5),
-             "agreement": round(agree, 5)}
-        )  # fmt: skip
-        if budget.met(float_top1, top1, agree):
+        now = measure(exclude)
+        result.steps.append({"float_layers": len(exclude), "added": layer, **_scores(now)})
+        if budget.met(now):
             result.met = True
             break
     result.exclude = sorted(exclude, key=layers.index)
     return result
+
+
+def _top1(c: Top1Comparison) -> float:
+    assert c.top1 is not None  # the search always has labels
+    return c.top1
+
+
+def _scores(c: Top1Comparison) -> dict[str, float]:
+    return {"top1": round(_top1(c), 5), "agreement": round(c.agreement, 5)}

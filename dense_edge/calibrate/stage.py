@@ -20,9 +20,9 @@ from dense_edge.calibrate.methods import MethodOptions
 from dense_edge.calibrate.profiles import Profile
 from dense_edge.calibrate.profiles import get as get_profile
 from dense_edge.data.identity import data_identity
-from dense_edge.data.preprocess import Preprocess
 from dense_edge.errors import UserError
 from dense_edge.fileio import read_json, write_json
+from dense_edge.preprocess import Preprocess
 from dense_edge.progress import info
 from dense_edge.recipe import Recipe
 from dense_edge.rundir import RunDir

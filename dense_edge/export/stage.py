@@ -183,11 +183,11 @@ def _convert_fp16(fp32_path: Path, tmp: Path) -> None:
     import onnx
 
     from dense_edge.export import metadata
-    from dense_edge.export.fp16 import to_fp16
+    from dense_edge.export.fp16 import whole_model_to_fp16
 
     model = onnx.load(str(fp32_path))
     manifest = metadata.read(model)
-    half = to_fp16(model)
+    half = whole_model_to_fp16(model)
     metadata.embed(half, {**manifest, "precision": "fp16", "io_dtype": "float32"})
     onnx.save(half, str(tmp))
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from dense_edge.accuracy import top1
 from dense_edge.recipe import Recipe
 from dense_edge.rundir import RunDir
 
@@ -69,7 +70,7 @@ def write(
         "samples": n,
         "of": len(splits.split(split)),
         "source": splits.source,
-        "float_top1": round(float((logits.argmax(1) == labels).mean()), 6),
+        "float_top1": round(top1(logits, labels), 6),
         "batch_sizes": list(recipe.validation.batch_sizes),
         "max_bytes": MAX_BYTES,
     }

@@ -1,10 +1,12 @@
-"""Running a PyTorch model over an image set: logits, top-1, in batches."""
+"""Running a PyTorch model over an image set: logits in batches, and their top-1
+(:func:`dense_edge.accuracy.top1`)."""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
 
+from dense_edge.accuracy import top1
 from dense_edge.data.imageset import ImageSet
 from dense_edge.preprocess import Preprocess
 
@@ -29,12 +31,6 @@ def predict_logits(
     if not out:
         return np.zeros((0, 0), dtype=np.float32)
     return np.concatenate(out)
-
-
-def top1(logits: np.ndarray, labels: np.ndarray) -> float:
-    if len(labels) == 0:
-        return float("nan")
-    return float((logits.argmax(1) == labels).mean())
 
 
 def evaluate(

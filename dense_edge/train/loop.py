@@ -16,6 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from dense_edge import accuracy
 from dense_edge.data.imageset import Splits
 from dense_edge.errors import StageError
 from dense_edge.preprocess import Preprocess
@@ -129,6 +130,7 @@ def fit(
                 lr = learning_rate(cfg, epoch + step / steps)
                 for group in optimizer.param_groups:
                     group["lr"] = lr
+                labels = y.numpy()
                 x = _augment(x, cfg, gen).to(device, non_blocking=True)
                 y = y.to(device, non_blocking=True)
                 with torch.autocast(device.type, enabled=use_amp):
@@ -139,7 +141,8 @@ def fit(
                 scaler.step(optimizer)
                 scaler.update()
                 total_loss += float(loss.detach()) * len(y)
-                correct += int((logits.detach().argmax(1) == y).sum())
+                # the classes leave the device, not the logits
+                correct += accuracy.correct(logits.detach().argmax(1).cpu().numpy(), labels)
                 seen += len(y)
                 progress.advance(
                     1, status=f"{label} loss {total_loss / seen:.3f} acc {correct / seen:.3f}"

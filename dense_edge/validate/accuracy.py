@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from dense_edge.accuracy import compare_top1, predictions
+from dense_edge.accuracy import compare_top1, correct, predictions, top1
 from dense_edge.compare import agreement
 
 
@@ -30,7 +30,7 @@ def per_class(pred: np.ndarray, labels: np.ndarray, n_classes: int) -> np.ndarra
     for c in range(n_classes):
         mask = labels == c
         if mask.any():
-            acc[c] = float((pred[mask] == c).mean())
+            acc[c] = top1(pred[mask], labels[mask])
     return acc
 
 
@@ -67,7 +67,7 @@ def evaluate(
     for c in range(len(classes)):
         mask = labels == c
         n = int(mask.sum())
-        mine, theirs = int((pred[mask] == c).sum()), int((ref_pred[mask] == c).sum())
+        mine, theirs = correct(pred[mask], labels[mask]), correct(ref_pred[mask], labels[mask])
         if n and mine < theirs:
             losses.append({"class": classes[c], "images": n, "correct": mine,
                            "float_correct": theirs, "top1_fraction": round(mine / n, 6),

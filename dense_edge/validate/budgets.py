@@ -16,16 +16,17 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from dense_edge.accuracy import judge
+from dense_edge.accuracy import AccuracyBudget, judge
 
 UNITS = {"max_top1_drop": "points", "min_agreement": "fraction", "max_p99_ms": "ms",
          "min_speedup": "x"}  # fmt: skip
 
 
 @dataclass(frozen=True)
-class Budgets:
-    max_top1_drop: float | None = None  # points of top-1 lost against the float model
-    min_agreement: float | None = None  # fraction of images whose top-1 equals the float's
+class Budgets(AccuracyBudget):
+    """The accuracy budgets (:class:`dense_edge.accuracy.AccuracyBudget`, the ones calibration's
+    search meets too), then latency."""
+
     max_p99_ms: float | None = None  # at every measured batch size
     min_speedup: float | None = None  # float p50 / engine p50, at every batch size
 

@@ -9,8 +9,8 @@ import pytest
 from PIL import Image
 
 from dense_edge.data import load_splits, preprocess_for
-from dense_edge.data.preprocess import Preprocess
 from dense_edge.errors import DataError, UserError
+from dense_edge.preprocess import Preprocess
 from dense_edge.recipe import load_recipe
 
 

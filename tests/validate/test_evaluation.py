@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dense_edge.accuracy import calibration_accuracy, compare_top1, judge, top1, within_budget
+from dense_edge.accuracy import AccuracyBudget, calibration_accuracy, compare_top1, judge, top1
 from dense_edge.data import preprocess_for
 from dense_edge.data.evaluation import evaluation_set
 from dense_edge.errors import DataError
 from dense_edge.recipe import load_recipe
+from dense_edge.validate.budgets import Budgets, checks
 
 
 def _digits(**over):  # type: ignore[no-untyped-def]
@@ -76,10 +77,25 @@ def test_one_budget_check():
     assert judge("min_agreement", 0.99, 0.98) == "fail"
     assert judge("min_agreement", 0.99, None) == "unverified"
     c = compare_top1(np.eye(4)[[0, 1, 2, 0]], np.eye(4)[[0, 1, 1, 0]], np.array([0, 1, 2, 3]))
-    assert within_budget(c, max_top1_drop=30, min_agreement=0.75)
-    assert not within_budget(c, max_top1_drop=20)
-    assert not within_budget(compare_top1(np.eye(2), np.eye(2)), max_top1_drop=1.0)  # no labels
-    assert within_budget(c)  # no budget set
+    assert AccuracyBudget(max_top1_drop=30, min_agreement=0.75).met(c)
+    assert not AccuracyBudget(max_top1_drop=20).met(c)
+    unlabelled = compare_top1(np.eye(2), np.eye(2))
+    assert not AccuracyBudget(max_top1_drop=1.0).met(unlabelled)  # unmeasurable: not a pass
+    assert AccuracyBudget().met(c)  # no budget set
+
+
+def test_a_drop_equal_to_the_budget_passes_in_calibration_and_in_validation():
+    """4 of 10 right against 1 of 10 computes as 30.000000000000004 points: at a limit of 30 it
+    passes calibration's search and validation's budget check alike (one check, one slack)."""
+    labels = np.arange(10)
+    ref, got = np.where(labels < 4, labels, -1), np.where(labels < 1, labels, -1)
+    c = compare_top1(ref, got, labels)
+    assert c.top1_drop_points is not None and c.top1_drop_points > 30
+    assert AccuracyBudget(max_top1_drop=30).met(c)
+    assert Budgets(max_top1_drop=30).met(c)  # validation's budgets: the same, plus latency
+    engine = {"accuracy": {"top1_drop_points": c.top1_drop_points}}
+    assert [x["status"] for x in checks(engine, Budgets(max_top1_drop=30))] == ["pass"]
+    assert not AccuracyBudget(max_top1_drop=29.99).met(c)
 
 
 def test_the_calibration_accuracy_record_is_made_from_the_same_comparison():
