@@ -18,6 +18,7 @@ a crash there is a failed test, not a dead test session.
 
 from __future__ import annotations
 
+import mmap
 import os
 import subprocess
 import sys
@@ -116,6 +117,29 @@ def check_timed_call(bundle: Path, batches: tuple[int, ...]) -> None:
             worst = float(np.abs(got - expected).max())
             assert np.allclose(got, expected, rtol=1e-3, atol=1e-3), (
                 f"{runner.name} batch {b}: the timed call's output differs from infer() by {worst}"
+            )
+            # The caller drops the timed call, as the harness does, then the runner infers again
+            # at that batch: OpenVINO's CPU plugin kept pointing at the freed shared input and
+            # wrote the next same-shape batch into it (validate's accuracy pass, batch 8 after
+            # timing batch 8, died with a segmentation fault).
+            # The batch handed in lives in pages of its own, unmapped once the caller is done
+            # with it, so a runtime that still writes there faults here instead of corrupting
+            # the heap quietly; a runner that keeps the batch alive itself keeps the pages too.
+            other = x[::-1].copy()
+            wanted = runner.infer(other)
+            pages = mmap.mmap(-1, x.nbytes)
+            bound = np.frombuffer(pages, dtype=np.float32).reshape(x.shape)
+            bound[...] = x
+            call = runner.timed_call(bound)
+            call.run()
+            del call, got, bound
+            try:
+                pages.close()
+            except BufferError:
+                pass  # the runner holds the batch: nothing is freed under the runtime
+            again = runner.infer(other)
+            assert np.allclose(again, wanted, rtol=1e-3, atol=1e-3), (
+                f"{runner.name} batch {b}: infer() after a dropped timed call differs"
             )
     print("timed calls match infer()")
 

@@ -237,7 +237,8 @@ def _identity_notes(
     """Which engines are the same build in both reports, by what they compute (the runtime
     files without the metadata they embed), and which were changed: a latency change of an
     identical engine is the machine's, one of a changed engine may be the change's."""
-    same, changed = [], []
+    same: list[str] = []
+    changed: list[str] = []
     for name in names:
         hb = engines_b[name].get("engine_content_sha256")
         hn = engines_n[name].get("engine_content_sha256")
