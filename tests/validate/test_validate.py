@@ -128,7 +128,7 @@ def test_a_broken_budget_exits_non_zero_and_says_which(validated, tmp_path):
     run = _private_copy(validated, tmp_path)
     result = CliRunner().invoke(
         cli,
-        ["validate", "--out", str(run.root), "--set", DIGITS_SET, "--min-speedup", "1000",
+        ["validate", "--out", str(run.root), "--set", DIGITS_SET, "--min-speedup", "1000000",
          "--engine", "onnxruntime-int8", "--iterations", "5", "--batch-size", "1"],
     )  # fmt: skip
     assert result.exit_code == 1, result.output
