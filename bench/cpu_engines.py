@@ -24,6 +24,7 @@ import os
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -32,12 +33,11 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 
-CHILD = r"""
+RUNNER = r"""
 import json, os, sys
 os.environ["DENSE_EDGE_QUIET"] = "1"
 sys.path.insert(0, {root!r})
 import numpy as np
-from dense_edge.validate.latency import measure
 kind, path = {kind!r}, {path!r}
 if kind == "torch":
     from dense_edge.targets.pytorch.runner import PyTorchRunner
@@ -51,6 +51,11 @@ elif kind == "ir-default":
 else:
     from dense_edge.targets.registry import load_runner
     runner = load_runner(path)
+"""
+CHILD = (
+    RUNNER
+    + r"""
+from dense_edge.validate.latency import measure
 sample = np.load({sample!r})
 out = {{}}
 with runner:
@@ -60,19 +65,24 @@ with runner:
                          show_progress=False).wall_p50_ms  # one clock for every runtime
 print(json.dumps(out))
 """
+)
 
 
 def _measure_in_child(kind: str, path: Path, sample: Path, batches: list[int], iterations: int):
     """Each engine in its own process: thread pools of different runtimes never share the CPU."""
-    import json
-    import subprocess
-
     code = CHILD.format(root=str(ROOT), kind=kind, path=str(path), sample=str(sample),
                         batches=batches, iterations=iterations)  # fmt: skip
+    return {int(k): v for k, v in _run_child(code).items()}
+
+
+def _run_child(code: str) -> Any:
+    """Run a child program; the JSON on its last line of output."""
+    import subprocess
+
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(proc.stderr[-2000:])
-    return {int(k): v for k, v in json.loads(proc.stdout.strip().splitlines()[-1]).items()}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
@@ -232,34 +242,18 @@ def _agreement(
     out = {}
     for name, (kind, path) in models.items():
         code = AGREE.format(root=str(ROOT), kind=kind, path=str(path), images=str(images))
-        import subprocess
-
-        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise RuntimeError(proc.stderr[-2000:])
-        got = np.array(json.loads(proc.stdout.strip().splitlines()[-1]))
+        got = np.array(_run_child(code))
         out[name] = float((got == ref).mean())
     return out
 
 
-AGREE = r"""
-import json, os, sys
-os.environ["DENSE_EDGE_QUIET"] = "1"
-sys.path.insert(0, {root!r})
-import numpy as np
-kind, path = {kind!r}, {path!r}
-if kind == "onnx":
-    from dense_edge.targets.onnxruntime.runner import OnnxRuntimeRunner
-    runner = OnnxRuntimeRunner(path)
-elif kind == "ir-default":
-    from dense_edge.targets.openvino.runner import OpenVinoRunner
-    runner = OpenVinoRunner(path, config={{}})
-else:
-    from dense_edge.targets.registry import load_runner
-    runner = load_runner(path)
+AGREE = (
+    RUNNER
+    + r"""
 with runner:
     print(json.dumps(runner.infer(np.load({images!r})).argmax(1).tolist()))
 """
+)
 
 
 if __name__ == "__main__":
