@@ -380,7 +380,7 @@ def _engine_on_disk(report: Report, path: Path, entry: dict[str, Any]) -> tuple[
     try:
         manifest = bundle_io.read(folder, verify=True)
     except UserError as exc:
-        return folder, f"{folder}: {str(exc).splitlines()[0]}"
+        return folder, str(exc).splitlines()[0]  # the error names the folder already
     if manifest.get(bundle_io.SEAL) != recorded:
         content = entry.get("engine_content_sha256")
         if content and engine_content_sha256(folder) == content:
