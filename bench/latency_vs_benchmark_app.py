@@ -7,9 +7,9 @@ dense-edge's harness (the validate worker's code path: :func:`measure_samples` i
 its own) and with ``benchmark_app`` (``-api sync``, the bundle's own compile config through
 ``-load_config``: the same hint, precision and threads; ``-shape`` so the model is reshaped to
 the batch size, as our OpenVINO runner compiles it per batch size; ``-inference_only true`` so
-input filling is outside the loop, as ours is). Prints both medians per batch size and our p50 /
-theirs per round, then the median over rounds with its 95% interval (order statistics over the rounds;
-target: the median within 5%, i.e. 0.95..1.05). Both quote OpenVINO's own clock
+input filling is outside the loop, as ours is). Prints both medians per batch size and our
+p50 / theirs per round, then the median over rounds with its 95% interval (order statistics over
+the rounds; target: the median within 5%, i.e. 0.95..1.05). Both quote OpenVINO's own clock
 (``InferRequest.latency``); our wall-clock p50 is printed beside it, to show what Python's call
 overhead adds. On a shared machine whose speed swings within seconds, many short rounds beat a
 few long ones: the ratio is taken within a round, where both ran seconds apart.
