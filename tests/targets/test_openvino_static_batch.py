@@ -29,9 +29,10 @@ def test_each_batch_size_runs_on_a_model_of_its_own_shape_with_the_same_logits(
     digits_exported: Path,
 ) -> None:
     model = digits_exported / "onnx" / "model.onnx"
-    with OpenVinoRunner(model, config=F32, static_batches=2) as static, OpenVinoRunner(
-        model, config=F32, static_batches=0
-    ) as dynamic:
+    with (
+        OpenVinoRunner(model, config=F32, static_batches=2) as static,
+        OpenVinoRunner(model, config=F32, static_batches=0) as dynamic,
+    ):
         assert _batch_dim(dynamic.compiled).is_dynamic
         for n in (1, 5, 1, 7):  # 7 is a third size: past the limit of 2
             got, want = static.infer(_images(n)), dynamic.infer(_images(n))
