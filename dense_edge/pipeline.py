@@ -15,12 +15,12 @@ import numpy as np
 from dense_edge.accuracy import compare_top1
 from dense_edge.calibrate.stage import calibrate_stage
 from dense_edge.catalog import ONNX
-from dense_edge.compile.kit import write_device_kit
 from dense_edge.compile.stage import EngineResult, compile_stage
 from dense_edge.data.evaluation import evaluation_set
 from dense_edge.environment import skipped_here
 from dense_edge.errors import MissingDependencyError
 from dense_edge.export import export_stage
+from dense_edge.kits.write import write_device_kit
 from dense_edge.manifest import load_manifest
 from dense_edge.preprocess import Preprocess
 from dense_edge.progress import info
