@@ -274,19 +274,19 @@ def _quantize_nncf(
 def _load(model: onnx.ModelProto | str | Path) -> onnx.ModelProto:
     if not isinstance(model, (str, Path)):
         return model
-    from dense_edge.calibrate.checker import load_onnx
+    from dense_edge import onnxfile
 
     path = Path(model)
     if not path.is_file():
         raise UserError("model not found", path=path)
-    return load_onnx(path)
+    return onnxfile.load(path)
 
 
 def _manifest(model: onnx.ModelProto) -> dict[str, Any] | None:
-    from dense_edge.export import metadata
+    from dense_edge import onnxfile
 
     try:
-        return metadata.read(model)
+        return onnxfile.read_manifest(model)
     except UserError:
         return None  # not exported by dense-edge: quantised all the same
 

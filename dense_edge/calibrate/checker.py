@@ -77,20 +77,6 @@ def check(path: str | Path, profile: str) -> CheckReport:
     return profiles.for_model_file(path, profile).check_file(path)
 
 
-def load_onnx(path: Path) -> onnx.ModelProto:
-    """A user's ONNX file, its tensors' claimed sizes checked before anything reads them."""
-    from dense_edge.export.metadata import check_sizes
-
-    try:
-        model = onnx.load(str(path))
-    except Exception as exc:
-        raise UserError(
-            f"not a readable ONNX model ({exc.__class__.__name__})", path=path
-        ) from None
-    check_sizes(model, path)
-    return model
-
-
 def check_onnx(model: onnx.ModelProto, profile: str | Rules, where: str = "model") -> CheckReport:
     """Check ``model`` against a profile's rules (a name, or the :class:`Rules` themselves).
 

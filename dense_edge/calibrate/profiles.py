@@ -214,9 +214,10 @@ class QdqProfile(Profile):
         return build(job, self, target)
 
     def check_file(self, path: Path) -> CheckReport:
-        from dense_edge.calibrate.checker import check_onnx, load_onnx
+        from dense_edge import onnxfile
+        from dense_edge.calibrate.checker import check_onnx
 
-        return check_onnx(load_onnx(path), self.rules(), str(path))
+        return check_onnx(onnxfile.load(path), self.rules(), str(path))
 
 
 class NncfProfile(Profile):

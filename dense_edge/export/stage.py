@@ -182,11 +182,12 @@ def _export_fp32(
 def _convert_fp16(fp32_path: Path, tmp: Path) -> None:
     import onnx
 
+    from dense_edge import onnxfile
     from dense_edge.export import metadata
     from dense_edge.export.fp16 import whole_model_to_fp16
 
     model = onnx.load(str(fp32_path))
-    manifest = metadata.read(model)
+    manifest = onnxfile.read_manifest(model)
     half = whole_model_to_fp16(model)
     metadata.embed(half, {**manifest, "precision": "fp16", "io_dtype": "float32"})
     onnx.save(half, str(tmp))

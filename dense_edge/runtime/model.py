@@ -44,10 +44,10 @@ def load(path: str | Path, *, verify: bool = True) -> Model:
         unpack(p, folder, reuse_existing=True)
         p = folder
     if p.is_file() and p.suffix == ".onnx":
-        from dense_edge.export import metadata
+        from dense_edge import onnxfile
         from dense_edge.targets.onnxruntime.runner import OnnxRuntimeRunner
 
-        manifest = metadata.read(p)
+        manifest = onnxfile.read_manifest(p)
         return Model(manifest, OnnxRuntimeRunner(p), p)
     from dense_edge.targets.registry import load_runner
 
