@@ -13,6 +13,7 @@ from dense_edge.targets.onnxruntime import util
 
 class OnnxRuntimeRunner(Runner):
     name = "onnxruntime"
+    thread_safe = True  # InferenceSession.run may be called from several threads at once
 
     def __init__(
         self,

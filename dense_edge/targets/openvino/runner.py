@@ -15,6 +15,7 @@ from dense_edge.targets.openvino import util
 
 class OpenVinoRunner(Runner):
     name = "openvino"
+    thread_safe = True  # one infer request per thread (see _request)
 
     def __init__(
         self,
