@@ -213,25 +213,12 @@ def _parity_outputs(recipe: Recipe, run: RunDir, onnx_file: Path) -> tuple[Any, 
 
 
 def _onnx_logits(onnx_file: Path, images: np.ndarray, batch: int = 32) -> np.ndarray:
-    """ONNX Runtime's logits on ``images`` (CPU, every graph optimisation), in batches.
+    """ONNX Runtime's logits on ``images`` (CPU, every graph optimisation), in batches: the
+    ONNX Runtime target's runner, as every stage after this one runs the model."""
+    from dense_edge.targets.onnxruntime.runner import OnnxRuntimeRunner
 
-    The export stage runs its model with the library directly: targets come after it.
-    """
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.log_severity_level = 3
-    try:
-        session = ort.InferenceSession(str(onnx_file), opts, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # ORT raises its own exception types for unreadable models
-        raise UserError(
-            f"ONNX Runtime cannot load the model ({str(exc).splitlines()[0][:200]})",
-            path=onnx_file,
-        ) from None
-    name, out = session.get_inputs()[0].name, session.get_outputs()[0].name
-    x = np.ascontiguousarray(images, dtype=np.float32)
-    parts = [session.run([out], {name: x[i : i + batch]})[0] for i in range(0, len(x), batch)]
-    return np.concatenate(parts)
+    with OnnxRuntimeRunner(onnx_file) as runner:
+        return runner.infer_all(images, batch)
 
 
 def parity_inputs(recipe: Recipe, manifest: dict[str, Any]) -> tuple[np.ndarray, str]:
