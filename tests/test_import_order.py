@@ -370,12 +370,6 @@ def test_no_module_imports_against_the_ranks() -> None:
     assert not bad, "imports against the ranks:\n  " + "\n  ".join(bad)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="calibrate/profiles.py and the builders it dispatches to (qdq, checker, qdq_profile, "
-    "nncf_openvino) import each other; calibrate/ is being rewritten on another branch: untie "
-    "it there (Rules and rules_for into a leaf module, builders typed without Profile)",
-)
 def test_no_import_cycle_between_modules() -> None:
     found = cycles(REAL)
     assert not found, "import cycles:\n  " + "\n  ".join(" <-> ".join(c) for c in found)

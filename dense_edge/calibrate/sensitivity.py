@@ -23,8 +23,8 @@ from dense_edge.calibrate.accuracy import onnx_logits
 from dense_edge.calibrate.collect import Statistics
 from dense_edge.calibrate.graph import Graph, node_name
 from dense_edge.calibrate.methods import MethodOptions
-from dense_edge.calibrate.profiles import Rules
 from dense_edge.calibrate.qdq import quantize_model
+from dense_edge.calibrate.rules import Rules
 from dense_edge.progress import bar
 
 

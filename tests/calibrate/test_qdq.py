@@ -13,8 +13,8 @@ from dense_edge.calibrate.checker import check, check_onnx
 from dense_edge.calibrate.collect import collect
 from dense_edge.calibrate.graph import Graph
 from dense_edge.calibrate.methods import MethodOptions
-from dense_edge.calibrate.profiles import rules_for
 from dense_edge.calibrate.qdq import quantize_model
+from dense_edge.calibrate.rules import rules_for
 from dense_edge.targets.onnxruntime.runner import OnnxRuntimeRunner
 
 
