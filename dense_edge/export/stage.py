@@ -200,15 +200,13 @@ def _check(path: Path) -> Any:
 
 
 def _parity_outputs(recipe: Recipe, run: RunDir, onnx_file: Path) -> tuple[Any, Any, str]:
-    """PyTorch and ONNX Runtime logits on the same inputs: real test images when there are."""
-    import torch
+    """PyTorch and ONNX Runtime logits on the same inputs (real test images when there are),
+    each through its runner."""
+    from dense_edge.targets.pytorch.runner import PyTorchRunner
 
-    from dense_edge.models import load
-
-    model, manifest = load(run.model)
-    images, source = parity_inputs(recipe, manifest)
-    with torch.no_grad():
-        reference = model(torch.from_numpy(images)).numpy()
+    with PyTorchRunner(run.model) as pytorch:
+        images, source = parity_inputs(recipe, pytorch.manifest)
+        reference = pytorch.infer(images)
     return reference, _onnx_logits(onnx_file, images), source
 
 
