@@ -204,7 +204,8 @@ def _parity_outputs(recipe: Recipe, run: RunDir, onnx_file: Path) -> tuple[Any, 
     each through its runner."""
     from dense_edge.targets.pytorch.runner import PyTorchRunner
 
-    with PyTorchRunner(run.model) as pytorch:
+    pytorch = PyTorchRunner(run.model)
+    with pytorch:
         images, source = parity_inputs(recipe, pytorch.manifest)
         reference = pytorch.infer(images)
     return reference, _onnx_logits(onnx_file, images), source
