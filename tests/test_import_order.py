@@ -6,7 +6,8 @@
 
 The targets (each runtime's runner and engine builder) sit below the stages, as Polygraphy's
 backends do: export, calibrate and validate run a model through a runner, never a session built
-by hand; the compile stage drives a target's builder.
+by hand (calibration's statistics collection and layer debugger keep theirs: they read
+intermediate tensors, a runner returns logits); the compile stage drives a target's builder.
 
 Every ``import`` of every module under ``dense_edge/`` is read from its source (top-level,
 function-local and ``TYPE_CHECKING`` ones alike: a hidden import is still a dependency) and
