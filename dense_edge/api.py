@@ -64,19 +64,18 @@ def collect_statistics(
     transform: Callable[[Any], np.ndarray] | None = None,
 ) -> Statistics:
     """Run the float model once over ``images`` and keep every activation's histogram."""
-    from dense_edge.calibrate.collect import collect
+    from dense_edge.calibrate.collect import batch_size_for, collect, histogram_bins
     from dense_edge.fileio import sha256_bytes
 
     batch = _batch(model, images, transform)
-    bins = 1 << (bins - 1).bit_length()  # histograms need a power of two
     with _model_file(model) as path:
         return collect(
             path,
             batch,
-            bins=bins,
+            bins=histogram_bins(bins),
             key=sha256_bytes(batch.tobytes())[:16],
             cache_dir=None,
-            batch_size=64 if batch[0].size <= 3 * 64 * 64 else 8,
+            batch_size=batch_size_for(batch),
         )
 
 
@@ -154,17 +153,11 @@ def check(model: onnx.ModelProto | str | Path, profile: ProfileName) -> CheckRep
     """Does ``model`` (a file, or an ``onnx.ModelProto``) obey ``profile``'s rules?
 
     The report lists every violation with the node it is on; ``report.ok`` is the verdict."""
-    from dense_edge.calibrate import checker, profiles
-    from dense_edge.calibrate.profiles import QdqProfile
+    from dense_edge.calibrate import checker
 
     if isinstance(model, (str, Path)):
         return checker.check(model, profile)
-    prof = profiles.get(profile)
-    if not isinstance(prof, QdqProfile):
-        raise UserError(
-            f"the {profile} profile checks a model file", fix="pass the path of the .xml"
-        )
-    return prof.rules().check(model)
+    return checker.check_onnx(model, profile)
 
 
 def build_engine(
@@ -225,26 +218,19 @@ def _quantize_qdq(
     transform: Callable[[Any], np.ndarray] | None,
 ) -> onnx.ModelProto:
     from dense_edge.calibrate.methods import MethodOptions
+    from dense_edge.calibrate.quantize import quantize_qdq
 
     float_model = _load(model)
     if statistics is None:
         if images is None:
             raise UserError("quantize needs calibration images or statistics=")
         statistics = collect_statistics(float_model, images, bins=bins, transform=transform)
+    opts = MethodOptions(method, percentile)
     rules = prof.rules(float_parts)
-    qmodel, plan = rules.write(
-        float_model, statistics, MethodOptions(method, percentile), set(exclude)
+    quantized = quantize_qdq(
+        float_model, statistics, rules, opts, set(exclude), manifest=_manifest(float_model)
     )
-    report = rules.check(qmodel)
-    if not report.ok:  # our own output broke our own rules: a bug, not a user error
-        raise RuntimeError(f"{prof.name} Q/DQ model failed its checker: {report.violations[:3]}")
-    manifest = _manifest(float_model)
-    if manifest is not None:
-        from dense_edge.calibrate.job import int8_manifest
-        from dense_edge.export import metadata
-
-        metadata.embed(qmodel, int8_manifest(manifest, prof.name, method, plan.kept_float))
-    out: onnx.ModelProto = qmodel
+    out: onnx.ModelProto = quantized.model
     return out
 
 
@@ -258,35 +244,32 @@ def _quantize_nncf(
     exclude: list[str],
 ) -> Path:
     from dense_edge.calibrate import nncf_openvino
-    from dense_edge.calibrate.job import int8_manifest
 
     batch = _batch(model, images, transform)
     with _model_file(model) as path:
         qmodel = nncf_openvino.quantize(path, batch, preset=preset, ignored=exclude or None)
-    _, floating = nncf_openvino.quantized_layers(qmodel)
     manifest = _manifest(_load(model)) or {}
     output.parent.mkdir(parents=True, exist_ok=True)
-    method = prof.method_for(preset)
-    nncf_openvino.save(qmodel, output, int8_manifest(manifest, prof.name, method, floating))
+    nncf_openvino.write(qmodel, output, manifest, prof.name, prof.method_for(preset))
     return output
 
 
 def _load(model: onnx.ModelProto | str | Path) -> onnx.ModelProto:
     if not isinstance(model, (str, Path)):
         return model
-    from dense_edge.calibrate.checker import load_onnx
+    from dense_edge import onnxfile
 
     path = Path(model)
     if not path.is_file():
         raise UserError("model not found", path=path)
-    return load_onnx(path)
+    return onnxfile.load(path)
 
 
 def _manifest(model: onnx.ModelProto) -> dict[str, Any] | None:
-    from dense_edge.export import metadata
+    from dense_edge import onnxfile
 
     try:
-        return metadata.read(model)
+        return onnxfile.read_manifest(model)
     except UserError:
         return None  # not exported by dense-edge: quantised all the same
 

@@ -45,15 +45,15 @@ def test_api_results_match_the_calibrate_stage(run_copy):
     import onnx
 
     import dense_edge
+    from dense_edge import onnxfile
     from dense_edge.calibrate.dataset import load_calibration_set
     from dense_edge.calibrate.stage import calibrate_stage
     from dense_edge.data import Preprocess
-    from dense_edge.export import metadata
     from tests.conftest import digits_recipe
 
     recipe = digits_recipe(**{"calibration.method": "minmax"})
     staged = calibrate_stage(recipe, run_copy, profiles=["onnxruntime"])[0]
-    pre = Preprocess.from_dict(metadata.read(run_copy.onnx_model)["preprocess"])
+    pre = Preprocess.from_dict(onnxfile.read_manifest(run_copy.onnx_model)["preprocess"])
     images = load_calibration_set(recipe, pre).images
     mine = dense_edge.quantize(run_copy.onnx_model, images, profile="onnxruntime", method="minmax")
     theirs = onnx.load(str(staged.path))

@@ -1,49 +1,58 @@
 """Calibration's accuracy record: the int8 model against the float model on the validation
-split, run on ONNX Runtime or OpenVINO; the record itself is
-:func:`dense_edge.accuracy.calibration_accuracy`, as everywhere top-1 is scored."""
+split, run through the targets' runners (ONNX Runtime's or OpenVINO's, on the CPU); the record
+itself is :func:`dense_edge.accuracy.calibration_accuracy`, as everywhere top-1 is scored."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from dense_edge import ovcore
 from dense_edge.accuracy import calibration_accuracy, compare_top1, predictions
-from dense_edge.calibrate.profiles import ONNXRUNTIME
+from dense_edge.catalog import PROFILE_ONNXRUNTIME
 from dense_edge.records import CalibrationAccuracy
 
-ORT_CPU = ONNXRUNTIME  # the runtime that evaluates Q/DQ models (ONNX Runtime, CPU)
+if TYPE_CHECKING:
+    import onnx
+
+ORT_CPU = PROFILE_ONNXRUNTIME  # the runtime that evaluates Q/DQ models (ONNX Runtime, CPU)
 OPENVINO_CPU = "openvino CPU (f32 for non-int8 ops)"
+BATCH = 64
+
+
+def onnx_logits(model: onnx.ModelProto, images: np.ndarray, batch: int = BATCH) -> np.ndarray:
+    """``model``'s logits on ``images`` through the ONNX Runtime target's runner (CPU, every
+    graph optimisation), in batches."""
+    from dense_edge.targets.onnxruntime.runner import OnnxRuntimeRunner
+
+    with OnnxRuntimeRunner(model.SerializeToString()) as runner:
+        return runner.infer_all(images, batch)
 
 
 def onnx_accuracy(
-    model: Any, qmodel: Any, val: tuple[np.ndarray, np.ndarray]
+    model: onnx.ModelProto, qmodel: onnx.ModelProto, val: tuple[np.ndarray, np.ndarray]
 ) -> CalibrationAccuracy:
-    """Float and Q/DQ ONNX models (``onnx.ModelProto``) on ONNX Runtime's CPU provider."""
-    from dense_edge.calibrate.sensitivity import evaluate_onnx
-
+    """Float and Q/DQ ONNX models on ONNX Runtime's CPU provider."""
     images, labels = val
-    ref = predictions(evaluate_onnx(model, images))  # classes: one model's logits at a time
-    got = predictions(evaluate_onnx(qmodel, images))
+    ref = predictions(onnx_logits(model, images))  # classes: one model's logits at a time
+    got = predictions(onnx_logits(qmodel, images))
     return calibration_accuracy(compare_top1(ref, got, labels), split="val", runtime=ORT_CPU)
 
 
 def openvino_accuracy(
     float_onnx: Path, xml: Path, val: tuple[np.ndarray, np.ndarray]
 ) -> CalibrationAccuracy:
-    """The float ONNX and the int8 IR on OpenVINO's CPU plugin, non-int8 ops in f32."""
+    """The float ONNX and the int8 IR through the OpenVINO target's runner on the CPU plugin,
+    non-int8 ops in f32."""
+    from dense_edge.targets.openvino.runner import OpenVinoRunner
 
-    core = ovcore.core()
     images, labels = val
     outs = []
     for path in (float_onnx, xml):
-        compiled = core.compile_model(str(path), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
-        logits = np.concatenate(
-            [compiled(images[i : i + 64])[0] for i in range(0, len(images), 64)]
-        )
-        outs.append(predictions(logits))
+        runner = OpenVinoRunner(path, device="CPU", config={"INFERENCE_PRECISION_HINT": "f32"})
+        with runner:
+            outs.append(predictions(runner.infer_all(images, BATCH)))
     return calibration_accuracy(
         compare_top1(outs[0], outs[1], labels), split="val", runtime=OPENVINO_CPU
     )

@@ -1,8 +1,11 @@
 """The Q/DQ checker: does a quantised model obey its profile's rules? (No TensorRT needed.)
 
-``dense-edge calibrate --check MODEL --profile P`` lists every violation with the node it is on.
-Everything it judges comes from the profile's :class:`~dense_edge.calibrate.profiles.Rules`, the
-same object the writer places Q/DQ from.
+Two doors: :func:`check` judges a model file (an ONNX file, or an OpenVINO IR), :func:`check_onnx`
+a model in memory. ``dense-edge calibrate --check MODEL --profile P``, ``dense_edge.check``, the
+calibrate stage and the API's quantiser (on their own output) and the device kit use them; each
+lists every violation with the node it is on. Everything it judges of a Q/DQ model comes from
+the profile's :class:`~dense_edge.calibrate.rules.Rules`, the same object the writer places
+Q/DQ from; an OpenVINO IR is NNCF's layout, judged by NNCF's placement instead.
 
 For ``tensorrt`` it accepts every layout TensorRT builds: int8 initializers or FP32/FP16 weights
 behind Q/DQ, Q/DQ on Concat inputs and outputs, around pooling and anywhere else, FP16 float
@@ -24,10 +27,11 @@ import numpy as np
 import onnx
 from onnx import TensorProto, numpy_helper
 
-from dense_edge import ovcore
-from dense_edge.calibrate import profiles
+from dense_edge import onnxfile, ovcore
 from dense_edge.calibrate.graph import Graph, node_name
-from dense_edge.calibrate.profiles import Rules, rules_for
+from dense_edge.calibrate.nncf_openvino import IR_SUFFIX
+from dense_edge.calibrate.rules import Rules, profile_named, rules_for
+from dense_edge.catalog import PROFILE_OPENVINO
 from dense_edge.errors import UserError
 
 INT8, UINT8, INT32 = TensorProto.INT8, TensorProto.UINT8, TensorProto.INT32
@@ -70,35 +74,35 @@ class CheckReport:
 
 
 def check(path: str | Path, profile: str) -> CheckReport:
-    """Check the model file at ``path`` against the profile called ``profile``."""
+    """Check the model file at ``path`` against the profile called ``profile``.
+
+    An OpenVINO IR (``.xml``) is NNCF's, checked as the ``openvino`` profile's whatever profile is
+    named; an ONNX file named for ``openvino`` is read by OpenVINO and checked the same way.
+    """
     path = Path(path)
     if not path.exists():
         raise UserError("model not found", path=path)
-    return profiles.for_model_file(path, profile).check_file(path)
-
-
-def load_onnx(path: Path) -> onnx.ModelProto:
-    """A user's ONNX file, its tensors' claimed sizes checked before anything reads them."""
-    from dense_edge.export.metadata import check_sizes
-
-    try:
-        model = onnx.load(str(path))
-    except Exception as exc:
-        raise UserError(
-            f"not a readable ONNX model ({exc.__class__.__name__})", path=path
-        ) from None
-    check_sizes(model, path)
-    return model
+    if path.suffix == IR_SUFFIX or profile_named(profile) == PROFILE_OPENVINO:
+        return _check_ir(path)
+    return check_onnx(onnxfile.load(path), profile, str(path))
 
 
 def check_onnx(model: onnx.ModelProto, profile: str | Rules, where: str = "model") -> CheckReport:
-    """Check ``model`` against a profile's rules (a name, or the :class:`Rules` themselves).
+    """Check ``model``, in memory, against a Q/DQ profile's rules (a name, or the :class:`Rules`
+    themselves).
 
     The layout options of a profile (tensorrt's ``concat``, ``float``) do not change what is
     accepted: the checker accepts every layout the runtime builds and refuses what it rejects or
     silently runs in float.
     """
-    rules = profile if isinstance(profile, Rules) else rules_for(profile)
+    if isinstance(profile, Rules):
+        rules = profile
+    elif profile_named(profile) == PROFILE_OPENVINO:
+        raise UserError(
+            f"the {profile} profile checks a model file", fix="pass the path of the .xml"
+        )
+    else:
+        rules = rules_for(profile)
     _refuse_cycle(model, where)
     report = CheckReport(rules.name, where)
     g = Graph(model)
@@ -354,7 +358,7 @@ def _check_units(report: CheckReport, g: Graph) -> None:
             )
 
 
-def check_ir(path: Path) -> CheckReport:
+def _check_ir(path: Path) -> CheckReport:
     """An OpenVINO IR written by NNCF: FakeQuantize before each Convolution/MatMul, int8
     weights. (NNCF's own layout: no Q/DQ rules of ours to apply.)"""
     try:
@@ -363,7 +367,7 @@ def check_ir(path: Path) -> CheckReport:
         raise UserError(
             "checking an OpenVINO IR needs openvino", fix="pip install openvino"
         ) from None
-    report = CheckReport(profiles.OPENVINO, str(path))
+    report = CheckReport(PROFILE_OPENVINO, str(path))
     try:
         model = ovcore.core().read_model(str(path))
     except Exception as exc:

@@ -51,6 +51,18 @@ class Statistics:
         return merged
 
 
+def histogram_bins(bins: int) -> int:
+    """``bins`` rounded up to a power of two: histograms need one (pairs of bins merge when the
+    range doubles)."""
+    return 1 << (bins - 1).bit_length()
+
+
+def batch_size_for(images: np.ndarray) -> int:
+    """How many calibration images one statistics run takes: every activation of the batch is
+    held at once, so large images go 8 at a time."""
+    return 64 if int(np.prod(images.shape[1:])) <= 3 * 64 * 64 else 8
+
+
 def stats_key(model_path: Path, calibration_identity: str, bins: int) -> str:
     return sha256_json(
         {"model": sha256_file(model_path), "images": calibration_identity, "bins": bins}

@@ -41,6 +41,9 @@ def _with_outputs(model: onnx.ModelProto, names: list[str]) -> onnx.ModelProto:
 
 
 def _run(model: onnx.ModelProto, images: np.ndarray, names: list[str]) -> dict[str, np.ndarray]:
+    """Every tensor in ``names`` on ``images``. A session of its own, as statistics collection
+    has (:mod:`dense_edge.calibrate.collect`): it reads the intermediate tensors made outputs
+    here, where a runner returns the logits only."""
     import onnxruntime as ort
 
     opts = ort.SessionOptions()

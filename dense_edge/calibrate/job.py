@@ -17,7 +17,6 @@ from dense_edge.preprocess import Preprocess
 
 if TYPE_CHECKING:
     from dense_edge.calibrate.collect import Statistics
-    from dense_edge.calibrate.profiles import Profile
     from dense_edge.recipe.schema import CalibrationSection
 
 _STAMP_KEYS = ("format", "format_version", "kind", "versions", "created")
@@ -39,36 +38,25 @@ class CalibrationJob:
     def stats(self) -> Statistics:
         """The calibration images' statistics on the float model, collected once."""
         if self._stats is None:
-            from dense_edge.calibrate.collect import collect, stats_key
+            from dense_edge.calibrate.collect import (
+                batch_size_for,
+                collect,
+                histogram_bins,
+                stats_key,
+            )
 
-            bins = self.config.bins
-            bins = 1 << (bins - 1).bit_length()  # histograms need a power of two
+            images = self.calibration.images
+            bins = histogram_bins(self.config.bins)
             key = stats_key(self.onnx_path, self.calibration.identity, bins)
-            pixels = int(np.prod(self.preprocess.input_shape))
-            batch = 64 if pixels <= 3 * 64 * 64 else 8
             self._stats = collect(
                 self.onnx_path,
-                self.calibration.images,
+                images,
                 bins=bins,
                 key=key,
                 cache_dir=self.stats_dir,
-                batch_size=batch,
+                batch_size=batch_size_for(images),
             )
         return self._stats
-
-    def base_record(self, profile: Profile) -> dict[str, Any]:
-        """The calibration record's fields every profile writes."""
-        c = self.config
-        return {
-            "profile": profile.name,
-            "method": profile.method(c),
-            "percentile": profile.percentile(c),
-            "calibration": self.calibration.describe(),
-            "float_model": str(self.onnx_path),
-        }
-
-    def int8_manifest(self, profile: str, method: str, float_layers: list[str]) -> dict[str, Any]:
-        return int8_manifest(self.manifest, profile, method, float_layers)
 
 
 def int8_manifest(

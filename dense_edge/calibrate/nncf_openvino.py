@@ -24,9 +24,9 @@ from dense_edge.progress import Bar, bar, info
 
 if TYPE_CHECKING:
     from dense_edge.calibrate.job import CalibrationJob
-    from dense_edge.calibrate.profiles import Profile
 
 MANIFEST_RT_KEY = ("dense_edge", "manifest")
+IR_SUFFIX = ".xml"  # an OpenVINO IR (NNCF's int8 model): built from and checked as one
 
 
 def require_nncf() -> Any:
@@ -177,13 +177,25 @@ def quantized_layers(model: Any) -> tuple[list[str], list[str]]:
     return quantized, floating
 
 
-def build(job: CalibrationJob, profile: Profile, target: Path) -> dict[str, Any]:
+def write(
+    qmodel: Any, xml_path: Path, float_manifest: dict[str, Any], profile: str, method: str
+) -> tuple[list[str], list[str]]:
+    """Save NNCF's ``qmodel`` as IR at ``xml_path``, the float model's manifest re-stamped for
+    it inside; its quantised and float layers. The one way the stage and :func:`dense_edge.quantize`
+    write it."""
+    from dense_edge.calibrate.job import int8_manifest
+
+    quantized, floating = quantized_layers(qmodel)
+    save(qmodel, xml_path, int8_manifest(float_manifest, profile, method, floating))
+    return quantized, floating
+
+
+def build(job: CalibrationJob, target: Path, record: dict[str, Any]) -> dict[str, Any]:
     """The calibrate stage's ``openvino`` profile: NNCF on the calibration images, IR at
-    ``target``, and its calibration record."""
+    ``target``; its calibration record, ``record`` (the fields every profile writes) completed."""
     from dense_edge.calibrate.accuracy import openvino_accuracy
 
     c = job.config
-    record = job.base_record(profile)
     images = job.calibration.images
     info(f"calibrate: NNCF quantisation on {len(images)} images")
     if c.accuracy_aware.enabled:
@@ -202,8 +214,7 @@ def build(job: CalibrationJob, profile: Profile, target: Path) -> dict[str, Any]
         )
     else:
         qmodel = quantize(job.onnx_path, images, preset=c.nncf_preset)
-    quantized, floating = quantized_layers(qmodel)
-    save(qmodel, target, job.int8_manifest(profile.name, record["method"], floating))
+    quantized, floating = write(qmodel, target, job.manifest, record["profile"], record["method"])
     record["plan"] = {"quantized_layers": len(quantized), "float_layers": floating}
     if c.accuracy_aware.enabled:
         record["accuracy_aware"] = {"float_layers": floating, "engine": "nncf accuracy control"}

@@ -13,7 +13,7 @@ from onnx import TensorProto, helper, numpy_helper
 from dense_edge.calibrate.collect import Statistics
 from dense_edge.calibrate.graph import WEIGHTED, Graph, concat_groups, gemm_outputs, node_name
 from dense_edge.calibrate.methods import MethodOptions, Range, asymmetric_range, symmetric_range
-from dense_edge.calibrate.profiles import Rules
+from dense_edge.calibrate.rules import Rules
 from dense_edge.errors import UserError
 from dense_edge.export.fp16 import float_parts_to_fp16
 

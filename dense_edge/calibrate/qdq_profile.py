@@ -4,7 +4,7 @@ search, the writer, the profile's own checker, and the calibration record."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import onnx
 
@@ -12,26 +12,30 @@ from dense_edge.accuracy import AccuracyBudget
 from dense_edge.calibrate.accuracy import onnx_accuracy
 from dense_edge.calibrate.collect import Statistics
 from dense_edge.calibrate.job import CalibrationJob
-from dense_edge.calibrate.profiles import PLAN_FILE, Rules
 from dense_edge.calibrate.qdq import _activation_params
+from dense_edge.calibrate.quantize import quantize_qdq
+from dense_edge.calibrate.rules import Rules
 from dense_edge.errors import UserError
 from dense_edge.fileio import atomic_path, write_json
 from dense_edge.progress import info
 
-if TYPE_CHECKING:
-    from dense_edge.calibrate.profiles import QdqProfile
-
 TRAFFIC_SUMMARY = ("total_bytes_per_image", "fp16_engine", "ratio_to_fp16_engine", "by_precision")
 
 
-def build(job: CalibrationJob, profile: QdqProfile, target: Path) -> dict[str, Any]:
-    from dense_edge.export import metadata as onnx_metadata
-
+def build(
+    job: CalibrationJob,
+    rules: Rules,
+    target: Path,
+    record: dict[str, Any],
+    *,
+    plan_file: Path | None = None,
+) -> dict[str, Any]:
+    """Write the int8 model of the profile ``rules`` describe to ``target``; return its
+    calibration record, ``record`` (the fields every profile writes) completed. With
+    ``plan_file``, the precision and traffic plan is written there too."""
     c = job.config
-    rules = profile.rules(c.float_parts)
     stats = job.stats()
     model = onnx.load(str(job.onnx_path))
-    record = job.base_record(profile)
     record["statistics"] = {
         "key": stats.key,
         "tensors": len(stats.tensors),
@@ -42,20 +46,19 @@ def build(job: CalibrationJob, profile: QdqProfile, target: Path) -> dict[str, A
     exclude: set[str] = set()
     if c.accuracy_aware.enabled:
         exclude, record["accuracy_aware"] = _search(job, model, stats, rules)
-    qmodel, plan = rules.write(model, stats, job.opts, exclude)
-    report = rules.check(qmodel, str(target))
-    if not report.ok:  # our own output broke our own rules: a bug, not a user error
-        raise RuntimeError(f"{profile.name} Q/DQ model failed its checker: {report.violations[:3]}")
-    onnx_metadata.embed(qmodel, job.int8_manifest(profile.name, c.method, plan.kept_float))
+    quantized = quantize_qdq(
+        model, stats, rules, job.opts, exclude, manifest=job.manifest, where=str(target)
+    )
+    qmodel, plan, report = quantized.model, quantized.plan, quantized.check
     with atomic_path(target) as tmp:
         onnx.save(qmodel, str(tmp))
     record["plan"] = plan.summary()
     record["rules"] = rules.record()
-    if profile.writes_plan:
+    if plan_file is not None:
         from dense_edge.calibrate.traffic import plan_record
 
         traffic = plan_record(qmodel, model)
-        write_json(target.parent / PLAN_FILE, traffic)
+        write_json(plan_file, traffic)
         record["traffic"] = {k: traffic[k] for k in TRAFFIC_SUMMARY}
     record["ranges"] = {
         t: {

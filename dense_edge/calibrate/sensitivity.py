@@ -19,11 +19,12 @@ import numpy as np
 import onnx
 
 from dense_edge.accuracy import AccuracyBudget, Top1Comparison, compare_top1, predictions, top1
+from dense_edge.calibrate.accuracy import onnx_logits
 from dense_edge.calibrate.collect import Statistics
 from dense_edge.calibrate.graph import Graph, node_name
 from dense_edge.calibrate.methods import MethodOptions
-from dense_edge.calibrate.profiles import Rules
 from dense_edge.calibrate.qdq import quantize_model
+from dense_edge.calibrate.rules import Rules
 from dense_edge.progress import bar
 
 
@@ -45,18 +46,6 @@ class SearchResult:
         }
 
 
-def evaluate_onnx(model: onnx.ModelProto, images: np.ndarray, batch: int = 64) -> np.ndarray:
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.log_severity_level = 3
-    sess = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
-    name = sess.get_inputs()[0].name
-    return np.concatenate(
-        [sess.run(None, {name: images[i : i + batch]})[0] for i in range(0, len(images), batch)]
-    )
-
-
 def search(
     model: onnx.ModelProto,
     stats: Statistics,
@@ -66,7 +55,7 @@ def search(
     labels: np.ndarray,
     budget: AccuracyBudget,
     *,
-    run: Callable[[onnx.ModelProto, np.ndarray], np.ndarray] = evaluate_onnx,
+    run: Callable[[onnx.ModelProto, np.ndarray], np.ndarray] = onnx_logits,
 ) -> SearchResult:
     reference = predictions(run(model, images))
     float_top1 = top1(reference, labels)

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from dense_edge import onnxfile
 from dense_edge.calibrate.dataset import calibration_identity, load_calibration_set
 from dense_edge.calibrate.job import CalibrationJob
 from dense_edge.calibrate.methods import MethodOptions
@@ -53,7 +54,6 @@ def calibrate_stage(
     debug: bool = False,
 ) -> list[ProfileResult]:
     from dense_edge.export import export_stage
-    from dense_edge.export import metadata as onnx_metadata
 
     wanted = {p: get_profile(p) for p in profiles or recipe.calibration.profiles}
     onnx_path = export_stage(recipe, run).path
@@ -73,7 +73,7 @@ def calibrate_stage(
             results[name] = ProfileResult(name, target, True, record)
     todo = [p for name, p in wanted.items() if name not in results]
     if todo:
-        manifest = onnx_metadata.read(onnx_path)
+        manifest = onnxfile.read_manifest(onnx_path)
         pre = Preprocess.from_dict(manifest["preprocess"])
         cal = load_calibration_set(recipe, pre)
         cal.identity = images

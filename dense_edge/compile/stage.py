@@ -153,6 +153,6 @@ def _source_manifest(source: Path) -> dict[str, Any]:
         from dense_edge.calibrate.nncf_openvino import read_manifest  # imports openvino
 
         return read_manifest(source)
-    from dense_edge.export import metadata
+    from dense_edge import onnxfile
 
-    return metadata.read(source)
+    return onnxfile.read_manifest(source)

@@ -1,26 +1,20 @@
-"""The manifest inside the ONNX file (``metadata_props``), so an ``.onnx`` alone is enough for a
-device app: classes, preprocessing, input shape, architecture, source checkpoint hash.
+"""Writing the manifest into the ONNX file (``metadata_props``), so an ``.onnx`` alone is enough
+for a device app: classes, preprocessing, input shape, architecture, source checkpoint hash.
 
-Every ONNX file a user hands us is read here first (or by the checker's loader, which asks
-:func:`check_sizes` too), before ONNX Runtime, OpenVINO or numpy see it: a tensor whose dims
-claim more elements than its data holds (a few hundred bytes that say 2**40 floats) is refused
-by its name, never allocated.
+The export and calibrate stages write it here; everyone reads it back with
+:func:`dense_edge.onnxfile.read_manifest`, below the stages (the targets and the device runtime
+read it too).
 """
 
 from __future__ import annotations
 
 import json
-import math
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import onnx
 
-from dense_edge.errors import UserError
-from dense_edge.manifest import validate_manifest
+from dense_edge.onnxfile import MANIFEST_KEY
 
-MANIFEST_KEY = "dense_edge.manifest"
 # Flat copies of the keys device apps read most, so they need no JSON parsing of the whole.
 FLAT_KEYS = ("arch", "classes", "input_shape", "preprocess")
 
@@ -37,98 +31,3 @@ def embed(model: onnx.ModelProto, manifest: dict[str, Any]) -> None:
         entry.key, entry.value = key, value
     model.producer_name = "dense-edge"
     model.doc_string = f"{manifest.get('arch', 'DenseNet')} exported by dense-edge"
-
-
-# Bits per element of the ONNX types numpy cannot name (4-bit types pack two to a byte).
-_PACKED_BITS = {21: 4, 22: 4, 23: 4}  # UINT4, INT4, FLOAT4E2M1
-_TYPED_FIELDS = ("float_data", "int32_data", "string_data", "int64_data", "double_data",
-                 "uint64_data")  # fmt: skip
-_COMPLEX = (14, 15)  # COMPLEX64, COMPLEX128: two values per element in the typed fields
-
-
-def check_sizes(model: onnx.ModelProto, where: str | Path) -> None:
-    """Refuse a tensor (an initializer, or a Constant's value, in any subgraph) whose dims claim
-    more elements than the data it carries. Tensors in external files are left to the runtime,
-    which measures those files itself."""
-    for kind, tensor in _tensors(model.graph):
-        problem = _claim_problem(tensor)
-        if problem is not None:
-            name = tensor.name[:60] + ("..." if len(tensor.name) > 60 else "")
-            raise UserError(
-                f"{kind} {name!r} {problem}: the file is damaged or was edited",
-                path=where,
-                fix="export the model again, or fix that tensor's dims",
-            )
-
-
-def _tensors(graph: onnx.GraphProto) -> Iterator[tuple[str, onnx.TensorProto]]:
-    for t in graph.initializer:
-        yield "initializer", t
-    for node in graph.node:
-        for a in node.attribute:
-            if a.HasField("t"):
-                yield f"constant of node {node.name[:60]!r}", a.t
-            for t in a.tensors:
-                yield f"constant of node {node.name[:60]!r}", t
-            if a.HasField("g"):
-                yield from _tensors(a.g)
-            for g in a.graphs:
-                yield from _tensors(g)
-
-
-def _claim_problem(t: onnx.TensorProto) -> str | None:
-    if t.data_location == onnx.TensorProto.EXTERNAL:
-        return None
-    dims = list(t.dims)
-    if any(d < 0 for d in dims):
-        return f"has a negative dimension {dims[:8]}"
-    n = math.prod(dims)
-    if n == 0:
-        return None
-    shape = "x".join(str(d) for d in dims[:8]) + ("x..." if len(dims) > 8 else "")
-    if t.raw_data:
-        bits = _PACKED_BITS.get(t.data_type)
-        if bits is None:
-            try:
-                bits = 8 * onnx.helper.tensor_dtype_to_np_dtype(t.data_type).itemsize
-            except (KeyError, TypeError, ValueError):
-                return None  # a type we cannot size: the runtime judges it
-        need, held = (n * bits + 7) // 8, len(t.raw_data)
-        unit = "bytes"
-    else:
-        held = sum(len(getattr(t, f)) for f in _TYPED_FIELDS)
-        need = 2 * n if t.data_type in _COMPLEX else n
-        if t.data_type in _PACKED_BITS:
-            need = (n + 1) // 2
-        unit = "values"
-    if need <= held:
-        return None
-    return f"claims {n:,} elements ({shape}) but holds {held:,} {unit} of data"
-
-
-def read(path_or_model: str | Path | onnx.ModelProto) -> dict[str, Any]:
-    """The manifest embedded in an ONNX model."""
-    if isinstance(path_or_model, onnx.ModelProto):
-        model, where = path_or_model, "ONNX model"
-    else:
-        where = str(path_or_model)
-        try:
-            model = onnx.load(str(path_or_model), load_external_data=False)
-        except Exception as exc:
-            raise UserError(f"not a readable ONNX file ({exc})", path=where) from None
-    check_sizes(model, where)
-    props = {p.key: p.value for p in model.metadata_props}
-    if MANIFEST_KEY not in props:
-        raise UserError(
-            "ONNX file has no dense-edge manifest", path=where, fix="export it with dense-edge"
-        )
-    try:
-        manifest = json.loads(props[MANIFEST_KEY])
-    except ValueError:
-        raise UserError(
-            f"the dense-edge manifest embedded in this ONNX file (metadata {MANIFEST_KEY!r}) is "
-            "not JSON",
-            path=where,
-            fix="export the model again with dense-edge export",
-        ) from None
-    return validate_manifest(manifest, where)

@@ -182,11 +182,12 @@ def _export_fp32(
 def _convert_fp16(fp32_path: Path, tmp: Path) -> None:
     import onnx
 
+    from dense_edge import onnxfile
     from dense_edge.export import metadata
     from dense_edge.export.fp16 import whole_model_to_fp16
 
     model = onnx.load(str(fp32_path))
-    manifest = metadata.read(model)
+    manifest = onnxfile.read_manifest(model)
     half = whole_model_to_fp16(model)
     metadata.embed(half, {**manifest, "precision": "fp16", "io_dtype": "float32"})
     onnx.save(half, str(tmp))
@@ -199,38 +200,24 @@ def _check(path: Path) -> Any:
 
 
 def _parity_outputs(recipe: Recipe, run: RunDir, onnx_file: Path) -> tuple[Any, Any, str]:
-    """PyTorch and ONNX Runtime logits on the same inputs: real test images when there are."""
-    import torch
+    """PyTorch and ONNX Runtime logits on the same inputs (real test images when there are),
+    each through its runner."""
+    from dense_edge.targets.pytorch.runner import PyTorchRunner
 
-    from dense_edge.models import load
-
-    model, manifest = load(run.model)
-    images, source = parity_inputs(recipe, manifest)
-    with torch.no_grad():
-        reference = model(torch.from_numpy(images)).numpy()
+    pytorch = PyTorchRunner(run.model)
+    with pytorch:
+        images, source = parity_inputs(recipe, pytorch.manifest)
+        reference = pytorch.infer(images)
     return reference, _onnx_logits(onnx_file, images), source
 
 
 def _onnx_logits(onnx_file: Path, images: np.ndarray, batch: int = 32) -> np.ndarray:
-    """ONNX Runtime's logits on ``images`` (CPU, every graph optimisation), in batches.
+    """ONNX Runtime's logits on ``images`` (CPU, every graph optimisation), in batches: the
+    ONNX Runtime target's runner, as every stage after this one runs the model."""
+    from dense_edge.targets.onnxruntime.runner import OnnxRuntimeRunner
 
-    The export stage runs its model with the library directly: targets come after it.
-    """
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.log_severity_level = 3
-    try:
-        session = ort.InferenceSession(str(onnx_file), opts, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # ORT raises its own exception types for unreadable models
-        raise UserError(
-            f"ONNX Runtime cannot load the model ({str(exc).splitlines()[0][:200]})",
-            path=onnx_file,
-        ) from None
-    name, out = session.get_inputs()[0].name, session.get_outputs()[0].name
-    x = np.ascontiguousarray(images, dtype=np.float32)
-    parts = [session.run([out], {name: x[i : i + batch]})[0] for i in range(0, len(x), batch)]
-    return np.concatenate(parts)
+    with OnnxRuntimeRunner(onnx_file) as runner:
+        return runner.infer_all(images, batch)
 
 
 def parity_inputs(recipe: Recipe, manifest: dict[str, Any]) -> tuple[np.ndarray, str]:

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dense_edge import bundle
+from dense_edge import bundle, onnxfile
 from dense_edge.calibrate.checker import check_onnx
 from dense_edge.compile.stage import source_model, target_settings
-from dense_edge.export import metadata
 from dense_edge.fileio import read_json, write_json
 from dense_edge.kits import evalset, seal
 from dense_edge.manifest import model_fields, new_manifest
@@ -41,7 +40,7 @@ def write_device_kit(recipe: Recipe, run: RunDir, target: str, precision: str) -
             raise RuntimeError(
                 f"the {t.profile} Q/DQ model fails its checker: {report.violations[:3]}"
             )
-    manifest = metadata.read(source)
+    manifest = onnxfile.read_manifest(source)
     out = kit_dir(run, target, precision)
     model_manifest = read_json(run.model / "manifest.json")
     with atomic_dir(out) as tmp:

@@ -14,7 +14,7 @@ import numpy as np
 
 from dense_edge.errors import UserError
 from dense_edge.preprocess import Preprocess
-from dense_edge.targets.registry import TARGETS
+from dense_edge.targets.base import Runner
 
 DEFAULT_BATCH = 32
 
@@ -44,10 +44,10 @@ def load(path: str | Path, *, verify: bool = True) -> Model:
         unpack(p, folder, reuse_existing=True)
         p = folder
     if p.is_file() and p.suffix == ".onnx":
-        from dense_edge.export import metadata
+        from dense_edge import onnxfile
         from dense_edge.targets.onnxruntime.runner import OnnxRuntimeRunner
 
-        manifest = metadata.read(p)
+        manifest = onnxfile.read_manifest(p)
         return Model(manifest, OnnxRuntimeRunner(p), p)
     from dense_edge.targets.registry import load_runner
 
@@ -58,19 +58,18 @@ def load(path: str | Path, *, verify: bool = True) -> Model:
 class Model:
     """A loaded engine with the manifest's preprocessing. Safe to call from several threads."""
 
-    def __init__(self, manifest: dict[str, Any], runner: Any, source: Path) -> None:
+    def __init__(self, manifest: dict[str, Any], runner: Runner, source: Path) -> None:
         self.manifest = manifest
         self.source = source
         self.classes: list[str] = list(manifest["classes"])
         self.preprocess = Preprocess.from_dict(manifest["preprocess"])
         self.input_shape: list[int] = list(manifest["input_shape"])
-        profiles = manifest.get("profiles") or []
-        self.max_batch = int(profiles[0]["max"][0]) if profiles else DEFAULT_BATCH
         self._runner = runner.activate()
         self._closed = False
+        # the runner's own limit (an engine's profile), else batches of DEFAULT_BATCH
+        self.max_batch = self._runner.max_batch or DEFAULT_BATCH
         # Runners that are not thread-safe (a TensorRT execution context) run one call at a time.
-        target = TARGETS.get(str(manifest.get("target")))
-        self._lock = threading.Lock() if target is not None and not target.thread_safe else None
+        self._lock = None if self._runner.thread_safe else threading.Lock()
 
     def __enter__(self) -> Model:
         return self

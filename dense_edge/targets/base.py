@@ -2,8 +2,10 @@
 
 A *runner* turns a batch of preprocessed images (float32 NCHW) into logits. It is a context
 manager: ``activate`` allocates (creates a session, compiles, deserialises), ``infer`` runs,
-``deactivate`` frees. It records the wall time of every ``infer`` call. Validation and benchmarks
-only ever see runners, never how an engine was built.
+``deactivate`` frees. It records the wall time of every ``infer`` call, and says whether it may
+be called from several threads at once (``thread_safe``) and the largest batch one call takes
+(``max_batch``). Export's parity check, calibration, validation, benchmarks and device apps only
+ever see runners, never how an engine was built or a session made.
 """
 
 from __future__ import annotations
@@ -55,6 +57,9 @@ class TimedCall:
 
 class Runner(ABC):
     name: str = "runner"
+    # One active runner may be called from several threads at once; when False, a caller that
+    # shares it between threads runs one call at a time.
+    thread_safe: ClassVar[bool] = False
 
     def __init__(self) -> None:
         self.inference_times: list[float] = []
@@ -109,6 +114,12 @@ class Runner(ABC):
             last[0] = self.infer_impl(x)
 
         return TimedCall(run=run, output=lambda: last[0], buffers=(x,))
+
+    @property
+    def max_batch(self) -> int | None:
+        """The largest batch one ``infer`` call takes once active (an engine's profile), or None
+        when any batch runs."""
+        return None
 
     def describe(self) -> dict[str, Any]:
         """What really runs: runtime, version, device, precision, threads."""
@@ -203,7 +214,6 @@ class Target(ABC):
     color: ClassVar[str]
     kit_steps: ClassVar[str]
     # behaviour, set by the subclass
-    thread_safe: bool  # one runner may be called from several threads at once
     int8_source: Int8Source
     fp16_source: Fp16Source
     kit_stand_in: str | None = None  # runner that may check its kits where it cannot run

@@ -13,8 +13,8 @@ from dense_edge.calibrate.checker import check, check_onnx
 from dense_edge.calibrate.collect import collect
 from dense_edge.calibrate.graph import Graph
 from dense_edge.calibrate.methods import MethodOptions
-from dense_edge.calibrate.profiles import rules_for
 from dense_edge.calibrate.qdq import quantize_model
+from dense_edge.calibrate.rules import rules_for
 from dense_edge.targets.onnxruntime.runner import OnnxRuntimeRunner
 
 
@@ -250,3 +250,29 @@ def test_checker_reads_constant_node_scales(float_model, stats):
         if n.op_type in ("QuantizeLinear", "DequantizeLinear") and n.input[1] == node.input[1]:
             n.input[1] = "const_scale"
     assert check_onnx(q, "tensorrt").ok
+
+
+def test_the_two_checking_doors_agree_and_refuse_what_they_cannot(float_model, stats, tmp_path):
+    """A model file and the same model in memory get the same report; a name that is no
+    profile, or the openvino profile for a model in memory, is the user's one-line error."""
+    from dense_edge.errors import UserError
+
+    q, _ = _quantize(float_model, stats, "onnxruntime")
+    path = tmp_path / "q.onnx"
+    onnx.save(q, str(path))
+    assert check(path, "onnxruntime").to_dict() == check_onnx(q, "onnxruntime", str(path)).to_dict()
+    with pytest.raises(UserError, match="unknown profile 'tflite'"):
+        check(path, "tflite")
+    with pytest.raises(UserError, match="unknown profile 'tflite'"):
+        check_onnx(q, "tflite")
+    with pytest.raises(UserError, match="the openvino profile checks a model file"):
+        check_onnx(q, "openvino")
+
+
+def test_the_onnx_runtime_runner_runs_a_model_in_memory_as_from_its_file(float_model, tmp_path):
+    """Calibration runs its in-memory models through the same runner as a file on disk."""
+    path = tmp_path / "float.onnx"
+    onnx.save(float_model, str(path))
+    x = np.random.default_rng(1).standard_normal((5, 1, 8, 8)).astype(np.float32)
+    with OnnxRuntimeRunner(path) as a, OnnxRuntimeRunner(float_model.SerializeToString()) as b:
+        np.testing.assert_array_equal(a.infer_all(x, 2), b.infer_all(x, 2))

@@ -10,7 +10,8 @@ from onnx import TensorProto, helper, numpy_helper
 
 from dense_edge.calibrate.collect import collect
 from dense_edge.calibrate.methods import MethodOptions
-from dense_edge.calibrate.profiles import rules_for
+from dense_edge.calibrate.qdq import quantize_model
+from dense_edge.calibrate.rules import rules_for
 from dense_edge.calibrate.traffic import estimate, explain_lines, plan_record, strip_qdq
 
 
@@ -71,7 +72,7 @@ def layouts(digits_exported):
     out = {"float model": model}
     for label, float_dtype in (("int8", "fp16"), ("fp32 float parts", "fp32")):
         rules = rules_for("tensorrt", float_dtype=float_dtype)
-        out[label] = rules.write(model, stats, MethodOptions("minmax"))[0]
+        out[label] = quantize_model(model, stats, rules, MethodOptions("minmax"))[0]
     return out
 
 

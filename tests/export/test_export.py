@@ -11,10 +11,10 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from dense_edge import models
+from dense_edge import models, onnxfile
 from dense_edge.cli import cli
 from dense_edge.errors import CheckFailed, StageError, UserError, WeightsError
-from dense_edge.export import export_stage, metadata
+from dense_edge.export import export_stage
 from dense_edge.rundir import RunDir
 from dense_edge.targets.onnxruntime.runner import OnnxRuntimeRunner
 from tests.conftest import DIGITS_SET, digits_recipe
@@ -49,7 +49,7 @@ def test_digits_export_passes_parity_and_checks(run):
 
 def test_the_onnx_file_alone_describes_the_model(run):
     result = export_stage(_recipe(), run)
-    manifest = metadata.read(result.path)
+    manifest = onnxfile.read_manifest(result.path)
     assert manifest["classes"] == [str(i) for i in range(10)]
     assert manifest["input_shape"] == [1, 8, 8]
     assert manifest["preprocess"]["mean"] == [0.3053]
@@ -84,7 +84,7 @@ def test_fp16_export_keeps_float32_io(run):
     inits = {i.data_type for i in model.graph.initializer}
     assert onnx.TensorProto.FLOAT16 in inits
     assert result.parity["passed"] and result.parity["top1_agreement"] >= 0.98
-    assert metadata.read(result.path)["precision"] == "fp16"
+    assert onnxfile.read_manifest(result.path)["precision"] == "fp16"
 
 
 @pytest.mark.slow

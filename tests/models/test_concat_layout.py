@@ -123,7 +123,8 @@ def test_int8_models_of_both_layouts_follow_the_profile_and_agree(exported, prof
     from dense_edge.calibrate.checker import check_onnx
     from dense_edge.calibrate.collect import collect
     from dense_edge.calibrate.methods import MethodOptions
-    from dense_edge.calibrate.profiles import rules_for
+    from dense_edge.calibrate.qdq import quantize_model
+    from dense_edge.calibrate.rules import rules_for
 
     _, tv, ch, x, _ = exported
     rules = rules_for(profile)
@@ -131,7 +132,7 @@ def test_int8_models_of_both_layouts_follow_the_profile_and_agree(exported, prof
     for model in (tv, ch):
         onnx.save(model, str(tmp_path / "m.onnx"))
         stats = collect(tmp_path / "m.onnx", x, bins=256, key="k", cache_dir=None)
-        q, plan = rules.write(model, stats, MethodOptions("minmax"))
+        q, plan = quantize_model(model, stats, rules, MethodOptions("minmax"))
         assert check_onnx(q, profile).ok, check_onnx(q, profile).violations[:3]
         outs.append((_ort(q, x), plan))
     (a, plan_tv), (b, plan_ch) = outs

@@ -58,7 +58,6 @@ def test_declared_attributes(target: Target):
     assert target.default_precisions
     assert set(target.default_precisions) <= set(target.precisions)
     assert isinstance(target.in_default_recipe, bool)
-    assert isinstance(target.thread_safe, bool)
     assert target.device_kinds and set(target.device_kinds) <= _choices(DeviceKind)
     assert target.device_kind == target.device_kinds[0]
     assert target.int8_source in _choices(Int8Source)
@@ -140,7 +139,10 @@ def test_compile_and_load_runner_run_a_real_model(target: Target, run_copy):
 
     runner = target.load_runner(engine.path, manifest)
     assert isinstance(runner, Runner) and not runner.is_active
+    assert isinstance(runner.thread_safe, bool)  # what runtime.Model locks by
     with runner:
+        limit = runner.max_batch  # what runtime.Model batches by: None is any batch
+        assert limit is None or (isinstance(limit, int) and limit >= 1)
         logits = runner.infer_all(images, 16)
     assert logits.shape == (len(images), model["num_classes"])
     assert np.isfinite(logits).all()

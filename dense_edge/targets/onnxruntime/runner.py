@@ -1,4 +1,6 @@
-"""Running an ONNX model (or an ONNX Runtime engine bundle) with ONNX Runtime."""
+"""Running an ONNX model (a file, one in memory, or an ONNX Runtime engine bundle) with ONNX
+Runtime: the engine bundles' runner, and the one way every stage runs an ONNX model (export's
+parity check, calibration's accuracy and its accuracy-aware search)."""
 
 from __future__ import annotations
 
@@ -13,17 +15,19 @@ from dense_edge.targets.onnxruntime import util
 
 class OnnxRuntimeRunner(Runner):
     name = "onnxruntime"
+    thread_safe = True  # InferenceSession.run may be called from several threads at once
 
     def __init__(
         self,
-        model: str | Path,
+        model: str | Path | bytes,
         *,
         providers: list[str] | None = None,
         threads: int | None = None,
         optimization: str = "all",
     ) -> None:
+        """``model``: an ONNX file, or a serialised model (``ModelProto.SerializeToString()``)."""
         super().__init__()
-        self.model = Path(model)
+        self.model: Path | bytes = model if isinstance(model, bytes) else Path(model)
         self.providers = providers or ["CPUExecutionProvider"]
         self.threads = threads
         self.optimization = optimization
@@ -46,15 +50,15 @@ class OnnxRuntimeRunner(Runner):
 
         available = set(ort.get_available_providers())
         providers = [p for p in self.providers if p in available] or ["CPUExecutionProvider"]
+        source = self.model if isinstance(self.model, bytes) else str(self.model)
         try:
             self.session = ort.InferenceSession(
-                str(self.model), util.session_options(self.optimization, self.threads),
-                providers=providers,
-            )  # fmt: skip
+                source, util.session_options(self.optimization, self.threads), providers=providers
+            )
         except Exception as exc:
             raise UserError(
                 f"ONNX Runtime cannot load the model ({str(exc).splitlines()[0][:200]})",
-                path=self.model,
+                path=self.model if isinstance(self.model, Path) else None,
             ) from None
         self.input_name = self.session.get_inputs()[0].name
         self.output_name = self.session.get_outputs()[0].name

@@ -13,7 +13,6 @@ if TYPE_CHECKING:
 
 
 class OnnxRuntimeTarget(Target, declared=catalog.ONNXRUNTIME):
-    thread_safe = True  # an InferenceSession may be run from several threads
     int8_source = "onnx"
     fp16_source = "fp16-onnx"
 

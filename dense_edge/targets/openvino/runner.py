@@ -25,6 +25,7 @@ class OpenVinoRunner(Runner):
     on the first call of that size (about 0.6 s for densenet121), and keeps it."""
 
     name = "openvino"
+    thread_safe = True  # one infer request per thread (see _request)
 
     def __init__(
         self,

@@ -13,7 +13,6 @@ if TYPE_CHECKING:
 
 
 class OpenVinoTarget(Target, declared=catalog.OPENVINO):
-    thread_safe = True  # our runner keeps one infer request per thread
     int8_source = "ir"
     fp16_source = "fp32-onnx"
 

@@ -19,11 +19,12 @@ class PyTorchRunner(Runner):
         self.model_dir = Path(model_dir)
         self.device = device
         self.model: Any = None
+        self.manifest: dict[str, Any] = {}  # the model's manifest, once active
 
     def activate_impl(self) -> None:
         from dense_edge.models import load
 
-        self.model, _ = load(self.model_dir)
+        self.model, self.manifest = load(self.model_dir)
         self.model = self.model.to(self.device).eval()
 
     def infer_impl(self, images: np.ndarray) -> np.ndarray:

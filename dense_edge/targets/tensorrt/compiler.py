@@ -302,9 +302,9 @@ def compile_engine(
     timing_cache: Path | None = None,
 ) -> dict[str, Any]:
     """The compile stage's entry point: the kit, then ``model.engine`` (needs TensorRT + GPU)."""
-    from dense_edge.export import metadata
+    from dense_edge import onnxfile
 
-    manifest = metadata.read(source)
+    manifest = onnxfile.read_manifest(source)
     dynamic = bool(manifest.get("dynamic", {}).get("batch", True))
     plan = make_plan(precision, manifest["input_shape"], settings, dynamic_batch=dynamic)
     files, plan = write_kit(out_dir, source, float_onnx, plan)

@@ -36,9 +36,9 @@ def write(
 ) -> KitFiles:
     """The TensorRT part of a kit: the ONNX models, trtexec/Polygraphy scripts, the build plan,
     ``validate.sh`` and a README (the evaluation set and the manifest are the caller's)."""
-    from dense_edge.export import metadata
+    from dense_edge import onnxfile
 
-    dynamic = bool(metadata.read(source).get("dynamic", {}).get("batch", True))
+    dynamic = bool(onnxfile.read_manifest(source).get("dynamic", {}).get("batch", True))
     plan = make_plan(precision, input_shape, settings, dynamic_batch=dynamic)
     files, plan = write_kit(folder, source, float_onnx, plan)
     (folder / "validate.sh").write_text(VALIDATE_SH)

@@ -34,6 +34,7 @@ def is_aligned(address: int) -> bool:
 
 class TensorRTRunner(Runner):
     name = "tensorrt"
+    thread_safe = False  # an execution context runs one inference at a time
 
     def __init__(
         self, engine: str | Path, manifest: dict[str, Any] | None = None, *, device: int = 0
@@ -58,6 +59,7 @@ class TensorRTRunner(Runner):
 
     @property
     def max_batch(self) -> int | None:
+        """The engine's profile's largest batch (known once active)."""
         return self.core.max_batch if self.core is not None else None
 
     # -- lifecycle ----------------------------------------------------------------------------

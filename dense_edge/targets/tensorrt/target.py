@@ -24,7 +24,6 @@ NAME = catalog.TENSORRT.name
 
 
 class TensorRTTarget(Target, declared=catalog.TENSORRT):
-    thread_safe = False  # an execution context runs one inference at a time
     int8_source = "onnx"
     fp16_source = "fp16-onnx"
     kit_stand_in = "onnxruntime"  # `kit validate --runner onnxruntime` checks a kit on a CPU
