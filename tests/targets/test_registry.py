@@ -68,8 +68,10 @@ def test_the_counter_sees_a_spelled_name(tmp_path: Path):
 
 def test_targets_import_no_stage():
     """Backends sit below the stages (export, calibrate and validate run models through their
-    runners): nothing in targets/ imports a stage, the orchestration or the CLI."""
-    stages = ("dense_edge.train", "dense_edge.export", "dense_edge.calibrate",
+    runners): nothing in targets/ imports the data sources, a stage, the device kits, the
+    orchestration or the CLI."""
+    stages = ("dense_edge.data", "dense_edge.kits", "dense_edge.train", "dense_edge.export",
+              "dense_edge.calibrate",
               "dense_edge.compile", "dense_edge.validate", "dense_edge.report",
               "dense_edge.pipeline", "dense_edge.api", "dense_edge.cli")  # fmt: skip
     offenders = []
