@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import platform
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -43,13 +44,15 @@ def cpu_info() -> dict[str, Any]:
 
 
 def skipped_here(
-    target: str, precisions: list[str], flags: list[str] | None = None
+    target: str, precisions: Sequence[str], flags: Sequence[str] | None = None
 ) -> tuple[list[str], list[str]]:
     """The precisions of ``target`` a recipe builds on this CPU (or one with ``flags``), and a
     note for each one left out because the CPU lacks the instructions it needs."""
     have = set(cpu_info()["flags"] if flags is None else flags)
-    needs = dict(d.needs_cpu) if (d := declaration(target)) else {}
-    kept, notes = [], []
+    d = declaration(target)
+    needs: dict[str, tuple[str, ...]] = dict(d.needs_cpu) if d else {}
+    kept: list[str] = []
+    notes: list[str] = []
     for p in precisions:
         wanted = needs.get(p)
         if wanted and not have & set(wanted):
