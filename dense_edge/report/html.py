@@ -8,7 +8,7 @@ import io
 from typing import Any
 
 from dense_edge.catalog import PYTORCH, REFERENCE_COLOR
-from dense_edge.records import Report
+from dense_edge.records import EngineRow, Report
 from dense_edge.report import tables
 from dense_edge.targets.base import WALL_CLOCK
 from dense_edge.targets.registry import all_targets
@@ -45,13 +45,13 @@ def _png(fig: Any) -> str:
     return base64.b64encode(buf.getvalue()).decode()
 
 
-def _machine(e: dict[str, Any]) -> str | None:
+def _machine(e: EngineRow) -> str | None:
     """Where an engine was timed: None for this machine, else the device's host name."""
     where = e.get("measured_on") or {}
     return str(where.get("host") or where.get("gpu") or "device") if where else None
 
 
-def _measured(report: Report, batch: str, machine: str | None = None) -> list[dict[str, Any]]:
+def _measured(report: Report, batch: str, machine: str | None = None) -> list[EngineRow]:
     """Engines timed at ``batch`` on ``machine`` (None: this one); times from two machines are
     never drawn on one axis."""
     return [

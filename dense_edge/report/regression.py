@@ -39,7 +39,7 @@ from typing import Any
 from dense_edge import bundle as bundle_io
 from dense_edge.accuracy import judge, top1_drop_points
 from dense_edge.errors import UserError
-from dense_edge.records import Report
+from dense_edge.records import EngineRow, Latency, MeasuredOn, Report
 from dense_edge.validate.latency import clock_of, wall_p50_of
 from dense_edge.validate.provenance import engine_content_sha256
 from dense_edge.validate.side_by_side import DEFAULT_ROUNDS, Pair, PairedTiming, time_pairs
@@ -226,7 +226,7 @@ def compare(
 NOT_HERE = "not compared here"
 
 
-def _device(e: dict[str, Any]) -> str:
+def _device(e: EngineRow) -> str:
     on = e.get("measured_on")
     if not on:
         return "this machine's"
@@ -234,7 +234,7 @@ def _device(e: dict[str, Any]) -> str:
     return f"{what} {on.get('host') or '?'} ({on.get('gpu') or 'no GPU'})"
 
 
-def device_identity(on: dict[str, Any]) -> tuple[str, ...]:
+def device_identity(on: MeasuredOn) -> tuple[str, ...]:
     """Where a device row was measured: two rows are compared only when this is equal."""
     from dense_edge.report.merge import device_identity as identity
 
@@ -242,7 +242,7 @@ def device_identity(on: dict[str, Any]) -> tuple[str, ...]:
 
 
 def _identity_notes(
-    engines_b: dict[str, Any], engines_n: dict[str, Any], names: list[str]
+    engines_b: dict[str, EngineRow], engines_n: dict[str, EngineRow], names: list[str]
 ) -> list[str]:
     """Which engines are the same build in both reports, by what they compute (the runtime
     files without the metadata they embed), and which were changed: a latency change of an
@@ -377,7 +377,7 @@ def side_by_side_pairs(
     return pairs, why
 
 
-def _engine_on_disk(report: Report, path: Path, entry: dict[str, Any]) -> tuple[Path, str | None]:
+def _engine_on_disk(report: Report, path: Path, entry: EngineRow) -> tuple[Path, str | None]:
     rel = Path(str(entry.get("path", "")))
     roots = [Path(str(report.get("run_dir", ""))), report_path(path).parent.parent]
     found = [root / rel for root in roots if (root / rel / bundle_io.MANIFEST).is_file()]
@@ -400,7 +400,7 @@ def _engine_on_disk(report: Report, path: Path, entry: dict[str, Any]) -> tuple[
 
 
 def _drift(
-    engines_b: dict[str, Any], engines_n: dict[str, Any], names: list[str]
+    engines_b: dict[str, EngineRow], engines_n: dict[str, EngineRow], names: list[str]
 ) -> dict[str, float]:
     """Per batch size, the median of new p50 / base p50 over every model measured in both."""
     ratios: dict[str, list[float]] = {}
@@ -420,9 +420,7 @@ def _drift(
 TWO_CLOCKS = "wall (the reports' own clocks differ)"
 
 
-def _on_one_clock(
-    lb: dict[str, Any], ln: dict[str, Any]
-) -> tuple[dict[str, Any], dict[str, Any]] | None:
+def _on_one_clock(lb: Latency, ln: Latency) -> tuple[Latency, Latency] | None:
     """Base and new latency entries on one clock: as they are when one clock timed both, else
     their wall-clock medians (without intervals); None when a wall-clock median is missing."""
     if clock_of(lb) == clock_of(ln):
@@ -433,7 +431,7 @@ def _on_one_clock(
     return {"p50_ms": wb, "clock": TWO_CLOCKS}, {"p50_ms": wn, "clock": TWO_CLOCKS}
 
 
-def _ci(lat: dict[str, Any]) -> tuple[float, float, float]:
+def _ci(lat: Latency) -> tuple[float, float, float]:
     p50 = float(lat["p50_ms"])
     lo, hi = lat.get("p50_ci_low_ms"), lat.get("p50_ci_high_ms")
     return float(p50 if lo is None else lo), p50, float(p50 if hi is None else hi)
@@ -448,7 +446,7 @@ def _judge(change_pct: float, tol_pct: float, separated: bool, better: bool, jud
 
 
 def _drift_row(
-    name: str, batch: str, lb: dict[str, Any], ln: dict[str, Any], drift: float,
+    name: str, batch: str, lb: Latency, ln: Latency, drift: float,
     tol: RegressionTolerance, judge: bool, yardstick: bool,
 ) -> Row:  # fmt: skip
     """The engine's p50 with the machine's drift divided out, judged with its interval."""
@@ -466,8 +464,8 @@ def _drift_row(
 def _absolute_row(
     name: str,
     batch: str,
-    lb: dict[str, Any],
-    ln: dict[str, Any],
+    lb: Latency,
+    ln: Latency,
     tol: RegressionTolerance,
     judge: bool,
 ) -> Row:
@@ -485,9 +483,7 @@ def _number(v: Any) -> bool:
     return isinstance(v, (int, float)) and math.isfinite(v)
 
 
-def _accuracy_rows(
-    name: str, b: dict[str, Any], n: dict[str, Any], tol: RegressionTolerance
-) -> list[Row]:
+def _accuracy_rows(name: str, b: EngineRow, n: EngineRow, tol: RegressionTolerance) -> list[Row]:
     """Top-1 and agreement rows. A measurement that is not a number (NaN, or null where the
     report had NaN) fails: it can never be "ok"."""
     rows = []

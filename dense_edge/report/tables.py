@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dense_edge.records import Report
+from dense_edge.records import EngineRow, Latency, Report
 from dense_edge.targets.base import WALL_CLOCK
 from dense_edge.targets.registry import TARGETS, all_targets
 from dense_edge.validate.budgets import describe_check, fmt_pair
@@ -38,7 +38,7 @@ def decision_batch(report: Report) -> str:
     return str(min(int(b) for b in measured[0]["latency"])) if measured else "1"
 
 
-def where(e: dict[str, Any]) -> str:
+def where(e: EngineRow) -> str:
     """``measured here`` / ``kit written, not built here`` / ``measured on device HOST (GPU)``."""
     if e.get("status") == "kit":
         return KIT_STATUS
@@ -63,7 +63,7 @@ def where(e: dict[str, Any]) -> str:
     return "reference" if e.get("is_reference") else "measured here"
 
 
-def budget_cell(e: dict[str, Any]) -> str:
+def budget_cell(e: EngineRow) -> str:
     state = e.get("budget_status")
     if e.get("is_reference") or state == "reference":
         return "reference"
@@ -82,7 +82,7 @@ def ms(v: float) -> str:
     return f"{v:.3g}" if v >= 0.001 else f"{v:.4f}"
 
 
-def p50_cell(lat: dict[str, Any]) -> str | None:
+def p50_cell(lat: Latency) -> str | None:
     if not lat:
         return None
     if lat.get("p50_ci_low_ms") is None:
@@ -90,7 +90,7 @@ def p50_cell(lat: dict[str, Any]) -> str | None:
     return f"{ms(lat['p50_ms'])} [{ms(lat['p50_ci_low_ms'])}, {ms(lat['p50_ci_high_ms'])}]"
 
 
-def p99_cell(lat: dict[str, Any]) -> str | None:
+def p99_cell(lat: Latency) -> str | None:
     if not lat:
         return None
     if lat.get("p99_ms") is None:
@@ -105,7 +105,7 @@ def summary_columns(report: Report) -> list[str]:
             "clock", f"speedup b{b}", "budgets", "cold start s", "peak MiB"]  # fmt: skip
 
 
-def clock_cell(lat: dict[str, Any]) -> str | None:
+def clock_cell(lat: Latency) -> str | None:
     """Which clock timed a row, in a word: ``wall``, or ``own: <the runtime's clock>`` (which
     leaves out what the wall clock includes, so its p99 reads better than a wall p99)."""
     if not lat:
@@ -114,7 +114,7 @@ def clock_cell(lat: dict[str, Any]) -> str | None:
     return "wall" if clock == WALL_CLOCK else f"own: {clock}"
 
 
-def _count(e: dict[str, Any], report: Report) -> str:
+def _count(e: EngineRow, report: Report) -> str:
     """`` (300 images)`` when a row's accuracy is from another number of images than the
     header's, else nothing."""
     n = (e.get("evaluation") or {}).get("samples")
