@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import html
 import io
-from typing import Any
+from typing import Any, Literal
 
 from dense_edge.catalog import PYTORCH, REFERENCE_COLOR
 from dense_edge.records import EngineRow, Report
@@ -121,7 +121,9 @@ def accuracy_latency_plot(report: Report, batch: str) -> str:
     colors = {PYTORCH: REFERENCE_COLOR, **{t.name: t.color for t in all_targets()}}
     engines = _measured(report, batch)
     labelled = any("top1_fraction" in e["accuracy"] for e in engines)
-    key = "top1_fraction" if labelled else "agreement_fraction"
+    key: Literal["top1_fraction", "agreement_fraction"] = (
+        "top1_fraction" if labelled else "agreement_fraction"
+    )
     ys, xs = [], []
     shown = [e for e in engines if e["accuracy"].get(key) is not None]
     for i, e in enumerate(shown):
@@ -137,7 +139,8 @@ def accuracy_latency_plot(report: Report, batch: str) -> str:
                    label=_plain(e["name"]), zorder=3 + i, linewidths=1.8)  # fmt: skip
     ref = next((e for e in engines if e.get("is_reference")), None)
     budget = report["budgets"].get("max_top1_drop") if labelled else None
-    ref_y = ref["accuracy"].get(key) * 100 if ref and ref["accuracy"].get(key) is not None else None
+    ref_accuracy = ref["accuracy"].get(key) if ref else None
+    ref_y = ref_accuracy * 100 if ref_accuracy is not None else None
     lo_candidates = list(ys)
     if ref_y is not None:
         ax.axhline(ref_y, color="#555", lw=0.8, ls="--", zorder=1)

@@ -34,7 +34,7 @@ import math
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TypeGuard
 
 from dense_edge import bundle as bundle_io
 from dense_edge.accuracy import judge, top1_drop_points
@@ -479,7 +479,7 @@ def _absolute_row(
                status)  # fmt: skip
 
 
-def _number(v: Any) -> bool:
+def _number(v: object) -> TypeGuard[float]:
     return isinstance(v, (int, float)) and math.isfinite(v)
 
 

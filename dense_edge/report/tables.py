@@ -85,17 +85,19 @@ def ms(v: float) -> str:
 def p50_cell(lat: Latency) -> str | None:
     if not lat:
         return None
-    if lat.get("p50_ci_low_ms") is None:
+    low, high = lat.get("p50_ci_low_ms"), lat.get("p50_ci_high_ms")
+    if low is None or high is None:
         return ms(lat["p50_ms"])
-    return f"{ms(lat['p50_ms'])} [{ms(lat['p50_ci_low_ms'])}, {ms(lat['p50_ci_high_ms'])}]"
+    return f"{ms(lat['p50_ms'])} [{ms(low)}, {ms(high)}]"
 
 
 def p99_cell(lat: Latency) -> str | None:
     if not lat:
         return None
-    if lat.get("p99_ms") is None:
+    p99 = lat.get("p99_ms")
+    if p99 is None:
         return f"n={lat['iterations']} too small"
-    return ms(lat["p99_ms"])
+    return ms(p99)
 
 
 def summary_columns(report: Report) -> list[str]:
@@ -153,8 +155,8 @@ def latency_rows(report: Report) -> list[list[Any]]:
     rows = []
     for e in report["engines"]:
         for batch, lat in sorted(e.get("latency", {}).items(), key=lambda kv: int(kv[0])):
-            ci = (f"{ms(lat['p50_ci_low_ms'])}-{ms(lat['p50_ci_high_ms'])}"
-                  if lat.get("p50_ci_low_ms") is not None else None)  # fmt: skip
+            low, high = lat.get("p50_ci_low_ms"), lat.get("p50_ci_high_ms")
+            ci = f"{ms(low)}-{ms(high)}" if low is not None and high is not None else None
             rows.append([
                 e["name"], int(batch), lat["iterations"], _fmt(lat["p50_ms"], 3), ci,
                 _fmt(lat["p90_ms"], 3), p99_cell(lat), _fmt(lat["mean_ms"], 3),

@@ -84,9 +84,9 @@ class Rounds:
         self.work, self.images, self.v, self.batch_sizes = work, images, v, batch_sizes
         self.known = known
         self.rounds = max(1, v.rounds)
-        self.per_round = {"iterations": -(-v.iterations // self.rounds),
-                          "time_budget_s": None if v.time_budget_s is None
-                          else v.time_budget_s / self.rounds}  # fmt: skip
+        # each round times its share of the iterations and of the time budget
+        self.iterations = -(-v.iterations // self.rounds)
+        self.time_budget_s = None if v.time_budget_s is None else v.time_budget_s / self.rounds
         self.results: dict[str, WorkerResult] = {}
         self.later: dict[str, list[WorkerResult]] = {}
 
@@ -103,7 +103,8 @@ class Rounds:
                     "accuracy": round_ == 0 and s["name"] not in self.known,
                     "batch_sizes": self.batch_sizes,
                     "warmup": self.v.warmup,
-                    **self.per_round,
+                    "iterations": self.iterations,
+                    "time_budget_s": self.time_budget_s,
                 })  # fmt: skip
                 if round_ == 0:
                     if s["name"] in self.known:
