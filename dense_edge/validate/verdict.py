@@ -219,7 +219,7 @@ def violations(engines: Sequence[EngineRow]) -> list[Violation]:
 
 @dataclass(frozen=True)
 class Decision:
-    """What a report concludes from its rows: the report's last five fields."""
+    """What a report concludes from its rows: violations, recommendations and verdict."""
 
     violations: list[Violation]
     recommendations: list[Recommendation]
