@@ -193,8 +193,8 @@ def render(report: Report) -> str:
     header = tables.header_lines(report)
     reasons = "".join(f"<li>{html.escape(r)}</li>" for r in report.get("verdict_reasons", []))
     ev = report["evaluation"]
-    warning = (f'<p class="warn">WARNING: {html.escape(ev["warning"])}</p>'
-               if ev.get("warning") else "")  # fmt: skip
+    said = ev.get("warning")
+    warning = f'<p class="warn">WARNING: {html.escape(said)}</p>' if said else ""
     info_lines = "".join(f"<li>{html.escape(line)}</li>" for line in header
                          if line.startswith(("evaluation", "reference", "skipped",
                                              "timed on")))  # fmt: skip

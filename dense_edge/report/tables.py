@@ -124,7 +124,7 @@ def _count(e: EngineRow, report: Report) -> str:
 
 
 def summary_rows(report: Report, batch: str | None = None) -> list[list[Any]]:
-    rows = []
+    rows: list[list[Any]] = []
     batch = batch or decision_batch(report)
     for e in report["engines"]:
         if e.get("status") == "kit":
@@ -255,7 +255,7 @@ def machine_line(report: Report) -> str:
     is only read beside how busy the machine was."""
     env = report["environment"]
     cpu = env.get("cpu") or {}
-    load = env.get("load_average") or {}
+    load = env.get("load_average")
 
     def one(reading: Any) -> str:
         return f"{reading[0]:.2f}" if isinstance(reading, list) and reading else "unknown"

@@ -141,7 +141,8 @@ def describe(v: Violation) -> str:
     return f"{v['engine']}: {describe_check(v)}"
 
 
-def describe_budgets(b: Mapping[str, float | None]) -> str:
+def describe_budgets(b: Mapping[str, object]) -> str:
+    """The budgets a report was judged by (its ``budgets``), for people."""
     parts = [f"{_NAMES[k]} {'<=' if k.startswith('max') else '>='} {fmt_value(v, UNITS[k])}"
-             for k, v in b.items() if v is not None and k in UNITS]  # fmt: skip
+             for k, v in b.items() if isinstance(v, (int, float)) and k in UNITS]  # fmt: skip
     return ", ".join(parts) or "none set"

@@ -96,16 +96,7 @@ class Rounds:
                 progress.update(status=s["name"])
                 out = self.work / f"{s['name']}-{round_}"
                 out.mkdir()
-                result = run_worker({
-                    **s,
-                    "images": str(self.images),
-                    "out": str(out),
-                    "accuracy": round_ == 0 and s["name"] not in self.known,
-                    "batch_sizes": self.batch_sizes,
-                    "warmup": self.v.warmup,
-                    "iterations": self.iterations,
-                    "time_budget_s": self.time_budget_s,
-                })  # fmt: skip
+                result = run_worker(self._spec(s, out, round_))
                 if round_ == 0:
                     if s["name"] in self.known:
                         result["logits"] = self.known[s["name"]]
@@ -113,6 +104,23 @@ class Rounds:
                 else:
                     self.later.setdefault(s["name"], []).append(result)
                 progress.advance(1)
+
+    def _spec(self, s: Subject, out: Path, round_: int) -> WorkerSpec:
+        spec: WorkerSpec = {
+            "name": s["name"],
+            "kind": s["kind"],
+            "path": s["path"],
+            "images": str(self.images),
+            "out": str(out),
+            "accuracy": round_ == 0 and s["name"] not in self.known,
+            "batch_sizes": self.batch_sizes,
+            "warmup": self.v.warmup,
+            "iterations": self.iterations,
+            "time_budget_s": self.time_budget_s,
+        }
+        if "cuda" in s:
+            spec["cuda"] = s["cuda"]
+        return spec
 
     def pool(self) -> dict[str, WorkerResult]:
         """Every subject's round-0 result with all rounds' latency pooled into it."""

@@ -314,7 +314,8 @@ def _row(subject: Subject, r: WorkerResult, run: RunDir) -> EngineRow:
         target, precision, ran = m["target"], m["precision"], m.get("precision_run", "?")
         size = sum(int(f["bytes"]) for f in m["files"].values())
         device_kind = registry.get(target).device_kind
-        engine_sha256 = m.get(bundle.SEAL)
+        seal = m.get(bundle.SEAL)
+        engine_sha256 = seal if isinstance(seal, str) else None
         engine_content = provenance.engine_content_sha256(path)
     runner = r["runner"]
     return {
