@@ -239,7 +239,11 @@ def accuracy() -> None:
         if layout != "chained" and not (run.model / "manifest.json").exists():
             import shutil
 
-            export_stage(recipe.model_copy(), RunDir.at(base).create())
+            # the model comes from the chained run (the quick start's layout), copied here
+            chained = load_recipe(
+                ROOT / "recipes" / "digits.yaml", {"export.concat_layout": "chained"}
+            )
+            export_stage(chained, RunDir.at(base).create())
             shutil.copytree(base / "model", run.model, dirs_exist_ok=True)
         export_stage(recipe, run)
         pre = Preprocess.from_dict(read_json(run.model / "manifest.json")["preprocess"])

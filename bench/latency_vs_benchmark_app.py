@@ -5,11 +5,11 @@
 Builds (or takes) an OpenVINO engine bundle, then, in interleaved rounds, times it with
 dense-edge's harness (the validate worker's code path: :func:`measure_samples` in a process of
 its own) and with ``benchmark_app`` (``-api sync``, the bundle's own compile config through
-``-load_config``: the same hint, precision and threads; ``-data_shape`` so the model keeps its
-dynamic batch axis as ours does; ``-inference_only true`` so input filling is outside the loop,
-as ours is). Prints both medians per batch size and our p50 / theirs per
-round, then the median over rounds with its 95% interval (order statistics over the rounds;
-target: the median within 5%, i.e. 0.95..1.05). Both quote OpenVINO's own clock
+``-load_config``: the same hint, precision and threads; ``-shape`` so the model is reshaped to
+the batch size, as our OpenVINO runner compiles it per batch size; ``-inference_only true`` so
+input filling is outside the loop, as ours is). Prints both medians per batch size and our
+p50 / theirs per round, then the median over rounds with its 95% interval (order statistics over
+the rounds; target: the median within 5%, i.e. 0.95..1.05). Both quote OpenVINO's own clock
 (``InferRequest.latency``); our wall-clock p50 is printed beside it, to show what Python's call
 overhead adds. On a shared machine whose speed swings within seconds, many short rounds beat a
 few long ones: the ratio is taken within a round, where both ran seconds apart.
@@ -64,7 +64,7 @@ def ours(bundle: Path, sample: Path, batch: int, seconds: float) -> tuple[float,
 
 def theirs(bundle: Path, config: Path, shape: list[int], seconds: float) -> tuple[float, int]:
     cmd = ["benchmark_app", "-m", str(bundle / "model.xml"), "-d", "CPU", "-api", "sync",
-           "-load_config", str(config), "-data_shape", str(shape).replace(" ", ""),
+           "-load_config", str(config), "-shape", str(shape).replace(" ", ""),
            "-inference_only", "true", "-t", str(int(seconds))]  # fmt: skip
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:

@@ -73,6 +73,9 @@ class TargetDeclaration:
     device_kinds: tuple[DeviceKind, ...]  # where it runs; the first is where validation measures
     color: str  # its colour in the report's plots
     kit_steps: str = ""  # what to run in one of its kits on the device ("": it writes no kits)
+    # precisions built from a recipe only where the CPU has one of these instructions (others
+    # would run as another precision: a duplicate engine); an explicit compile builds them anyway
+    needs_cpu: tuple[tuple[Precision, tuple[str, ...]], ...] = ()
 
 
 ONNXRUNTIME: Final = TargetDeclaration(
@@ -91,13 +94,16 @@ OPENVINO: Final = TargetDeclaration(
     name="openvino",
     title="OpenVINO",
     precisions=("fp32", "fp16", "bf16", "int8"),
-    default_precisions=("fp32", "int8"),
+    # bf16 where the CPU has it: a calibration-free candidate beside int8 (on a Xeon with AMX,
+    # as fast as int8 at batch 1 for densenet121: bench/concat_layout.py)
+    default_precisions=("fp32", "bf16", "int8"),
     in_default_recipe=True,
     library="openvino",
     pip_extra="openvino",
     profile=PROFILE_OPENVINO,
     device_kinds=("cpu",),
     color="#7b3294",
+    needs_cpu=(("bf16", ("avx512_bf16", "amx_bf16")),),  # else OpenVINO runs "bf16" in f32
 )
 TENSORRT: Final = TargetDeclaration(
     name="tensorrt",

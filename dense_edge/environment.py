@@ -11,6 +11,7 @@ import platform
 from functools import lru_cache
 from typing import Any
 
+from dense_edge.catalog import declaration
 from dense_edge.manifest import library_versions
 
 _INTERESTING_FLAGS = (
@@ -39,6 +40,24 @@ def cpu_info() -> dict[str, Any]:
         "logical_cores": os.cpu_count(),
         "flags": [f for f in _INTERESTING_FLAGS if f in flags],
     }
+
+
+def skipped_here(
+    target: str, precisions: list[str], flags: list[str] | None = None
+) -> tuple[list[str], list[str]]:
+    """The precisions of ``target`` a recipe builds on this CPU (or one with ``flags``), and a
+    note for each one left out because the CPU lacks the instructions it needs."""
+    have = set(cpu_info()["flags"] if flags is None else flags)
+    needs = dict(d.needs_cpu) if (d := declaration(target)) else {}
+    kept, notes = [], []
+    for p in precisions:
+        wanted = needs.get(p)
+        if wanted and not have & set(wanted):
+            notes.append(f"{target}-{p} not built: this CPU ({cpu_info()['model']}) has none of "
+                         f"{', '.join(wanted)}, so it would run as another precision")  # fmt: skip
+        else:
+            kept.append(p)
+    return kept, notes
 
 
 def torch_status() -> dict[str, Any]:

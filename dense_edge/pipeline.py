@@ -15,11 +15,12 @@ import numpy as np
 from dense_edge.accuracy import compare_top1
 from dense_edge.calibrate.stage import calibrate_stage
 from dense_edge.catalog import ONNX
-from dense_edge.compile.kit import write_device_kit
 from dense_edge.compile.stage import EngineResult, compile_stage
 from dense_edge.data.evaluation import evaluation_set
+from dense_edge.environment import skipped_here
 from dense_edge.errors import MissingDependencyError
 from dense_edge.export import export_stage
+from dense_edge.kits.write import write_device_kit
 from dense_edge.manifest import load_manifest
 from dense_edge.preprocess import Preprocess
 from dense_edge.progress import info
@@ -181,8 +182,9 @@ def run_recipe(recipe: Recipe, run: RunDir, *, force: bool = False) -> RunResult
             for precision in target.precisions:
                 export_stage(recipe, run, precision=precision, force=force)
             continue
-        built, note = build_engines(recipe, run, target.name, list(target.precisions),
-                                    force=force)  # fmt: skip
+        precisions, skipped = skipped_here(target.name, list(target.precisions))
+        notes += skipped
+        built, note = build_engines(recipe, run, target.name, precisions, force=force)
         engines += built
         names += [e.path.name for e in built]
         if note:

@@ -67,6 +67,10 @@ ORDER: dict[str, int] = {
     "dense_edge.compile.*": 16,  # the stage that drives a backend
     "dense_edge.validate.*": 17,
     "dense_edge.report.*": 18,
+    # device build kits: written from the compile stage's source model, run on the device with
+    # validate's metrics, their device report checked with report's shape checker and read by
+    # report merge (the targets' own kit steps stay in targets/<name>/)
+    "dense_edge.kits.*": 18,
     # orchestration
     "dense_edge.pipeline": 19,
     "dense_edge.api": 19,  # the public Python API
@@ -386,7 +390,7 @@ def test_importing_the_package_loads_no_heavy_library() -> None:
     import subprocess
     import sys
 
-    # (The CLI is not light yet: `dense-edge --help` loads onnx through compile/kit.py and the
+    # (The CLI is not light yet: `dense-edge --help` loads onnx through kits/write.py and the
     # pipeline, which import ONNX-reading modules at their top.)
     code = (
         "import sys, dense_edge, dense_edge.recipe, dense_edge.stages, dense_edge.data\n"

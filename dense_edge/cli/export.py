@@ -15,6 +15,7 @@ from dense_edge.cli.options import (
     target_options,
     with_target,
 )
+from dense_edge.environment import skipped_here
 from dense_edge.pipeline import CHECK_COLUMNS, export_target, validate_and_report
 from dense_edge.progress import print_table
 from dense_edge.validate.stage import engine_dirs
@@ -82,8 +83,11 @@ def export(
     if target != ONNX:
         recipe = with_target(recipe, target, device=device, hint=hint, threads=threads,
                              streams=streams)  # fmt: skip
-        if not wanted:
-            wanted = list(next(t for t in recipe.targets if t.name == target).precisions)
+        if not wanted:  # the recipe's precisions, less those this CPU would run as another
+            listed = list(next(t for t in recipe.targets if t.name == target).precisions)
+            wanted, skipped = skipped_here(target, listed)
+            for note in skipped:
+                click.echo(note)
     elif not wanted:
         wanted = [recipe.export.precision]
     if target == ONNX and set(wanted) - {"fp32", "fp16"}:

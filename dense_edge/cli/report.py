@@ -8,10 +8,11 @@ import click
 
 from dense_edge.cli.options import load, run_dir
 from dense_edge.errors import CheckFailed, UserError
+from dense_edge.kits.device_report import load_device_report
 from dense_edge.progress import print_table, terminal_text
 from dense_edge.records import Report
 from dense_edge.report import tables
-from dense_edge.report.merge import load_device_report, merge_into_run
+from dense_edge.report.merge import merge_into_run
 from dense_edge.report.regression import RegressionTolerance, compare_files, report_path
 from dense_edge.report.schema import load as load_report
 from dense_edge.report.write import write_reports

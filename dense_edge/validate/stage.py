@@ -23,6 +23,7 @@ from typing import cast
 from dense_edge import bundle, environment
 from dense_edge.accuracy import top1
 from dense_edge.data.evaluation import evaluation_set
+from dense_edge.environment import skipped_here
 from dense_edge.errors import StageError
 from dense_edge.manifest import load_manifest, now
 from dense_edge.preprocess import Preprocess
@@ -80,10 +81,12 @@ def evaluation_split(recipe: Recipe, run: RunDir) -> tuple[SplitCache, Evaluatio
 
 
 def requested_engines(recipe: Recipe, engines: list[str] | None) -> list[str]:
-    """Engine names the run must have: ``--engine`` names, else every target x precision."""
+    """Engine names the run must have: ``--engine`` names, else every target x precision this
+    CPU builds (a recipe's bf16 is not built where the CPU has no bf16)."""
     if engines:
         return list(engines)
-    return [f"{t.name}-{p}" for t in recipe.targets if t.name != "onnx" for p in t.precisions]
+    return [f"{t.name}-{p}" for t in recipe.targets if t.name != "onnx"
+            for p in skipped_here(t.name, list(t.precisions))[0]]  # fmt: skip
 
 
 def validate_stage(

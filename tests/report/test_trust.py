@@ -17,12 +17,12 @@ from click.testing import CliRunner
 
 from dense_edge.cli import cli
 from dense_edge.errors import StageError, UserError
+from dense_edge.kits import seal
 from dense_edge.report import html, markdown
 from dense_edge.report.merge import merge, merge_into_run
 from dense_edge.report.regression import RegressionTolerance, compare, compare_files
 from dense_edge.report.write import write_reports
 from dense_edge.rundir import RunDir
-from dense_edge.targets import kitseal
 from tests.conftest import DIGITS_SET, VALIDATE_FAST, digits_recipe
 
 HOST = "jetson-orin"
@@ -332,9 +332,9 @@ def test_merge_refuses_a_report_of_another_or_an_unknown_model(report, report_ru
     (kit / "manifest.json").write_text('{"build_plan": {"onnx": "model.onnx"}}')
     (kit / "model.onnx").write_bytes(b"onnx")
     (kit / "eval" / "images.npy").write_bytes(b"images")
-    kitseal.write(kit)
+    seal.write(kit)
     device = _device_report(report)
-    device["kit"]["identity"] = kitseal.identity(kit)
+    device["kit"]["identity"] = seal.identity(kit)
     path = _write(tmp_path / "ok.json", device)
     merged = merge_into_run(path, report_run.report)
     assert any(e.get("measured_on", {}).get("host") == HOST for e in merged["engines"])

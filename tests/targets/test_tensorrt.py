@@ -12,8 +12,8 @@ from click.testing import CliRunner
 from dense_edge import bundle
 from dense_edge.calibrate.checker import check
 from dense_edge.cli import cli
-from dense_edge.compile.kit import write_device_kit
 from dense_edge.errors import MissingDependencyError, UserError
+from dense_edge.kits.write import write_device_kit
 from dense_edge.targets.tensorrt import availability, compat
 from dense_edge.targets.tensorrt.compiler import make_plan
 from dense_edge.targets.tensorrt.dla import describe_placement, summarize_placement

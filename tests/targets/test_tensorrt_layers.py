@@ -119,7 +119,7 @@ TRTEXEC = shutil.which("trtexec") or "/usr/src/tensorrt/bin/trtexec"
 @pytest.mark.tensorrt
 @pytest.mark.skipif(not Path(TRTEXEC).exists(), reason="no trtexec here (a TensorRT device)")
 def test_device_check_sh_on_a_real_kit(run_copy):
-    from dense_edge.compile.kit import write_device_kit
+    from dense_edge.kits.write import write_device_kit
     from tests.conftest import digits_recipe
 
     kit = write_device_kit(digits_recipe(), run_copy, "tensorrt", "int8")

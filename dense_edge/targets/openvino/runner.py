@@ -12,8 +12,18 @@ from dense_edge import ovcore
 from dense_edge.targets.base import Runner, TimedCall
 from dense_edge.targets.openvino import util
 
+# Batch sizes a runner compiles a static-shape model for (the first ones it sees); beyond them it
+# runs the bundle's dynamic-batch model.
+STATIC_BATCHES = 4
+
 
 class OpenVinoRunner(Runner):
+    """Runs an OpenVINO IR. A bundle's IR keeps a dynamic batch dimension; the CPU plugin runs a
+    model whose shapes are all known markedly faster (densenet121 int8 on a Xeon with AMX: 4.2
+    against 6.4 ms at batch 1, 25 against 28 ms at batch 8, benchmark_app's static and dynamic
+    figures), so the runner compiles the model reshaped to each batch size it is asked for, once,
+    on the first call of that size (about 0.6 s for densenet121), and keeps it."""
+
     name = "openvino"
 
     def __init__(
@@ -22,12 +32,16 @@ class OpenVinoRunner(Runner):
         *,
         device: str = "CPU",
         config: dict[str, Any] | None = None,
+        static_batches: int = STATIC_BATCHES,
     ) -> None:
         super().__init__()
         self.model = Path(model)
         self.device = device
         self.config = dict(config or {})
-        self.compiled: Any = None
+        self.compiled: Any = None  # the bundle's model as it is (dynamic batch)
+        self.static_batches = static_batches  # 0: always the bundle's dynamic model
+        self._static: dict[int, Any] = {}  # batch size -> the model compiled for it
+        self._lock = threading.Lock()
         self._local = threading.local()
         self._timed: list[tuple[object, ...]] = []  # every timed call's buffers: see timed_call
 
@@ -50,15 +64,38 @@ class OpenVinoRunner(Runner):
                 fix="rebuild it with dense-edge compile --force",
             ) from None
 
-    def _request(self) -> Any:
-        # One infer request per thread: a request is not safe to share between threads.
-        req = getattr(self._local, "request", None)
+    def compiled_for(self, batch: int) -> Any:
+        """The compiled model that runs ``batch`` images: one of static shape when the bundle's
+        batch dimension is dynamic (compiled on first use, up to ``static_batches`` sizes), else
+        the bundle's own."""
+        with self._lock:
+            got = self._static.get(batch)
+            if got is not None:
+                return got
+            shape = self.compiled.input(0).get_partial_shape()
+            if not shape[0].is_dynamic or len(self._static) >= self.static_batches:
+                return self.compiled
+            if any(d.is_dynamic for d in list(shape)[1:]):
+                return self.compiled
+            model = ovcore.core().read_model(str(self.model))
+            model.reshape({0: [batch, *(d.get_length() for d in list(shape)[1:])]})
+            got = self._static[batch] = ovcore.core().compile_model(model, self.device, self.config)
+            return got
+
+    def _request(self, batch: int) -> Any:
+        # One infer request per thread and compiled model: a request is not safe to share
+        # between threads.
+        requests = getattr(self._local, "requests", None)
+        if requests is None:
+            requests = self._local.requests = {}
+        compiled = self.compiled_for(batch)
+        req = requests.get(id(compiled))
         if req is None:
-            req = self._local.request = self.compiled.create_infer_request()
+            req = requests[id(compiled)] = compiled.create_infer_request()
         return req
 
     def infer_impl(self, images: np.ndarray) -> np.ndarray:
-        req = self._request()
+        req = self._request(len(images))
         req.infer({0: images})
         return np.array(req.get_output_tensor(0).data, copy=True)
 
@@ -78,7 +115,7 @@ class OpenVinoRunner(Runner):
 
         x = np.ascontiguousarray(images, dtype=np.float32)
         tensor = ov.Tensor(x, shared_memory=True)
-        req = self.compiled.create_infer_request()
+        req = self.compiled_for(len(x)).create_infer_request()
         req.set_input_tensor(tensor)
 
         # ``_bound``: the closure itself holds the shared input, at no cost per call
@@ -100,6 +137,7 @@ class OpenVinoRunner(Runner):
 
     def deactivate_impl(self) -> None:
         self.compiled = None
+        self._static = {}
         self._local = threading.local()
         self._timed = []  # after the compiled model: nothing reads them any more
 

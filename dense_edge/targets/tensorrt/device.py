@@ -41,6 +41,7 @@ import numpy as np
 if TYPE_CHECKING:  # the types of the engine objects (tests/targets/trt_api.py reads them too)
     import tensorrt
 
+# dense_edge.kits.device_report.SCHEMA and VERSION (this file cannot import them; a test checks)
 SCHEMA, SCHEMA_VERSION = "dense-edge/device-report", 1
 ALIGNMENT = 256  # bytes: IExecutionContext.set_tensor_address needs 256-byte aligned addresses
 P99_MIN_SAMPLES = 1000
@@ -406,7 +407,7 @@ def read_kit(kit: Path) -> dict[str, Any]:
 
 
 def identity(kit: Path, manifest: dict[str, Any]) -> dict[str, Any]:
-    """As dense_edge.targets.kitseal.identity: what report merge compares with the run's seal."""
+    """As dense_edge.kits.seal.identity: what report merge compares with the run's seal."""
     eval_files = sorted(p for p in (kit / "eval").glob("*") if p.is_file())
     digest = hashlib.sha256()
     for p in eval_files:

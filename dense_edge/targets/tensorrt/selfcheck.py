@@ -2,7 +2,7 @@
 
 Builds the engine from the kit (or loads the ``model.engine`` trtexec.sh built) and describes it
 and the device: the TensorRT, CUDA, GPU and JetPack (L4T) versions. The command
-(:mod:`dense_edge.cli.kit`) runs the kit's evaluation set through it and writes the device
+(:mod:`dense_edge.kits.device_run`) runs the kit's evaluation set through it and writes the device
 report; latency is GPU compute time where the runner records it (CUDA events around
 ``execute_async_v3``, as trtexec reports "GPU Compute Time").
 

@@ -24,10 +24,10 @@ from click.testing import CliRunner
 
 from dense_edge import bundle
 from dense_edge.cli import cli
-from dense_edge.cli.kit import validate_kit
-from dense_edge.compile.kit import write_device_kit
+from dense_edge.kits import seal
+from dense_edge.kits.device_run import validate_kit
+from dense_edge.kits.write import write_device_kit
 from dense_edge.rundir import RunDir
-from dense_edge.targets import kitseal
 from tests.conftest import REPO, VALIDATE_FAST, digits_recipe
 
 FAST = ["--iterations", "3", "--warmup", "1"]
@@ -91,7 +91,7 @@ def test_validate_sh_on_numpy_and_onnxruntime_alone_writes_a_report_merge_accept
     # The same numbers dense-edge's own kit validate gets on the same kit.
     ours = validate_kit(source, runner="onnxruntime", iterations=3, warmup=1)
     assert report["accuracy"] == ours["accuracy"]
-    sealed = json.loads(kitseal.seal_path(source).read_text())
+    sealed = json.loads(seal.seal_path(source).read_text())
     assert report["kit"]["identity"] == ours["kit"]["identity"]
     assert all(sealed[k] == v for k, v in report["kit"]["identity"].items())
     merged = CliRunner().invoke(cli, ["report", "merge", str(copy / "device_report.json"),

@@ -17,11 +17,11 @@ from click.testing import CliRunner
 
 from dense_edge import bundle
 from dense_edge.cli import cli
-from dense_edge.compile.kit import write_device_kit
+from dense_edge.kits import evalset
+from dense_edge.kits.write import write_device_kit
 from dense_edge.report.merge import merge
 from dense_edge.report.schema import json_schema
 from dense_edge.rundir import RunDir
-from dense_edge.targets import evalset
 from dense_edge.targets.tensorrt import availability
 from dense_edge.targets.tensorrt.selfcheck import l4t_release
 from tests.conftest import VALIDATE_FAST, digits_recipe

@@ -4,7 +4,7 @@ A kit holds the verified source model (the Q/DQ model for int8, checked against 
 profile), what the target writes for building on the device (for TensorRT: the float ONNX,
 ``trtexec.sh``, ``polygraphy.sh``, ``build_plan.json``, ``validate.sh``), an evaluation set from
 the validation split and a manifest with the sha256 of every file. The run keeps a seal of the
-kit beside it (``RUN/kits/<kit>.seal.json``, :mod:`dense_edge.targets.kitseal`).
+kit beside it (``RUN/kits/<kit>.seal.json``, :mod:`dense_edge.kits.seal`).
 """
 
 from __future__ import annotations
@@ -16,11 +16,12 @@ from dense_edge.calibrate.checker import check_onnx
 from dense_edge.compile.stage import source_model, target_settings
 from dense_edge.export import metadata
 from dense_edge.fileio import read_json, write_json
+from dense_edge.kits import evalset, seal
 from dense_edge.manifest import model_fields, new_manifest
 from dense_edge.recipe import Recipe
 from dense_edge.rundir import RunDir
 from dense_edge.stages import atomic_dir
-from dense_edge.targets import evalset, kitseal, registry
+from dense_edge.targets import registry
 
 
 def kit_dir(run: RunDir, target: str, precision: str) -> Path:
@@ -67,5 +68,5 @@ def write_device_kit(recipe: Recipe, run: RunDir, target: str, precision: str) -
         )
     # The run's own record of what it wrote, outside the kit: report merge checks device
     # reports against it (the kit's manifest travels with the kit and can be rewritten).
-    kitseal.write(out)
+    seal.write(out)
     return out
