@@ -69,9 +69,9 @@ def validate(run_root: Path, recipe: Any, out: Path) -> dict[str, Any]:
 
 def judge(base: Path, new: Path, *, side_by_side: bool = True) -> tuple[int, str]:
     """Regressions (count, the first three) and the largest side-by-side ratio."""
-    from dense_edge.report.compare import Tolerance, compare_files
+    from dense_edge.report.regression import RegressionTolerance, compare_files
 
-    result = compare_files(base, new, Tolerance(), side_by_side=side_by_side)
+    result = compare_files(base, new, RegressionTolerance(), side_by_side=side_by_side)
     regs = result.regressions
     what = ", ".join(f"{r.engine} {r.metric} {r.delta}" for r in regs[:3])
     paired = [r for r in result.rows if "side by side" in r.metric]
@@ -118,12 +118,12 @@ def machine(when: str) -> str:
 def side_by_side_only(run: Path, repeats: int, bases: int) -> None:
     """The side-by-side judge alone: unchanged engines against copies of themselves, then
     openvino fp32 in place of int8."""
-    from dense_edge.report.compare import Tolerance, _paired_row
+    from dense_edge.report.regression import RegressionTolerance, _paired_row
     from dense_edge.validate.side_by_side import DEFAULT_ROUNDS, Pair, time_pairs
 
     engines = run / "engines"
     names = sorted(p.name for p in engines.iterdir() if (p / "manifest.json").is_file())
-    tol = Tolerance()
+    tol = RegressionTolerance()
     with tempfile.TemporaryDirectory() as tmp:
         copies = {}
         for name in names:
@@ -192,13 +192,13 @@ def main() -> None:
     from dense_edge.cli.options import with_target
     from dense_edge.compile.stage import compile_stage
     from dense_edge.recipe import load_recipe
-    from dense_edge.report.compare import Tolerance
+    from dense_edge.report.regression import RegressionTolerance
     from dense_edge.rundir import RunDir
     from dense_edge.validate.side_by_side import BURST_S, DEFAULT_ROUNDS
 
     recipe = load_recipe(a.recipe, {k: yaml.safe_load(v) for k, _, v in
                                     (item.partition("=") for item in a.sets)})  # fmt: skip
-    t = Tolerance()
+    t = RegressionTolerance()
     print(f"defaults: top1={t.top1_points} points, agreement={t.agreement}, "
           f"paired={t.paired_pct:g}% (side by side: {DEFAULT_ROUNDS} rounds of {BURST_S} s "
           f"bursts), size={t.size_pct:g}%; validate: {recipe.validation.iterations} iterations "

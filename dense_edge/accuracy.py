@@ -27,7 +27,7 @@ import numpy as np
 from dense_edge.records import CalibrationAccuracy
 
 Status = Literal["pass", "fail", "unverified"]
-_EPS = 1e-12
+EPS = 1e-12  # a value this close to its limit meets it: rounding is never a failure
 
 
 def predictions(outputs: np.ndarray) -> np.ndarray:
@@ -46,6 +46,16 @@ def top1(outputs: np.ndarray, labels: np.ndarray) -> float:
     if len(labels) == 0:
         return float("nan")
     return correct(outputs, labels) / len(labels)
+
+
+def agreeing(reference: np.ndarray, candidate: np.ndarray) -> int:
+    """How many images' predicted class is the reference's (logits or predicted classes)."""
+    return int((predictions(reference) == predictions(candidate)).sum())
+
+
+def top1_drop_points(reference_top1: float, top1: float) -> float:
+    """Top-1 lost against the reference, in percentage points (positive = worse)."""
+    return (reference_top1 - top1) * 100
 
 
 @dataclass(frozen=True)
@@ -67,11 +77,11 @@ def compare_top1(
     ref, got = predictions(reference), predictions(candidate)
     if ref.shape != got.shape:
         raise ValueError(f"shape mismatch: reference {ref.shape}, candidate {got.shape}")
-    agree = float((ref == got).mean()) if len(ref) else 1.0
+    agree = agreeing(ref, got) / len(ref) if len(ref) else 1.0
     if labels is None:
         return Top1Comparison(len(ref), agree, None, None, None)
     f_top1, c_top1 = top1(ref, labels), top1(got, labels)
-    return Top1Comparison(len(ref), agree, f_top1, c_top1, (f_top1 - c_top1) * 100)
+    return Top1Comparison(len(ref), agree, f_top1, c_top1, top1_drop_points(f_top1, c_top1))
 
 
 def judge(budget: str, limit: float, value: float | None) -> Status:
@@ -80,8 +90,8 @@ def judge(budget: str, limit: float, value: float | None) -> Status:
     if value is None:
         return "unverified"
     if budget.startswith("max"):
-        return "pass" if value <= limit + _EPS else "fail"
-    return "pass" if value >= limit - _EPS else "fail"
+        return "pass" if value <= limit + EPS else "fail"
+    return "pass" if value >= limit - EPS else "fail"
 
 
 @dataclass(frozen=True)

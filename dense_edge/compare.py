@@ -1,7 +1,8 @@
 """The comparator: judges a candidate's outputs against a reference's with explicit tolerances.
 
 It knows nothing of how either output was produced (PyTorch, an ONNX file, an engine), so export
-parity, calibration checks and validation all judge models the same way.
+parity, calibration checks and validation all judge models the same way. Top-1 agreement is
+:func:`dense_edge.accuracy.agreeing`'s, the one definition; this module adds the logit errors.
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
+
+from dense_edge.accuracy import agreeing
 
 
 @dataclass(frozen=True)
@@ -50,7 +53,7 @@ def agreement(reference: np.ndarray, candidate: np.ndarray) -> Agreement:
         norms = np.linalg.norm(ref, axis=1) * np.linalg.norm(cand, axis=1)
         dots = np.einsum("ij,ij->i", ref, cand)
         cos[i : i + len(ref)] = np.where(norms > 0, dots / np.maximum(norms, 1e-300), 1.0)
-        agree += int((ref.argmax(1) == cand.argmax(1)).sum())
+        agree += agreeing(ref, cand)
     return Agreement(
         samples=n,
         max_abs_error=max_abs,

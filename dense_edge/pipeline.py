@@ -26,7 +26,7 @@ from dense_edge.preprocess import Preprocess
 from dense_edge.progress import info
 from dense_edge.recipe import Recipe
 from dense_edge.records import Report
-from dense_edge.report.schema import load_previous
+from dense_edge.report.assemble import assemble
 from dense_edge.report.write import write_reports
 from dense_edge.rundir import RunDir
 from dense_edge.targets.base import Runner
@@ -35,7 +35,6 @@ from dense_edge.targets.pytorch.runner import PyTorchRunner
 from dense_edge.targets.registry import get, load_runner
 from dense_edge.validate.budgets import Budgets
 from dense_edge.validate.latency import measure
-from dense_edge.validate.stage import validate_stage
 
 
 @dataclass
@@ -157,11 +156,11 @@ def validate_and_report(
     engines: list[str] | None = None,
     budgets: Budgets | None = None,
 ) -> Report:
-    """The validate stage, then the report stage: validate returns the report, this writes it
-    (``RUN/report/report.json``, ``.md``, ``.html``) whatever the verdict. The device rows of
-    the run's last report (``report merge``) are handed to validate, which keeps them."""
-    previous = load_previous(run.report)
-    report = validate_stage(recipe, run, engines=engines, budgets=budgets, previous=previous)
+    """The validate stage, then the report stage: validate returns the report of what it
+    measured, the report layer adds the kit rows and the device rows of the run's last report
+    (``report merge``), and this writes it (``RUN/report/report.json``, ``.md``, ``.html``)
+    whatever the verdict."""
+    report = assemble(recipe, run, engines=engines, budgets=budgets)
     write_reports(report, run.report)
     return report
 

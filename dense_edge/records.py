@@ -13,7 +13,11 @@ records themselves and their loaders (each validates on read) live with their ow
 - calibration record, ``RUN/int8/<profile>/calibration.json``: :class:`CalibrationRecord`,
   written and read back by :mod:`dense_edge.calibrate.stage`;
 - report, ``RUN/report/report.json``: :class:`Report`, read by
-  :func:`dense_edge.report.schema.load`.
+  :func:`dense_edge.report.schema.load`; its parts are typed here too: one row per engine
+  (:class:`EngineRow`, read from JSON by :func:`dense_edge.report.schema.engine_row`), its
+  accuracy, latency per batch size and budget checks, the reference check and the
+  recommendations. ``report.schema.json`` documents every field; these types are what the code
+  that writes and reads them agrees on.
 
 Only the standard library is imported here: every stage (and the device runtime) may import
 this module.
@@ -21,7 +25,7 @@ this module.
 
 from __future__ import annotations
 
-from typing import Any, TypedDict
+from typing import Any, Literal, TypedDict
 
 # The model's one input and one output, in every ONNX model, Q/DQ model and engine.
 INPUT_NAME = "images"
@@ -65,11 +69,229 @@ class CalibrationRecord(TypedDict, total=False):
     seconds: float
 
 
+CheckStatus = Literal["pass", "fail", "unverified"]
+
+
+class BudgetCheck(TypedDict):
+    """One budget of one engine, checked: ``value`` against ``limit`` (``value`` None: it could
+    not be measured, and ``note`` says why)."""
+
+    budget: str  # max_top1_drop, min_agreement, max_p99_ms, min_speedup
+    batch: int | None  # the batch size of a latency budget
+    value: float | None
+    limit: float
+    unit: str  # points, fraction, ms, x
+    status: CheckStatus
+    note: str | None
+
+
+class Violation(BudgetCheck):
+    """A budget check that did not pass, with the engine it is of (the report's
+    ``violations``)."""
+
+    engine: str
+
+
+class BudgetLimits(TypedDict):
+    """The budgets a report was judged by (``budgets``); None: not set."""
+
+    max_top1_drop: float | None
+    min_agreement: float | None
+    max_p99_ms: float | None
+    min_speedup: float | None
+
+
+# One class an engine got fewer images right of than the float model (``class`` is a keyword).
+WorstClass = TypedDict(
+    "WorstClass",
+    {
+        "class": str,
+        "images": int,
+        "correct": int,
+        "float_correct": int,
+        "top1_fraction": float,
+        "top1_drop_points": float,
+    },
+)
+
+
+class EngineAccuracy(TypedDict, total=False):
+    """An engine's accuracy on the evaluation split, and against the float model's logits."""
+
+    agreement_fraction: float
+    cosine: float
+    min_cosine: float
+    max_abs_error: float
+    mean_abs_error: float
+    top1_fraction: float  # without labels, absent from here on
+    top5_fraction: float
+    top1_drop_points: float
+    worst_classes: list[WorstClass]
+
+
+class Latency(TypedDict, total=False):
+    """One batch size's latency (a row's ``latency`` maps the batch size, as text, to this)."""
+
+    batch: int
+    iterations: int
+    p50_ms: float
+    p50_ci_low_ms: float | None
+    p50_ci_high_ms: float | None
+    p90_ms: float
+    p99_ms: float | None  # None: too few samples
+    mean_ms: float
+    min_ms: float
+    max_ms: float
+    throughput_ips: float
+    clock: str
+    wall_p50_ms: float | None
+    samples_ms: list[float]
+    wall_samples_ms: list[float]  # a worker's, pooled over the rounds, never in a report
+
+
+# Where a device row was measured (``report merge``): where, host, report, GPU, CUDA, JetPack
+# and the version of each kit target's runtime (one key per such target: names are data).
+MeasuredOn = dict[str, str | None]
+
+
+class DeviceEvaluation(TypedDict, total=False):
+    """What a device row's accuracy was measured on (a subset of the split, maybe)."""
+
+    split: str | None
+    samples: int
+    of: int | None
+    source: str | None
+    float_top1: float | None
+
+
+class _EngineRowKeys(TypedDict):
+    name: str
+    target: str
+    precision: str
+
+
+class EngineRow(_EngineRowKeys, total=False):
+    """One row of the report's ``engines``: the float reference, an engine measured here, a
+    kit written here (``status: kit``, nothing measured) or a device row (``measured_on``)."""
+
+    status: str  # measured (also when absent) or kit
+    kit_path: str
+    precision_run: str
+    path: str
+    size_bytes: int
+    engine_sha256: str | None
+    engine_content_sha256: str | None
+    runtime: str | None
+    device: str | list[str] | None
+    device_kind: str
+    threads: int | str | None
+    accuracy: EngineAccuracy
+    latency: dict[str, Latency]
+    cold_start_s: float
+    peak_rss_mib: float
+    speedup: dict[str, float]
+    speedup_reference: str
+    is_reference: bool
+    budget_checks: list[BudgetCheck]
+    budget_status: str  # pass, fail, unverified, reference, not built
+    measured_on: MeasuredOn
+    evaluation: DeviceEvaluation
+    note: str | None
+    stand_in: bool  # a device row measured by a stand-in runner: shown, never recommended
+
+
+class ReferenceCheck(TypedDict):
+    """Whether the float model is good enough to judge engines against."""
+
+    top1_fraction: float | None
+    chance_top1_fraction: float
+    chance_margin_points: float
+    min_top1_fraction: float | None
+    split: str | None
+    samples: int | None
+    classes_never_right: list[str]
+    status: Literal["sound", "unsound", "unverified"]
+    message: str
+
+
+class Recommendation(TypedDict):
+    """Per target, the engine to ship (None: none) and why."""
+
+    target: str
+    batch: int
+    engine: str | None
+    p50_ms: float | None
+    reason: str
+
+
+class ModelSummary(TypedDict):
+    arch: str
+    num_classes: int
+    input_shape: list[int]
+    weights_sha256: str | None
+    weights_tensor_sha256: str | None
+    training_test_top1_fraction: float | None
+
+
+class EvaluationSummary(TypedDict, total=False):
+    """The images every engine was judged on (``EvaluationSet.describe``)."""
+
+    split: str | None
+    split_origin: str | None
+    held_out_test: bool
+    warning: str | None
+    samples: int
+    source: str
+    skipped_images: int
+
+
+class BenchmarkSettings(TypedDict, total=False):
+    batch_sizes: list[int]
+    decision_batch: int
+    warmup: int
+    iterations: int
+    time_budget_s: float | None
+    rounds: int
+    p50_ci_level: float
+    p99_min_samples: int
+
+
+class LoadAverage(TypedDict):
+    start: list[float] | None
+    end: list[float] | None
+    cores: int | None
+
+
+class CpuSummary(TypedDict, total=False):
+    model: str
+    machine: str
+    logical_cores: int | None
+    flags: list[str]  # the AVX-512/VNNI/BF16/AMX flags present
+
+
+class GpuSummary(TypedDict, total=False):
+    name: str
+    compute_capability: str
+
+
+class Environment(TypedDict, total=False):
+    """The machine and library versions (``environment.snapshot``, plus the load average)."""
+
+    hostname: str
+    os: str
+    cpu: CpuSummary
+    gpu: GpuSummary | None
+    versions: dict[str, str | None]
+    load_average: LoadAverage
+
+
+Verdict = Literal["PASSED", "FAILED", "INCOMPLETE"]
+
+
 class Report(TypedDict):
     """``RUN/report/report.json``, written by the report layer from what validate returns.
 
-    Every field is described in ``dense_edge/report/report.schema.json``; nested parts stay
-    mappings here (the JSON Schema is their one definition).
+    Every field is described in ``dense_edge/report/report.schema.json``.
     """
 
     schema: str
@@ -77,17 +299,17 @@ class Report(TypedDict):
     created: str
     recipe: str
     run_dir: str
-    model: dict[str, Any]
-    evaluation: dict[str, Any]
-    benchmark: dict[str, Any]
-    environment: dict[str, Any]
+    model: ModelSummary
+    evaluation: EvaluationSummary
+    benchmark: BenchmarkSettings
+    environment: Environment
     reference: str
-    reference_check: dict[str, Any]
-    engines: list[dict[str, Any]]
-    budgets: dict[str, Any]
-    violations: list[dict[str, Any]]
-    recommendations: list[dict[str, Any]]
+    reference_check: ReferenceCheck
+    engines: list[EngineRow]
+    budgets: BudgetLimits
+    violations: list[Violation]
+    recommendations: list[Recommendation]
     missing_engines: list[str]
-    verdict: str
+    verdict: Verdict
     verdict_reasons: list[str]
     passed: bool

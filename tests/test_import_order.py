@@ -47,7 +47,6 @@ ORDER: dict[str, int] = {
     "dense_edge.errors": 0,  # UserError and its kinds
     "dense_edge.catalog": 0,  # every name a user can type: targets, precisions, methods, profiles
     "dense_edge.progress": 0,  # messages and progress bars
-    "dense_edge.compare": 0,  # the comparator of two outputs (numpy only)
     "dense_edge.tempdata": 0,  # our marked temporary folders; sweeps what a killed command left
     # the foundation, in order: every stage may import it
     "dense_edge.fileio": 1,  # atomic writes, checksums, the run-name rule
@@ -57,6 +56,7 @@ ORDER: dict[str, int] = {
     "dense_edge.manifest": 3,  # model manifests, library versions
     "dense_edge.onnxfile": 4,  # a user's ONNX file: sizes checked, its embedded manifest read
     "dense_edge.accuracy": 3,  # top-1 and agreement over records
+    "dense_edge.compare": 3,  # the comparator of two outputs (over accuracy)
     "dense_edge.environment": 4,  # host, CPU and library versions
     "dense_edge.bundle": 4,  # the engine bundle's record: seal, file table, reader
     "dense_edge.stages": 5,  # the stage contract (atomic folders, records, fingerprints)

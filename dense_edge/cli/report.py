@@ -12,8 +12,8 @@ from dense_edge.kits.device_report import load_device_report
 from dense_edge.progress import print_table, terminal_text
 from dense_edge.records import Report
 from dense_edge.report import tables
-from dense_edge.report.compare import Tolerance, compare_files, report_path
 from dense_edge.report.merge import merge_into_run
+from dense_edge.report.regression import RegressionTolerance, compare_files, report_path
 from dense_edge.report.schema import load as load_report
 from dense_edge.report.write import write_reports
 from dense_edge.rundir import RunDir, lock
@@ -114,7 +114,7 @@ def compare(
 ) -> None:
     """Deltas between two reports (report.json or run folders); exit 1 on a regression."""
     result = compare_files(
-        base, new, Tolerance.parse(tolerances), side_by_side=side_by_side, rounds=rounds,
+        base, new, RegressionTolerance.parse(tolerances), side_by_side=side_by_side, rounds=rounds,
         across_machines=across_machines,
     )  # fmt: skip
     for note in result.notes:

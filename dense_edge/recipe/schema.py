@@ -59,7 +59,7 @@ def _power_of_two(v: int) -> int:
 
 
 TargetName = Annotated[str, AfterValidator(lambda v: _one_of(v, target_names()))]
-Profile = Annotated[str, AfterValidator(lambda v: _one_of(v, profile_names()))]
+ProfileName = Annotated[str, AfterValidator(lambda v: _one_of(v, profile_names()))]
 
 
 class _Section(BaseModel):
@@ -192,7 +192,7 @@ class CalibrationSection(_Section):
     percentile: float = Field(default=99.99, gt=50, le=100)
     bins: Annotated[int, AfterValidator(_power_of_two)] = Field(default=2048, ge=128, le=65536)
     skip_unreadable: bool = False
-    profiles: list[Profile] = Field(default_factory=lambda: list(profile_names()))
+    profiles: list[ProfileName] = Field(default_factory=lambda: list(profile_names()))
     float_parts: FloatParts = "fp16"  # TensorRT: type of the non-quantised layers
     nncf_preset: Literal["performance", "mixed"] = "performance"  # OpenVINO (NNCF)
     accuracy_aware: AccuracyAwareSection = Field(default_factory=AccuracyAwareSection)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import base64
 import html
 import io
-from typing import Any
+from typing import Any, Literal
 
 from dense_edge.catalog import PYTORCH, REFERENCE_COLOR
-from dense_edge.records import Report
+from dense_edge.records import EngineRow, Report
 from dense_edge.report import tables
 from dense_edge.targets.base import WALL_CLOCK
 from dense_edge.targets.registry import all_targets
@@ -45,13 +45,13 @@ def _png(fig: Any) -> str:
     return base64.b64encode(buf.getvalue()).decode()
 
 
-def _machine(e: dict[str, Any]) -> str | None:
+def _machine(e: EngineRow) -> str | None:
     """Where an engine was timed: None for this machine, else the device's host name."""
     where = e.get("measured_on") or {}
     return str(where.get("host") or where.get("gpu") or "device") if where else None
 
 
-def _measured(report: Report, batch: str, machine: str | None = None) -> list[dict[str, Any]]:
+def _measured(report: Report, batch: str, machine: str | None = None) -> list[EngineRow]:
     """Engines timed at ``batch`` on ``machine`` (None: this one); times from two machines are
     never drawn on one axis."""
     return [
@@ -121,7 +121,9 @@ def accuracy_latency_plot(report: Report, batch: str) -> str:
     colors = {PYTORCH: REFERENCE_COLOR, **{t.name: t.color for t in all_targets()}}
     engines = _measured(report, batch)
     labelled = any("top1_fraction" in e["accuracy"] for e in engines)
-    key = "top1_fraction" if labelled else "agreement_fraction"
+    key: Literal["top1_fraction", "agreement_fraction"] = (
+        "top1_fraction" if labelled else "agreement_fraction"
+    )
     ys, xs = [], []
     shown = [e for e in engines if e["accuracy"].get(key) is not None]
     for i, e in enumerate(shown):
@@ -137,7 +139,8 @@ def accuracy_latency_plot(report: Report, batch: str) -> str:
                    label=_plain(e["name"]), zorder=3 + i, linewidths=1.8)  # fmt: skip
     ref = next((e for e in engines if e.get("is_reference")), None)
     budget = report["budgets"].get("max_top1_drop") if labelled else None
-    ref_y = ref["accuracy"].get(key) * 100 if ref and ref["accuracy"].get(key) is not None else None
+    ref_accuracy = ref["accuracy"].get(key) if ref else None
+    ref_y = ref_accuracy * 100 if ref_accuracy is not None else None
     lo_candidates = list(ys)
     if ref_y is not None:
         ax.axhline(ref_y, color="#555", lw=0.8, ls="--", zorder=1)
@@ -190,8 +193,8 @@ def render(report: Report) -> str:
     header = tables.header_lines(report)
     reasons = "".join(f"<li>{html.escape(r)}</li>" for r in report.get("verdict_reasons", []))
     ev = report["evaluation"]
-    warning = (f'<p class="warn">WARNING: {html.escape(ev["warning"])}</p>'
-               if ev.get("warning") else "")  # fmt: skip
+    said = ev.get("warning")
+    warning = f'<p class="warn">WARNING: {html.escape(said)}</p>' if said else ""
     info_lines = "".join(f"<li>{html.escape(line)}</li>" for line in header
                          if line.startswith(("evaluation", "reference", "skipped",
                                              "timed on")))  # fmt: skip

@@ -10,13 +10,14 @@ report.html are rendered again. A device report of another model is refused.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from dense_edge.errors import UserError
 from dense_edge.kits import seal
 from dense_edge.kits.device_report import KIT_TARGETS, load_device_report
-from dense_edge.records import REPORT_FILE, Report
+from dense_edge.records import REPORT_FILE, EngineRow, Latency, MeasuredOn, Report
 from dense_edge.report.schema import load
 from dense_edge.report.write import write_reports
 from dense_edge.targets.registry import TARGETS
@@ -25,7 +26,7 @@ from dense_edge.validate import verdict as verdict_mod
 from dense_edge.validate.latency import clock_of, wall_p50_of
 
 
-def engine_entry(device: dict[str, Any], path: Path) -> dict[str, Any]:
+def engine_entry(device: dict[str, Any], path: Path) -> EngineRow:
     """The report.json engine entry for a device report."""
     e, env = device["engine"], device["environment"]
     return {
@@ -61,7 +62,7 @@ def engine_entry(device: dict[str, Any], path: Path) -> dict[str, Any]:
     }
 
 
-def _replaceable(old: dict[str, Any], entry: dict[str, Any]) -> bool:
+def _replaceable(old: EngineRow, entry: EngineRow) -> bool:
     """Whether a merged row may take ``old``'s place: only the run's kit row of that engine (a
     kit written, nothing measured), or an earlier merge from the same device. Never a row
     measured here, the float reference, or another device's row."""
@@ -75,16 +76,16 @@ def _replaceable(old: dict[str, Any], entry: dict[str, Any]) -> bool:
     )
 
 
-def device_identity(measured_on: dict[str, Any]) -> tuple[str, ...]:
+def device_identity(measured_on: MeasuredOn) -> tuple[str, ...]:
     """What makes two device measurements comparable: the same host, GPU and runtimes."""
     keys = ("where", "host", "gpu", *KIT_TARGETS, "cuda", "jetpack")
     return tuple(str(measured_on.get(k) or "") for k in keys)
 
 
-def _today(lat: dict[str, Any]) -> dict[str, Any]:
+def _today(lat: Mapping[str, Any]) -> Latency:
     """A device latency entry under today's clock names, with its wall-clock median where known
     (device reports made before the clock had one name per runtime spell it otherwise)."""
-    out = {**lat, "clock": clock_of(lat)}
+    out = cast(Latency, {**lat, "clock": clock_of(lat)})  # its shape was checked on reading
     wall = wall_p50_of(lat)
     if wall is not None:
         out["wall_p50_ms"] = wall
@@ -132,30 +133,11 @@ def merge(report: Report, device: dict[str, Any], path: Path) -> Report:
                 path=path,
                 fix="merge it into a fresh copy of the run's report (validate again)",
             )
-    budgets = budgets_mod.Budgets(**report.get("budgets", {}))
     entry["is_reference"] = False
-    entry["budget_checks"] = budgets_mod.checks(entry, budgets)
-    entry["budget_status"] = budgets_mod.status(entry["budget_checks"])
+    budgets_mod.check_row(entry, budgets_mod.Budgets.of(report))
     engines.append(entry)
-    violations = [
-        {"engine": e["name"], **c}
-        for e in engines
-        for c in e.get("budget_checks", [])
-        if c["status"] != "pass"
-    ]
-    reference = report["reference_check"]
-    state, reasons = verdict_mod.verdict(reference, engines, report.get("missing_engines", []))
     targets = list(dict.fromkeys(e["target"] for e in engines if not e.get("is_reference")))
-    batch = int(report.get("benchmark", {}).get("decision_batch", 1))
-    return {
-        **report,
-        "engines": engines,
-        "violations": violations,
-        "recommendations": verdict_mod.recommendations(engines, targets, batch, reference),
-        "verdict": state,
-        "verdict_reasons": reasons,
-        "passed": state == "PASSED",
-    }
+    return verdict_mod.decide_again(report, engines, targets)
 
 
 def merge_into_run(device_path: Path, report_dir: Path) -> Report:

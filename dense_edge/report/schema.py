@@ -6,6 +6,7 @@ with another ``schema`` or a newer ``schema_version`` is refused by ``report com
 
 from __future__ import annotations
 
+import functools
 import json
 from importlib import resources
 from pathlib import Path
@@ -13,13 +14,13 @@ from typing import Any, cast
 
 from dense_edge.catalog import PYTORCH
 from dense_edge.errors import UserError
-from dense_edge.records import REPORT_FILE, Report
+from dense_edge.records import REPORT_FILE, EngineRow, Report
 from dense_edge.records import REPORT_SCHEMA as SCHEMA
 from dense_edge.records import REPORT_SCHEMA_VERSION as SCHEMA_VERSION
 from dense_edge.report import shape
 from dense_edge.targets.registry import names
 
-__all__ = ["SCHEMA", "SCHEMA_VERSION", "json_schema", "load", "load_previous"]
+__all__ = ["SCHEMA", "SCHEMA_VERSION", "engine_row", "json_schema", "load"]
 
 REFERENCE_TARGET = PYTORCH  # the float model's row
 
@@ -60,14 +61,37 @@ def load(path: str | Path) -> Report:
     return cast(Report, data)  # every required key was checked just above
 
 
-def load_previous(folder: Path) -> dict[str, Any] | None:
-    """The run's last report as it is, or None when there is none or it is unreadable: what a
-    new validation keeps device rows from. Never an error (a new report replaces it)."""
-    try:
-        data = json.loads((folder / REPORT_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
+def engine_row(data: object) -> EngineRow:
+    """One engine row read from JSON (a report's, or the last report's device rows), its shape
+    checked: the one loader of an engine row. A row that does not fit raises ``ValueError``
+    naming the first problem."""
+    problem = engine_row_problem(data)
+    if problem is not None:
+        raise ValueError(problem)
+    return cast(EngineRow, data)  # the keys compare and the renderers read were checked
+
+
+def engine_row_problem(data: object) -> str | None:
+    """The first way ``data`` is not an engine row (the keys every row needs, then a measured
+    row's), or None."""
+    if not isinstance(data, dict):
+        return f"an engine row is an object, not {type(data).__name__}"
+    name = data.get("name", "?")
+    required, kit_required, measured_required = _engine_keys()
+    kit = data.get("status") == "kit"
+    missing = [k for k in required + (kit_required if kit else measured_required) if k not in data]
+    if missing:
+        return f"engine {name!r} has no {missing[0]!r}"
+    if not kit and (wrong := shape.problem(data, _MEASURED, f"engine {name!r}")):
+        return wrong
+    return None
+
+
+@functools.cache
+def _engine_keys() -> tuple[list[str], list[str], list[str]]:
+    """The keys every engine row needs, then a kit row's, then a measured row's (the schema's)."""
+    items = json_schema()["properties"]["engines"]["items"]
+    return items["required"], items["then"]["required"], items["else"]["required"]
 
 
 def _structure_problem(data: dict[str, Any]) -> str | None:
@@ -79,18 +103,12 @@ def _structure_problem(data: dict[str, Any]) -> str | None:
     for key in ("cpu", "versions"):
         if not isinstance(data["environment"], dict) or key not in data["environment"]:
             return f"no environment.{key!r}"
-    items = schema["properties"]["engines"]["items"]
     if not isinstance(data["engines"], list) or not data["engines"]:
         return "no engines"
     if (wrong := shape.problem(data, _TOP, "report")) is not None:
         return wrong
     for e in data["engines"]:
-        kit = e.get("status") == "kit"
-        keys = items["required"] + (items["then"] if kit else items["else"])["required"]
-        missing = [k for k in keys if k not in e]
-        if missing:
-            return f"engine {e.get('name', '?')!r} has no {missing[0]!r}"
-        if not kit and (wrong := shape.problem(e, _MEASURED, f"engine {e['name']!r}")):
+        if (wrong := engine_row_problem(e)) is not None:
             return wrong
     return None
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dense_edge.records import Report
+from dense_edge.records import EngineRow, Latency, Report
 from dense_edge.targets.base import WALL_CLOCK
 from dense_edge.targets.registry import TARGETS, all_targets
 from dense_edge.validate.budgets import describe_check, fmt_pair
@@ -38,7 +38,7 @@ def decision_batch(report: Report) -> str:
     return str(min(int(b) for b in measured[0]["latency"])) if measured else "1"
 
 
-def where(e: dict[str, Any]) -> str:
+def where(e: EngineRow) -> str:
     """``measured here`` / ``kit written, not built here`` / ``measured on device HOST (GPU)``."""
     if e.get("status") == "kit":
         return KIT_STATUS
@@ -63,7 +63,7 @@ def where(e: dict[str, Any]) -> str:
     return "reference" if e.get("is_reference") else "measured here"
 
 
-def budget_cell(e: dict[str, Any]) -> str:
+def budget_cell(e: EngineRow) -> str:
     state = e.get("budget_status")
     if e.get("is_reference") or state == "reference":
         return "reference"
@@ -82,20 +82,22 @@ def ms(v: float) -> str:
     return f"{v:.3g}" if v >= 0.001 else f"{v:.4f}"
 
 
-def p50_cell(lat: dict[str, Any]) -> str | None:
+def p50_cell(lat: Latency) -> str | None:
     if not lat:
         return None
-    if lat.get("p50_ci_low_ms") is None:
+    low, high = lat.get("p50_ci_low_ms"), lat.get("p50_ci_high_ms")
+    if low is None or high is None:
         return ms(lat["p50_ms"])
-    return f"{ms(lat['p50_ms'])} [{ms(lat['p50_ci_low_ms'])}, {ms(lat['p50_ci_high_ms'])}]"
+    return f"{ms(lat['p50_ms'])} [{ms(low)}, {ms(high)}]"
 
 
-def p99_cell(lat: dict[str, Any]) -> str | None:
+def p99_cell(lat: Latency) -> str | None:
     if not lat:
         return None
-    if lat.get("p99_ms") is None:
+    p99 = lat.get("p99_ms")
+    if p99 is None:
         return f"n={lat['iterations']} too small"
-    return ms(lat["p99_ms"])
+    return ms(p99)
 
 
 def summary_columns(report: Report) -> list[str]:
@@ -105,7 +107,7 @@ def summary_columns(report: Report) -> list[str]:
             "clock", f"speedup b{b}", "budgets", "cold start s", "peak MiB"]  # fmt: skip
 
 
-def clock_cell(lat: dict[str, Any]) -> str | None:
+def clock_cell(lat: Latency) -> str | None:
     """Which clock timed a row, in a word: ``wall``, or ``own: <the runtime's clock>`` (which
     leaves out what the wall clock includes, so its p99 reads better than a wall p99)."""
     if not lat:
@@ -114,7 +116,7 @@ def clock_cell(lat: dict[str, Any]) -> str | None:
     return "wall" if clock == WALL_CLOCK else f"own: {clock}"
 
 
-def _count(e: dict[str, Any], report: Report) -> str:
+def _count(e: EngineRow, report: Report) -> str:
     """`` (300 images)`` when a row's accuracy is from another number of images than the
     header's, else nothing."""
     n = (e.get("evaluation") or {}).get("samples")
@@ -122,7 +124,7 @@ def _count(e: dict[str, Any], report: Report) -> str:
 
 
 def summary_rows(report: Report, batch: str | None = None) -> list[list[Any]]:
-    rows = []
+    rows: list[list[Any]] = []
     batch = batch or decision_batch(report)
     for e in report["engines"]:
         if e.get("status") == "kit":
@@ -153,8 +155,8 @@ def latency_rows(report: Report) -> list[list[Any]]:
     rows = []
     for e in report["engines"]:
         for batch, lat in sorted(e.get("latency", {}).items(), key=lambda kv: int(kv[0])):
-            ci = (f"{ms(lat['p50_ci_low_ms'])}-{ms(lat['p50_ci_high_ms'])}"
-                  if lat.get("p50_ci_low_ms") is not None else None)  # fmt: skip
+            low, high = lat.get("p50_ci_low_ms"), lat.get("p50_ci_high_ms")
+            ci = f"{ms(low)}-{ms(high)}" if low is not None and high is not None else None
             rows.append([
                 e["name"], int(batch), lat["iterations"], _fmt(lat["p50_ms"], 3), ci,
                 _fmt(lat["p90_ms"], 3), p99_cell(lat), _fmt(lat["mean_ms"], 3),
@@ -253,7 +255,7 @@ def machine_line(report: Report) -> str:
     is only read beside how busy the machine was."""
     env = report["environment"]
     cpu = env.get("cpu") or {}
-    load = env.get("load_average") or {}
+    load = env.get("load_average")
 
     def one(reading: Any) -> str:
         return f"{reading[0]:.2f}" if isinstance(reading, list) and reading else "unknown"

@@ -6,12 +6,11 @@ this module adds what only the report shows: top-5, logit errors and the classes
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from dense_edge.accuracy import compare_top1, correct, predictions, top1
 from dense_edge.compare import agreement
+from dense_edge.records import EngineAccuracy, WorstClass
 
 
 def topk(logits: np.ndarray, labels: np.ndarray, k: int) -> float:
@@ -39,14 +38,14 @@ def evaluate(
     labels: np.ndarray | None,
     reference: np.ndarray,
     classes: list[str],
-) -> dict[str, Any]:
+) -> EngineAccuracy:
     """Top-1/top-5, agreement and logit errors against ``reference``, classes that lost accuracy.
 
     Fractions are in ``*_fraction`` fields; ``top1_drop_points`` is float top-1 minus this
     model's top-1 in percentage points (positive = worse than float).
     """
     a = agreement(reference, logits)
-    out: dict[str, Any] = {
+    out: EngineAccuracy = {
         "agreement_fraction": round(a.top1_agreement, 6),
         "cosine": round(a.cosine, 8),
         "min_cosine": round(a.min_cosine, 8),
@@ -57,13 +56,11 @@ def evaluate(
         return out
     vs_float = compare_top1(reference, logits, labels)
     assert vs_float.top1 is not None and vs_float.top1_drop_points is not None  # labelled
-    out.update(
-        top1_fraction=round(vs_float.top1, 6),
-        top5_fraction=round(topk(logits, labels, 5), 6),
-        top1_drop_points=round(vs_float.top1_drop_points, 4),
-    )
+    out["top1_fraction"] = round(vs_float.top1, 6)
+    out["top5_fraction"] = round(topk(logits, labels, 5), 6)
+    out["top1_drop_points"] = round(vs_float.top1_drop_points, 4)
     ref_pred, pred = predictions(reference), predictions(logits)
-    losses: list[dict[str, Any]] = []
+    losses: list[WorstClass] = []
     for c in range(len(classes)):
         mask = labels == c
         n = int(mask.sum())

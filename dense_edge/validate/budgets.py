@@ -13,10 +13,11 @@ worse), agreement as a fraction, latency in ms, speedup as a ratio (x).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 from dense_edge.accuracy import AccuracyBudget, judge
+from dense_edge.records import BudgetCheck, BudgetLimits, EngineRow, Report, Violation
 
 UNITS = {"max_top1_drop": "points", "min_agreement": "fraction", "max_p99_ms": "ms",
          "min_speedup": "x"}  # fmt: skip
@@ -30,13 +31,19 @@ class Budgets(AccuracyBudget):
     max_p99_ms: float | None = None  # at every measured batch size
     min_speedup: float | None = None  # float p50 / engine p50, at every batch size
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    @classmethod
+    def of(cls, report: Report) -> Budgets:
+        """The budgets a report was judged by."""
+        return cls(**report.get("budgets", {}))
+
+    def to_dict(self) -> BudgetLimits:
+        return {"max_top1_drop": self.max_top1_drop, "min_agreement": self.min_agreement,
+                "max_p99_ms": self.max_p99_ms, "min_speedup": self.min_speedup}  # fmt: skip
 
 
 def _check(
     budget: str, limit: float, value: float | None, batch: int | None, note: str | None = None
-) -> dict[str, Any]:
+) -> BudgetCheck:
     return {
         "budget": budget,
         "batch": batch,
@@ -48,7 +55,7 @@ def _check(
     }
 
 
-def checks(engine: dict[str, Any], b: Budgets) -> list[dict[str, Any]]:
+def checks(engine: EngineRow, b: Budgets) -> list[BudgetCheck]:
     """Every set budget of one measured engine entry, each with its status."""
     out = []
     acc = engine.get("accuracy", {})
@@ -67,7 +74,14 @@ def checks(engine: dict[str, Any], b: Budgets) -> list[dict[str, Any]]:
     return out
 
 
-def status(checks_: list[dict[str, Any]]) -> str:
+def check_row(row: EngineRow, b: Budgets) -> None:
+    """Check every budget on an engine row (measured here or on a device): sets its
+    ``budget_checks`` and ``budget_status``."""
+    row["budget_checks"] = checks(row, b)
+    row["budget_status"] = status(row["budget_checks"])
+
+
+def status(checks_: list[BudgetCheck]) -> str:
     """``fail`` if any check failed, else ``unverified`` if any could not be made, else ``pass``."""
     states = {c["status"] for c in checks_}
     return "fail" if "fail" in states else ("unverified" if "unverified" in states else "pass")
@@ -112,7 +126,7 @@ def _fmt_digits(v: float, unit: str, digits: int) -> str:
     return f"{v:.{digits + 1}g} ms"
 
 
-def describe_check(c: dict[str, Any]) -> str:
+def describe_check(c: BudgetCheck) -> str:
     """``top-1 drop 0.28 points (limit <= 1.00 points): pass``: the value, then the rule it
     must meet, then the verdict, so a failing line never reads as a true inequality."""
     at = f" at batch {c['batch']}" if c.get("batch") else ""
@@ -122,12 +136,13 @@ def describe_check(c: dict[str, Any]) -> str:
     return text + (f" ({c['note']})" if c.get("note") else "")
 
 
-def describe(v: dict[str, Any]) -> str:
+def describe(v: Violation) -> str:
     """One broken or unverified budget of an engine, for people."""
     return f"{v['engine']}: {describe_check(v)}"
 
 
-def describe_budgets(b: dict[str, Any]) -> str:
+def describe_budgets(b: Mapping[str, object]) -> str:
+    """The budgets a report was judged by (its ``budgets``), for people."""
     parts = [f"{_NAMES[k]} {'<=' if k.startswith('max') else '>='} {fmt_value(v, UNITS[k])}"
-             for k, v in b.items() if v is not None and k in UNITS]  # fmt: skip
+             for k, v in b.items() if isinstance(v, (int, float)) and k in UNITS]  # fmt: skip
     return ", ".join(parts) or "none set"

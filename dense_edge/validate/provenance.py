@@ -23,11 +23,11 @@ import json
 import os
 import struct
 from pathlib import Path
-from typing import Any
 
 from dense_edge import bundle
 from dense_edge.errors import StageError
 from dense_edge.fileio import sha256_file
+from dense_edge.records import LoadAverage
 from dense_edge.stages import read_record
 
 _HEADER_LIMIT = 100 * 2**20  # a safetensors header larger than this is not one
@@ -169,6 +169,6 @@ def load_average() -> list[float] | None:
         return None
 
 
-def load_record(start: list[float] | None) -> dict[str, Any]:
+def load_record(start: list[float] | None) -> LoadAverage:
     """The report's ``environment.load_average``: at the start and the end of the measurement."""
     return {"start": start, "end": load_average(), "cores": os.cpu_count()}

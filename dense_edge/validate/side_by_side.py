@@ -41,7 +41,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypedDict
 
 import numpy as np
 
@@ -63,6 +63,31 @@ class Pair:
     name: str
     base: Path
     new: Path
+
+
+class PairedTimingRecord(TypedDict):
+    """A :class:`PairedTiming` as numbers (rounded): ratios new/base and medians in ms."""
+
+    engine: str
+    batch: int
+    rounds: int
+    ratio: float
+    ratio_ci_low: float
+    ratio_ci_high: float
+    base_p50_ms: float
+    new_p50_ms: float
+    cpu_ratio: float | None
+    cpu_ratio_ci_low: float | None
+    cpu_ratio_ci_high: float | None
+
+
+class _Reply(TypedDict, total=False):
+    """A timing worker's line: ready, an error, or a burst's call times and CPU time."""
+
+    ready: bool
+    error: str
+    times_ms: list[float]
+    cpu_ms: float | None
 
 
 @dataclass(frozen=True)
@@ -100,7 +125,7 @@ class PairedTiming:
         lo, hi = median_ci_ranks(len(ordered), CI_LEVEL)
         return ordered[lo], ordered[hi]
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> PairedTimingRecord:
         lo, hi = self.ratio_ci
         cpu = self.cpu_ratio_ci
         return {
@@ -134,13 +159,13 @@ class _Worker:
         )
         self._read()  # {"ready": ...}: loaded and warm
 
-    def _read(self) -> dict[str, Any]:
+    def _read(self) -> _Reply:
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
         if not line:
             err = self.proc.stderr.read() if self.proc.stderr else ""
             raise RuntimeError(f"timing worker for {self.bundle} stopped:\n{err[-3000:]}")
-        reply: dict[str, Any] = json.loads(line)
+        reply: _Reply = json.loads(line)
         if "error" in reply:
             from dense_edge.errors import UserError
 
@@ -254,7 +279,7 @@ def _serve(bundle: str, stdin: IO[str], stdout: IO[str]) -> None:
     from dense_edge.targets import registry
     from dense_edge.targets.registry import load_runner
 
-    def say(obj: dict[str, Any]) -> None:
+    def say(obj: _Reply) -> None:
         stdout.write(json.dumps(obj) + "\n")
         stdout.flush()
 

@@ -17,11 +17,12 @@ import resource
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, cast
 
 import numpy as np
 
 from dense_edge.errors import UserError
+from dense_edge.records import EngineAccuracy, Latency
 from dense_edge.targets.base import Runner
 from dense_edge.targets.pytorch.runner import PyTorchRunner
 from dense_edge.targets.registry import load_runner
@@ -29,7 +30,45 @@ from dense_edge.validate.latency import measure_samples
 from dense_edge.validate.split_cache import count, read_batches, read_rows
 
 
-def _runner(spec: dict[str, Any]) -> Runner:
+class _SubjectKeys(TypedDict):
+    name: str  # the report row's name
+    kind: str  # "pytorch" (the float model) or "bundle" (an engine)
+    path: str  # the model folder or the engine bundle
+
+
+class Subject(_SubjectKeys, total=False):
+    """A model to measure."""
+
+    cuda: bool  # the float model on the GPU
+
+
+class WorkerSpec(Subject, total=False):
+    """What the parent asks of one worker (written as ``spec.json``)."""
+
+    images: str  # the cached split (``images.npy``)
+    out: str  # the folder the worker writes into
+    accuracy: bool  # compute logits on every image (round 0, unless cached)
+    batch_sizes: list[int]
+    warmup: int
+    iterations: int
+    time_budget_s: float | None
+    eval_batch: int
+
+
+class WorkerResult(TypedDict, total=False):
+    """What one worker measured (``result.json``), and what the parent adds to it."""
+
+    cold_start_s: float
+    latency: dict[str, Latency]
+    peak_rss_mib: float
+    baseline_rss_mib: float
+    runner: dict[str, Any]  # the runner's own description (Runner.describe)
+    logits_file: str  # the parent's: where the worker wrote its logits
+    logits: np.ndarray  # the parent's: logits cached from an earlier validation
+    accuracy: EngineAccuracy  # the parent's: the logits scored
+
+
+def _runner(spec: WorkerSpec) -> Runner:
     if spec["kind"] == "pytorch":
         device = "cuda" if spec.get("cuda") else "cpu"
         return PyTorchRunner(spec["path"], device=device)
@@ -70,7 +109,7 @@ def _trim_heap() -> None:
         pass
 
 
-def _write_logits(runner: Runner, images: Path, spec: dict[str, Any], path: Path) -> None:
+def _write_logits(runner: Runner, images: Path, spec: WorkerSpec, path: Path) -> None:
     """The runner's logits on every cached image, a batch at a time, appended to ``path`` (a
     ``.npy``) as they come: the worker never holds more than one batch of images or logits."""
     n, start = count(images), 0
@@ -89,7 +128,7 @@ def _write_logits(runner: Runner, images: Path, spec: dict[str, Any], path: Path
             np.save(fh, np.zeros((0, 0), np.float32))
 
 
-def run(spec: dict[str, Any]) -> dict[str, Any]:
+def run(spec: WorkerSpec) -> WorkerResult:
     images = Path(spec["images"])
     baseline = peak_rss_mib()
     t0 = time.perf_counter()
@@ -97,7 +136,8 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
     runner.infer(read_rows(images, 0, 1))
     cold = time.perf_counter() - t0
     try:
-        latency = {}  # timed first, before the split's batches have been through the heap
+        # timed first, before the split's batches have been through the heap
+        latency: dict[str, Latency] = {}
         for b in spec["batch_sizes"]:
             stats, times, wall = measure_samples(
                 runner,
@@ -108,7 +148,7 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
                 time_budget_s=spec.get("time_budget_s"),
                 show_progress=False,
             )
-            entry = stats.to_dict()
+            entry = cast(Latency, stats.to_dict())  # LatencyStats' fields are Latency's
             entry["samples_ms"] = [round(t * 1000, 4) for t in times]
             entry["wall_samples_ms"] = [round(t * 1000, 4) for t in wall]  # pooled, then dropped
             latency[str(b)] = entry

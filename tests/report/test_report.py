@@ -174,10 +174,11 @@ def _slower(report, factor, names=None):
 
 
 def _regressions(base, new, *tolerances):
-    from dense_edge.report.compare import Tolerance, compare
+    from dense_edge.report.regression import RegressionTolerance, compare
 
     return [
-        (r.engine, r.metric) for r in compare(base, new, Tolerance.parse(tolerances)).regressions
+        (r.engine, r.metric)
+        for r in compare(base, new, RegressionTolerance.parse(tolerances)).regressions
     ]
 
 
@@ -292,23 +293,26 @@ def _clocked(report, name, clock, wall_factor=None):
 
 
 def test_compare_across_a_change_of_clock_uses_the_wall_clock(validated):
-    from dense_edge.report.compare import Tolerance, compare
+    from dense_edge.report.regression import RegressionTolerance, compare
 
     report = _tight(validated[1])
     own = "OpenVINO InferRequest.latency"
     # a report from before clocks were recorded: wall-clock p50s, no clock, no wall_p50_ms
     old = _clocked(report, "openvino-int8", None)
     same = _clocked(report, "openvino-int8", own, wall_factor=1.0)
-    result = compare(old, same, Tolerance.parse(()))
+    result = compare(old, same, RegressionTolerance.parse(()))
     assert result.regressions == []
     assert any("judged by the wall-clock medians" in n for n in result.notes)
     # the wall clock says 3x slower: a regression, whatever the engine's own clock says
     slower = _clocked(report, "openvino-int8", own, wall_factor=3.0)
-    regs = [(r.engine, r.metric) for r in compare(old, slower, Tolerance.parse(())).regressions]
+    regs = [
+        (r.engine, r.metric)
+        for r in compare(old, slower, RegressionTolerance.parse(())).regressions
+    ]
     assert ("openvino-int8", "p50 ms b1 (drift-corrected)") in regs
     # two clocks and no wall-clock median on one side: not compared, and said so
     blind = _clocked(_slower(report, 3.0, {"openvino-int8"}), "openvino-int8", own)
-    result = compare(old, blind, Tolerance.parse(()))
+    result = compare(old, blind, RegressionTolerance.parse(()))
     assert not any(r.engine == "openvino-int8" and "p50" in r.metric for r in result.regressions)
     assert any("p50s are not compared" in n for n in result.notes)
 

@@ -19,8 +19,8 @@ from dense_edge.cli import cli
 from dense_edge.errors import StageError, UserError
 from dense_edge.kits import seal
 from dense_edge.report import html, markdown
-from dense_edge.report.compare import Tolerance, compare, compare_files
 from dense_edge.report.merge import merge, merge_into_run
+from dense_edge.report.regression import RegressionTolerance, compare, compare_files
 from dense_edge.report.write import write_reports
 from dense_edge.rundir import RunDir
 from tests.conftest import DIGITS_SET, VALIDATE_FAST, digits_recipe
@@ -179,7 +179,7 @@ def test_nan_fails_the_check_that_reads_it_and_report_json_stays_json(report, tm
     new = copy.deepcopy(report)
     row = next(e for e in new["engines"] if e["name"] == "onnxruntime-int8")
     row["accuracy"]["agreement_fraction"] = float("nan")
-    result = compare(report, new, Tolerance())
+    result = compare(report, new, RegressionTolerance())
     bad = [r for r in result.regressions if r.engine == "onnxruntime-int8"]
     assert bad, [(r.engine, r.metric, r.status) for r in result.rows]  # NaN is never "ok"
     write_reports(new, tmp_path / "report")
@@ -189,7 +189,7 @@ def test_nan_fails_the_check_that_reads_it_and_report_json_stays_json(report, tm
     assert again["accuracy"]["agreement_fraction"] is None
     # and the written report, read back by compare, still fails rather than crashing
     base = _write(tmp_path / "base.json", report)
-    assert compare_files(base, tmp_path / "report" / "report.json", Tolerance(),
+    assert compare_files(base, tmp_path / "report" / "report.json", RegressionTolerance(),
                          side_by_side=False).regressions  # fmt: skip
 
 
@@ -349,26 +349,26 @@ def test_the_documented_flow_baseline_with_a_device_row_ci_without_a_device(repo
     stand_in["measured_by"] = "onnxruntime"
     stand_in["engine"]["target"] = "onnxruntime"
     base = merge(base, stand_in, tmp_path / "s.json")
-    result = compare(base, report, Tolerance())  # CI: no device, a fresh validation
+    result = compare(base, report, RegressionTolerance())  # CI: no device, a fresh validation
     assert not result.regressions, [(r.engine, r.delta) for r in result.regressions]
     shown = {r.engine: r.status for r in result.rows if r.metric == "engine"}
     assert shown == {"tensorrt-int8": "not compared here",
                      "tensorrt-int8-kit-onnxruntime": "not compared here"}  # fmt: skip
     # another device's row of the same engine: not compared here either
     other = merge(report, _device_report(report, host="jetson-nano"), tmp_path / "n.json")
-    result = compare(base, other, Tolerance())
+    result = compare(base, other, RegressionTolerance())
     assert not result.regressions
     assert any(r.engine == "tensorrt-int8" and r.status == "not compared here" for r in result.rows)
     # the same device, worse: judged (a real device row still gates)
     worse = copy.deepcopy(_device_report(report))
     worse["accuracy"]["agreement_fraction"] -= 0.2
     worse_report = merge(report, worse, tmp_path / "w.json")
-    result = compare(base, worse_report, Tolerance())
+    result = compare(base, worse_report, RegressionTolerance())
     assert any(r.engine == "tensorrt-int8" for r in result.regressions)
     # a stand-in measured worse on the same machine is shown, never a regression
     slow = copy.deepcopy(stand_in)
     slow["accuracy"]["agreement_fraction"] -= 0.2
-    result = compare(base, merge(base, slow, tmp_path / "s2.json"), Tolerance())
+    result = compare(base, merge(base, slow, tmp_path / "s2.json"), RegressionTolerance())
     assert not [r for r in result.regressions if r.engine == "tensorrt-int8-kit-onnxruntime"]
 
 
@@ -402,11 +402,14 @@ def test_identical_tensors_are_the_same_model_whatever_the_file_says(report, tmp
     assert sha256_file(a) != sha256_file(b) and tensor_sha256(a) == tensor_sha256(b)
     retrained = copy.deepcopy(report)
     retrained["model"]["weights_sha256"] = "f" * 64  # another file, the same tensors
-    notes = compare(report, retrained, Tolerance()).notes
+    notes = compare(report, retrained, RegressionTolerance()).notes
     assert not any("different model weights" in n for n in notes), notes
     changed = copy.deepcopy(retrained)
     changed["model"]["weights_tensor_sha256"] = "e" * 64
-    assert any("different model weights" in n for n in compare(report, changed, Tolerance()).notes)
+    assert any(
+        "different model weights" in n
+        for n in compare(report, changed, RegressionTolerance()).notes
+    )
 
 
 def test_an_engine_made_again_from_identical_weights_is_the_same_engine(validated, tmp_path):
@@ -420,7 +423,7 @@ def test_an_engine_made_again_from_identical_weights_is_the_same_engine(validate
     from dense_edge.compile.stage import compile_stage
     from dense_edge.export import export_stage
     from dense_edge.fileio import sha256_file
-    from dense_edge.report.compare import side_by_side_pairs
+    from dense_edge.report.regression import side_by_side_pairs
     from dense_edge.validate.provenance import engine_content_sha256
 
     shutil.copytree(validated[0].root, tmp_path / "run")
@@ -453,7 +456,7 @@ def test_an_engine_made_again_from_identical_weights_is_the_same_engine(validate
     for e in rebuilt["engines"]:
         if e["name"] == "openvino-int8":
             e["engine_content_sha256"] = engine_content_sha256(ov)
-    notes = compare(report, rebuilt, Tolerance()).notes
+    notes = compare(report, rebuilt, RegressionTolerance()).notes
     assert "engines whose content changed: openvino-int8" in notes, notes
     assert any(n.startswith("identical engines") and "onnxruntime-int8" in n for n in notes)
 
@@ -556,7 +559,7 @@ def test_a_wall_only_slowdown_is_not_a_regression_but_more_cpu_work_is(report):
     def status(wall, cpu):  # type: ignore[no-untyped-def]
         t = PairedTiming("openvino-int8", 1, tuple(1.0 for _ in wall), tuple(wall), tuple(wall),
                          cpu_ratios=tuple(cpu))  # fmt: skip
-        rows = compare(report, report, Tolerance(), paired=[t]).rows
+        rows = compare(report, report, RegressionTolerance(), paired=[t]).rows
         return next(r for r in rows if "side by side" in r.metric and r.engine == t.name)
 
     waited = status(

@@ -17,7 +17,7 @@ from dense_edge.kits.write import write_device_kit
 from dense_edge.targets.tensorrt import availability, compat
 from dense_edge.targets.tensorrt.compiler import make_plan
 from dense_edge.targets.tensorrt.dla import describe_placement, summarize_placement
-from dense_edge.targets.tensorrt.plan import Profile, dla_refusal
+from dense_edge.targets.tensorrt.plan import OptimizationProfile, dla_refusal
 from dense_edge.targets.tensorrt.runner import chunks, is_aligned
 from tests.conftest import DIGITS_SET, digits_recipe
 
@@ -33,7 +33,9 @@ def _settings(**kw):
 
 def test_profiles_come_from_the_recipe():
     plan = make_plan("int8", [3, 224, 224], _settings(min_batch=2, opt_batch=4, max_batch=32))
-    assert plan.profile == Profile((2, 3, 224, 224), (4, 3, 224, 224), (32, 3, 224, 224))
+    assert plan.profile == OptimizationProfile(
+        (2, 3, 224, 224), (4, 3, 224, 224), (32, 3, 224, 224)
+    )
     assert make_plan("fp16", [1, 8, 8], _settings()).profile.opt == (1, 1, 8, 8)  # opt: min
 
 

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from dense_edge import bundle as bundle_io
 from dense_edge.cli import cli
-from dense_edge.report.compare import Tolerance, compare, side_by_side_pairs
+from dense_edge.report.regression import RegressionTolerance, compare, side_by_side_pairs
 from dense_edge.validate.side_by_side import Pair, PairedTiming, time_pairs
 
 
@@ -25,7 +25,7 @@ def _timing(ratios, base_ms=1.0):  # type: ignore[no-untyped-def]
 
 
 def _paired_statuses(report, timing, *tolerances):  # type: ignore[no-untyped-def]
-    result = compare(report, report, Tolerance.parse(tolerances), paired=[timing])
+    result = compare(report, report, RegressionTolerance.parse(tolerances), paired=[timing])
     return {r.metric: r.status for r in result.rows if r.engine == timing.name and "b1" in r.metric}
 
 
@@ -56,7 +56,7 @@ def test_an_engine_timed_against_itself_is_not_a_regression(validated):  # type:
         lo, hi = t.ratio_ci
         assert lo <= t.ratio <= hi
         assert 0.5 < t.ratio < 2.0
-    result = compare(report, report, Tolerance(), paired=timings)
+    result = compare(report, report, RegressionTolerance(), paired=timings)
     assert not result.regressions
 
 

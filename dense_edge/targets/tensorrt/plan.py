@@ -59,7 +59,7 @@ def dla_refusal(version: Version) -> str | None:
 
 
 @dataclass(frozen=True)
-class Profile:
+class OptimizationProfile:
     """One optimisation profile over the batch axis (spatial size fixed)."""
 
     min: tuple[int, ...]
@@ -67,7 +67,7 @@ class Profile:
     max: tuple[int, ...]
 
     @classmethod
-    def for_batches(cls, chw: list[int], lo: int, opt: int, hi: int) -> Profile:
+    def for_batches(cls, chw: list[int], lo: int, opt: int, hi: int) -> OptimizationProfile:
         c, h, w = chw
         return cls((lo, c, h, w), (opt, c, h, w), (hi, c, h, w))
 
@@ -89,7 +89,7 @@ class BuildPlan:
     precision: str  # fp32 | fp16 | int8
     onnx: str  # the model a strongly typed build takes, relative to the kit/bundle
     onnx_fp32: str  # the float32 ONNX (weakly typed FP16 builds take it with the FP16 flag)
-    profile: Profile
+    profile: OptimizationProfile
     workspace_mb: int
     optimization_level: int
     dla_core: int | None = None
@@ -109,7 +109,7 @@ class BuildPlan:
             precision=d["precision"],
             onnx=d["onnx"],
             onnx_fp32=d["onnx_fp32"],
-            profile=Profile(tuple(p["min"]), tuple(p["opt"]), tuple(p["max"])),
+            profile=OptimizationProfile(tuple(p["min"]), tuple(p["opt"]), tuple(p["max"])),
             workspace_mb=int(d["workspace_mb"]),
             optimization_level=int(d["optimization_level"]),
             dla_core=d.get("dla_core"),
@@ -195,9 +195,9 @@ class BuildPlan:
         p = self.profile
         # trtexec refuses shape flags for a model whose input shape is fixed.
         shapes = [] if self.static_input else [
-            f"--minShapes={INPUT_NAME}:{Profile.dims(p.min)}",
-            f"--optShapes={INPUT_NAME}:{Profile.dims(p.opt)}",
-            f"--maxShapes={INPUT_NAME}:{Profile.dims(p.max)}",
+            f"--minShapes={INPUT_NAME}:{OptimizationProfile.dims(p.min)}",
+            f"--optShapes={INPUT_NAME}:{OptimizationProfile.dims(p.opt)}",
+            f"--maxShapes={INPUT_NAME}:{OptimizationProfile.dims(p.max)}",
         ]  # fmt: skip
         args = [
             f"--onnx={self.source_for(version)}",
@@ -361,7 +361,7 @@ def plan_for(
         precision=precision,
         onnx=onnx,
         onnx_fp32=onnx_fp32,
-        profile=Profile.for_batches(input_shape, min_batch, opt, max_batch),
+        profile=OptimizationProfile.for_batches(input_shape, min_batch, opt, max_batch),
         workspace_mb=workspace_mb,
         optimization_level=optimization_level,
         dla_core=dla_core,

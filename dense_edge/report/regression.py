@@ -1,9 +1,11 @@
-"""``report compare BASE NEW``: deltas between two reports and regressions beyond tolerance.
+"""The regression gate behind ``report compare BASE NEW``: deltas between two reports and
+regressions beyond tolerance.
 
 Engines are matched by name (``openvino-int8``...). Accuracy is judged in points of top-1 (and
-agreement) anywhere. Latency is judged only between reports from the same machine (CPU model
-and GPU), because a latency delta across machines measures the machines, and only by medians
-with their confidence intervals, never by p99 (a tail from a shared machine is noise):
+agreement) anywhere, by :mod:`dense_edge.accuracy` (the one top-1 drop and budget check).
+Latency is judged only between reports from the same machine (CPU model and GPU), because a
+latency delta across machines measures the machines, and only by medians with their
+confidence intervals, never by p99 (a tail from a shared machine is noise):
 
 - **drift-corrected** (``latency``, percent): a shared machine's speed drifts between two
   validations (by more than 2x here). The drift is measured as the median, over every model in
@@ -32,18 +34,26 @@ import math
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TypeGuard
 
 from dense_edge import bundle as bundle_io
+from dense_edge.accuracy import judge, top1_drop_points
 from dense_edge.errors import UserError
-from dense_edge.records import Report
+from dense_edge.records import EngineRow, Latency, MeasuredOn, Report
 from dense_edge.validate.latency import clock_of, wall_p50_of
 from dense_edge.validate.provenance import engine_content_sha256
 from dense_edge.validate.side_by_side import DEFAULT_ROUNDS, Pair, PairedTiming, time_pairs
 
+# A latency or size change this close to its tolerance (in percent) is within it: percent
+# changes are ratios of rounded times and sizes, so they carry more rounding than accuracy
+# (which :func:`dense_edge.accuracy.judge` checks with its own, smaller slack).
+PERCENT_SLACK = 1e-9
+
 
 @dataclass(frozen=True)
-class Tolerance:
+class RegressionTolerance:
+    """How much worse a new report may be than its base before ``report compare`` fails."""
+
     top1_points: float = 0.5  # top-1 may drop this many points
     agreement: float = 0.01  # agreement with float may drop this much (fraction)
     latency_pct: float = 50.0  # drift-corrected p50 may grow this many percent
@@ -53,7 +63,7 @@ class Tolerance:
     paired_pct: float = 10.0  # side by side: new/base may exceed 1 by this many percent
 
     @classmethod
-    def parse(cls, items: tuple[str, ...] | list[str]) -> Tolerance:
+    def parse(cls, items: tuple[str, ...] | list[str]) -> RegressionTolerance:
         keys = {"top1": "top1_points", "agreement": "agreement", "latency": "latency_pct",
                 "latency_abs": "latency_abs_pct", "size": "size_pct",
                 "paired": "paired_pct"}  # fmt: skip
@@ -101,7 +111,7 @@ def _machine(report: Report) -> tuple[str, str]:
 def compare(
     base: Report,
     new: Report,
-    tol: Tolerance,
+    tol: RegressionTolerance,
     *,
     across_machines: bool = False,
     paired: list[PairedTiming] | None = None,
@@ -216,7 +226,7 @@ def compare(
 NOT_HERE = "not compared here"
 
 
-def _device(e: dict[str, Any]) -> str:
+def _device(e: EngineRow) -> str:
     on = e.get("measured_on")
     if not on:
         return "this machine's"
@@ -224,7 +234,7 @@ def _device(e: dict[str, Any]) -> str:
     return f"{what} {on.get('host') or '?'} ({on.get('gpu') or 'no GPU'})"
 
 
-def device_identity(on: dict[str, Any]) -> tuple[str, ...]:
+def device_identity(on: MeasuredOn) -> tuple[str, ...]:
     """Where a device row was measured: two rows are compared only when this is equal."""
     from dense_edge.report.merge import device_identity as identity
 
@@ -232,7 +242,7 @@ def device_identity(on: dict[str, Any]) -> tuple[str, ...]:
 
 
 def _identity_notes(
-    engines_b: dict[str, Any], engines_n: dict[str, Any], names: list[str]
+    engines_b: dict[str, EngineRow], engines_n: dict[str, EngineRow], names: list[str]
 ) -> list[str]:
     """Which engines are the same build in both reports, by what they compute (the runtime
     files without the metadata they embed), and which were changed: a latency change of an
@@ -270,7 +280,7 @@ def same_weights(base: Report, new: Report) -> bool | None:
 def compare_files(
     base: Path,
     new: Path,
-    tol: Tolerance,
+    tol: RegressionTolerance,
     *,
     side_by_side: bool = True,
     rounds: int = DEFAULT_ROUNDS,
@@ -298,18 +308,18 @@ def _batches(report: Report) -> set[int]:
     return {int(b) for e in report["engines"] for b in e.get("latency", {})}
 
 
-def _paired_row(t: PairedTiming, tol: Tolerance) -> Row:
+def _paired_row(t: PairedTiming, tol: RegressionTolerance) -> Row:
     """Judged on the ratio new/base timed side by side: effect size and interval both. For an
     engine on this CPU the CPU time per call must agree: slower by the wall clock alone is a
     version that waited for a core (a neighbour's burst), not one that does more work."""
     lo, hi = t.ratio_ci
     change = (t.ratio - 1) * 100
     cpu, cpu_ci = t.cpu_ratio, t.cpu_ratio_ci
-    wall_slower = change > tol.paired_pct + 1e-9 and lo > 1.0
+    wall_slower = change > tol.paired_pct + PERCENT_SLACK and lo > 1.0
     cpu_slower = (
         cpu is None
         or cpu_ci is None
-        or ((cpu - 1) * 100 > tol.paired_pct / 2 + 1e-9 and cpu_ci[0] > 1.0)
+        or ((cpu - 1) * 100 > tol.paired_pct / 2 + PERCENT_SLACK and cpu_ci[0] > 1.0)
     )
     note = ""
     if not all(math.isfinite(x) for x in (t.ratio, lo, hi)):
@@ -367,7 +377,7 @@ def side_by_side_pairs(
     return pairs, why
 
 
-def _engine_on_disk(report: Report, path: Path, entry: dict[str, Any]) -> tuple[Path, str | None]:
+def _engine_on_disk(report: Report, path: Path, entry: EngineRow) -> tuple[Path, str | None]:
     rel = Path(str(entry.get("path", "")))
     roots = [Path(str(report.get("run_dir", ""))), report_path(path).parent.parent]
     found = [root / rel for root in roots if (root / rel / bundle_io.MANIFEST).is_file()]
@@ -390,7 +400,7 @@ def _engine_on_disk(report: Report, path: Path, entry: dict[str, Any]) -> tuple[
 
 
 def _drift(
-    engines_b: dict[str, Any], engines_n: dict[str, Any], names: list[str]
+    engines_b: dict[str, EngineRow], engines_n: dict[str, EngineRow], names: list[str]
 ) -> dict[str, float]:
     """Per batch size, the median of new p50 / base p50 over every model measured in both."""
     ratios: dict[str, list[float]] = {}
@@ -410,9 +420,7 @@ def _drift(
 TWO_CLOCKS = "wall (the reports' own clocks differ)"
 
 
-def _on_one_clock(
-    lb: dict[str, Any], ln: dict[str, Any]
-) -> tuple[dict[str, Any], dict[str, Any]] | None:
+def _on_one_clock(lb: Latency, ln: Latency) -> tuple[Latency, Latency] | None:
     """Base and new latency entries on one clock: as they are when one clock timed both, else
     their wall-clock medians (without intervals); None when a wall-clock median is missing."""
     if clock_of(lb) == clock_of(ln):
@@ -423,7 +431,7 @@ def _on_one_clock(
     return {"p50_ms": wb, "clock": TWO_CLOCKS}, {"p50_ms": wn, "clock": TWO_CLOCKS}
 
 
-def _ci(lat: dict[str, Any]) -> tuple[float, float, float]:
+def _ci(lat: Latency) -> tuple[float, float, float]:
     p50 = float(lat["p50_ms"])
     lo, hi = lat.get("p50_ci_low_ms"), lat.get("p50_ci_high_ms")
     return float(p50 if lo is None else lo), p50, float(p50 if hi is None else hi)
@@ -432,14 +440,14 @@ def _ci(lat: dict[str, Any]) -> tuple[float, float, float]:
 def _judge(change_pct: float, tol_pct: float, separated: bool, better: bool, judge: bool) -> str:
     if not judge:
         return "not compared"
-    if change_pct > tol_pct + 1e-9 and separated:
+    if change_pct > tol_pct + PERCENT_SLACK and separated:
         return "REGRESSION"
     return "improved" if better and change_pct < -tol_pct else "ok"
 
 
 def _drift_row(
-    name: str, batch: str, lb: dict[str, Any], ln: dict[str, Any], drift: float, tol: Tolerance,
-    judge: bool, yardstick: bool,
+    name: str, batch: str, lb: Latency, ln: Latency, drift: float,
+    tol: RegressionTolerance, judge: bool, yardstick: bool,
 ) -> Row:  # fmt: skip
     """The engine's p50 with the machine's drift divided out, judged with its interval."""
     b, n = _ci(lb), _ci(ln)
@@ -454,7 +462,12 @@ def _drift_row(
 
 
 def _absolute_row(
-    name: str, batch: str, lb: dict[str, Any], ln: dict[str, Any], tol: Tolerance, judge: bool
+    name: str,
+    batch: str,
+    lb: Latency,
+    ln: Latency,
+    tol: RegressionTolerance,
+    judge: bool,
 ) -> Row:
     b, n = _ci(lb), _ci(ln)
     change = (n[1] / b[1] - 1) * 100 if b[1] else 0.0
@@ -466,11 +479,11 @@ def _absolute_row(
                status)  # fmt: skip
 
 
-def _number(v: Any) -> bool:
+def _number(v: object) -> TypeGuard[float]:
     return isinstance(v, (int, float)) and math.isfinite(v)
 
 
-def _accuracy_rows(name: str, b: dict[str, Any], n: dict[str, Any], tol: Tolerance) -> list[Row]:
+def _accuracy_rows(name: str, b: EngineRow, n: EngineRow, tol: RegressionTolerance) -> list[Row]:
     """Top-1 and agreement rows. A measurement that is not a number (NaN, or null where the
     report had NaN) fails: it can never be "ok"."""
     rows = []
@@ -484,20 +497,25 @@ def _accuracy_rows(name: str, b: dict[str, Any], n: dict[str, Any], tol: Toleran
         return [Row(name, "accuracy", None, None, "not a number in the base report",
                     "not compared")]  # fmt: skip
     if tb is not None and tn is not None:
-        drop = (tb - tn) * 100  # points, positive = worse
-        status = (
-            "REGRESSION" if drop > tol.top1_points + 1e-9 else ("improved" if drop < 0 else "ok")
-        )
+        drop = top1_drop_points(tb, tn)  # the new engine against the base one
+        status = _accuracy_status(judge("max_top1_drop", tol.top1_points, drop), drop)
         rows.append(Row(name, "top-1 % (drop in points)", round(tb * 100, 2), round(tn * 100, 2),
                         f"{drop:+.2f} points", status))  # fmt: skip
     elif tb is not None or tn is not None:
         rows.append(Row(name, "top-1 % (drop in points)", tb, tn, "one report has no labels",
                         "not compared"))  # fmt: skip
     d = gb - gn
-    status = "REGRESSION" if d > tol.agreement + 1e-9 else ("improved" if d < 0 else "ok")
+    status = _accuracy_status(judge("max_agreement_drop", tol.agreement, d), d)
     rows.append(Row(name, "agreement (drop as a fraction)", round(gb, 4), round(gn, 4),
                     f"{d:+.4f}", status))  # fmt: skip
     return rows
+
+
+def _accuracy_status(verdict: str, drop: float) -> str:
+    """A row's status from :func:`dense_edge.accuracy.judge`'s verdict on a drop."""
+    if verdict == "fail":
+        return "REGRESSION"
+    return "improved" if drop < 0 else "ok"
 
 
 def _pct_row(
@@ -506,7 +524,7 @@ def _pct_row(
     change = (new - base) / base * 100 if base else 0.0
     if not judge:
         status = "not compared"
-    elif change > pct + 1e-9:
+    elif change > pct + PERCENT_SLACK:
         status = "REGRESSION"
     else:
         status = "improved" if change < -pct else "ok"
