@@ -18,6 +18,7 @@ from dense_edge.targets.base import (
 from dense_edge.targets.tensorrt import availability
 
 if TYPE_CHECKING:
+    from dense_edge.manifest import EngineManifest
     from dense_edge.recipe.schema import TargetSection
 
 NAME = catalog.TENSORRT.name
@@ -61,7 +62,7 @@ class TensorRTTarget(Target, declared=catalog.TENSORRT):
                                 timing_cache=cache_dir / f"{NAME}.timing.cache")  # fmt: skip
         return Compiled(fields.pop("files"), fields)
 
-    def load_runner(self, folder: Path, manifest: dict[str, Any]) -> Runner:
+    def load_runner(self, folder: Path, manifest: EngineManifest) -> Runner:
         from dense_edge.targets.tensorrt.runner import TensorRTRunner
 
         return TensorRTRunner.from_bundle(folder, manifest)
