@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypedDict
 import numpy as np
 
 from dense_edge.catalog import DeviceKind, Precision, ProfileName, TargetDeclaration
+from dense_edge.manifest import EngineFile, EngineManifest, ModelManifest
 
 if TYPE_CHECKING:
-    from dense_edge.manifest import EngineManifest
     from dense_edge.recipe.schema import TargetSection
 
 
@@ -205,7 +205,7 @@ class Compiled:
 
     files: list[str]  # names relative to the folder, the engine file first
     fields: dict[str, Any]  # engine-manifest fields: runtime, device, precision_run, config, ...
-    sidecar_config: dict[str, Any] | None = None  # written as <name>.txt for apps (OpenVINO's)
+    sidecar_config: dict[str, str | int] | None = None  # written as <name>.txt (OpenVINO's)
 
 
 @dataclass(frozen=True)
@@ -214,6 +214,17 @@ class KitFiles:
 
     files: list[str]
     fields: dict[str, Any]  # kit-manifest fields (e.g. the build plan)
+
+
+class KitManifest(ModelManifest, total=False):
+    """A device build kit's ``manifest.json`` (``Target.read_kit``): the model's keys, what the
+    kit builds, the run it came from and the sha256 of every file."""
+
+    target: str
+    precision: str
+    build_plan: dict[str, Any]  # the target's own plan (TensorRT's BuildPlan.to_dict)
+    run: dict[str, str | None]  # dir, weights_sha256
+    files: dict[str, EngineFile]
 
 
 class KitEngine(TypedDict):
@@ -334,10 +345,10 @@ class Target(ABC):
         """Write what a device needs to build and check the engine itself (``writes_kits``)."""
         raise NotImplementedError(f"{self.name} writes no device build kits")
 
-    def read_kit(self, folder: Path, *, verify: bool) -> dict[str, Any]:
+    def read_kit(self, folder: Path, *, verify: bool) -> KitManifest:
         """One of its kits' manifests; with ``verify``, after checking every file's sha256."""
         raise NotImplementedError(f"{self.name} writes no device build kits")
 
-    def kit_run(self, kit: Path, manifest: dict[str, Any], *, runner: str, rebuild: bool) -> KitRun:
+    def kit_run(self, kit: Path, manifest: KitManifest, *, runner: str, rebuild: bool) -> KitRun:
         """What runs the kit's evaluation set here: the target itself or its ``kit_stand_in``."""
         raise NotImplementedError(f"{self.name} writes no device build kits")

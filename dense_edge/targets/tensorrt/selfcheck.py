@@ -16,10 +16,10 @@ from __future__ import annotations
 import platform
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from dense_edge.errors import UserError
-from dense_edge.targets.base import KitEngine, KitRun, Runner
+from dense_edge.targets.base import KitEngine, KitManifest, KitRun, Runner
 
 if TYPE_CHECKING:
     from dense_edge.manifest import EngineRuntime
@@ -63,7 +63,7 @@ def device_environment(runner: str) -> dict[str, str | None]:
 
 
 def _tensorrt_runner(
-    kit: Path, manifest: dict[str, Any], *, rebuild: bool
+    kit: Path, manifest: KitManifest, *, rebuild: bool
 ) -> tuple[Runner, KitEngine]:
     from dense_edge.progress import info
     from dense_edge.targets.tensorrt.compiler import build
@@ -93,7 +93,7 @@ def _tensorrt_runner(
     return TensorRTRunner(engine, runtime_manifest), described
 
 
-def _onnxruntime_runner(kit: Path, manifest: dict[str, Any]) -> tuple[Runner, KitEngine]:
+def _onnxruntime_runner(kit: Path, manifest: KitManifest) -> tuple[Runner, KitEngine]:
     from dense_edge.targets.onnxruntime.runner import OnnxRuntimeRunner
 
     model = kit / manifest["build_plan"]["onnx"]
@@ -104,7 +104,7 @@ def _onnxruntime_runner(kit: Path, manifest: dict[str, Any]) -> tuple[Runner, Ki
     return OnnxRuntimeRunner(model), described
 
 
-def kit_run(kit: Path, manifest: dict[str, Any], *, runner: str, rebuild: bool) -> KitRun:
+def kit_run(kit: Path, manifest: KitManifest, *, runner: str, rebuild: bool) -> KitRun:
     """The runner ``kit validate`` times and the device report's engine fields for it."""
     if runner not in RUNNERS:
         raise UserError(f"unknown runner {runner!r}", fix=f"choose one of {', '.join(RUNNERS)}")

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from dense_edge import catalog
 from dense_edge.errors import MissingDependencyError
 from dense_edge.targets.base import (
     Compiled,
     KitFiles,
+    KitManifest,
     KitRun,
     Runner,
     Target,
@@ -92,12 +93,12 @@ class TensorRTTarget(Target, declared=catalog.TENSORRT):
 
         return kit.write(folder, source, float_onnx, precision, input_shape, settings)
 
-    def read_kit(self, folder: Path, *, verify: bool) -> dict[str, Any]:
+    def read_kit(self, folder: Path, *, verify: bool) -> KitManifest:
         from dense_edge.targets.tensorrt import kit
 
         return kit.read_kit(folder, verify=verify)
 
-    def kit_run(self, kit: Path, manifest: dict[str, Any], *, runner: str, rebuild: bool) -> KitRun:
+    def kit_run(self, kit: Path, manifest: KitManifest, *, runner: str, rebuild: bool) -> KitRun:
         from dense_edge.targets.tensorrt import selfcheck
 
         return selfcheck.kit_run(kit, manifest, runner=runner, rebuild=rebuild)
