@@ -588,8 +588,9 @@ def l4t_release(text: str) -> str | None:
 
 
 def _environment() -> DeviceEnvironment:
-    env: DeviceEnvironment = {"host": platform.node(), "machine": platform.machine(), "gpu": None,
-                           "tensorrt": None, "cuda": None, "jetpack": None}  # fmt: skip
+    env: DeviceEnvironment = {"host": platform.node(), "machine": platform.machine(),
+                              "gpu": None, "tensorrt": None, "cuda": None,
+                              "jetpack": None}  # fmt: skip
     tegra = Path("/etc/nv_tegra_release")
     if tegra.exists():
         release = l4t_release(tegra.read_text(errors="replace"))
