@@ -10,18 +10,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypedDict, cast
 
 from dense_edge.errors import UserError
-from dense_edge.manifest import EngineManifest, validate_manifest
+from dense_edge.manifest import EngineFile, EngineManifest, validate_manifest
 
 MANIFEST = "manifest.json"
 BUNDLE_KIND = "engine"
 SEAL = "manifest_sha256"  # the sha256 of the manifest's own content, without this key
 
 
-def content_sha256(manifest: dict[str, Any]) -> str:
+def content_sha256(manifest: Mapping[str, object]) -> str:
     """sha256 of the manifest's content (keys sorted, ``manifest_sha256`` left out): the same
     however the JSON is laid out, different after any edit to a value."""
     body = {k: v for k, v in manifest.items() if k != SEAL}
@@ -29,7 +30,7 @@ def content_sha256(manifest: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def seal(manifest: dict[str, Any]) -> dict[str, Any]:
+def seal(manifest: Mapping[str, object]) -> dict[str, object]:
     """The manifest with ``manifest_sha256`` set: edits to it (classes, mean) are detected."""
     return {**manifest, SEAL: content_sha256(manifest)}
 
@@ -42,7 +43,7 @@ def sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def file_table(folder: Path, names: list[str]) -> dict[str, dict[str, Any]]:
+def file_table(folder: Path, names: list[str]) -> dict[str, EngineFile]:
     return {n: {"sha256": sha256(folder / n), "bytes": (folder / n).stat().st_size} for n in names}
 
 
@@ -62,7 +63,7 @@ def labels_text(classes: list[str]) -> str:
 def write_sidecars(
     folder: Path,
     model: dict[str, Any],
-    config: dict[str, Any] | None = None,
+    config: Mapping[str, object] | None = None,
     *,
     target: str,
     title: str,
@@ -187,7 +188,14 @@ def _check_regular(f: Path, name: str, folder: Path, required: bool) -> None:
         )
 
 
-def engine_summary(manifest: dict[str, Any]) -> dict[str, Any]:
+class EngineSummary(TypedDict):
+    target: str | None
+    precision: str | None
+    precision_run: str | None
+    bytes: int  # all its files together
+
+
+def engine_summary(manifest: EngineManifest) -> EngineSummary:
     return {
         "target": manifest.get("target"),
         "precision": manifest.get("precision"),

@@ -10,10 +10,11 @@ import os
 import platform
 from collections.abc import Sequence
 from functools import lru_cache
-from typing import Any
+from typing import TypedDict
 
 from dense_edge.catalog import declaration
 from dense_edge.manifest import library_versions
+from dense_edge.records import CpuSummary, Environment, GpuSummary
 
 _INTERESTING_FLAGS = (
     "avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "avx512_fp16",
@@ -22,7 +23,7 @@ _INTERESTING_FLAGS = (
 
 
 @lru_cache(maxsize=1)
-def cpu_info() -> dict[str, Any]:
+def cpu_info() -> CpuSummary:
     model, flags = platform.processor() or platform.machine(), set()
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as fh:
@@ -63,12 +64,24 @@ def skipped_here(
     return kept, notes
 
 
-def torch_status() -> dict[str, Any]:
+class TorchStatus(TypedDict, total=False):
+    """``doctor``'s torch entry: the version, and the GPU when CUDA is available."""
+
+    installed: bool
+    version: str
+    cuda: bool
+    threads: int
+    gpu: str
+    compute_capability: str
+    cuda_version: str | None
+
+
+def torch_status() -> TorchStatus:
     try:
         import torch
     except ImportError:
         return {"installed": False}
-    out: dict[str, Any] = {
+    out: TorchStatus = {
         "installed": True,
         "version": torch.__version__,
         "cuda": torch.cuda.is_available(),
@@ -82,16 +95,16 @@ def torch_status() -> dict[str, Any]:
     return out
 
 
-def gpu_summary() -> dict[str, Any] | None:
+def gpu_summary() -> GpuSummary | None:
     t = torch_status()
     if not t.get("cuda"):
         return None
     return {"name": t["gpu"], "compute_capability": t["compute_capability"]}
 
 
-def snapshot(include_runtimes: bool = True) -> dict[str, Any]:
+def snapshot(include_runtimes: bool = True) -> Environment:
     """Everything a report records about the machine it was made on."""
-    env: dict[str, Any] = {
+    env: Environment = {
         "hostname": platform.node(),
         "os": f"{platform.system()} {platform.release()}",
         "cpu": cpu_info(),

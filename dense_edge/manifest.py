@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import platform
 import sys
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -50,6 +51,11 @@ class _ModelManifestKeys(TypedDict):
     preprocess: dict[str, Any]  # :meth:`dense_edge.preprocess.Preprocess.to_dict`
 
 
+class WeightsFile(TypedDict):
+    file: str  # relative to the model folder
+    sha256: str
+
+
 class ModelManifest(_ModelManifestKeys, total=False):
     """``RUN/model/manifest.json``: the model, its classes and its preprocessing. Every later
     artifact (ONNX metadata, Q/DQ models, engine manifests) carries its ``MODEL_KEYS``."""
@@ -61,9 +67,17 @@ class ModelManifest(_ModelManifestKeys, total=False):
     metrics: dict[str, Any]
     seed: int | None
     source: dict[str, Any]
-    weights: dict[str, Any]  # {"file", "sha256"}
+    weights: WeightsFile
     versions: dict[str, str | None]
     created: str
+
+
+class StageStamp(TypedDict):
+    """An engine's stage record, kept in its manifest
+    (:meth:`dense_edge.stages.Stage.manifest_record`)."""
+
+    fingerprint: str  # sha256 of the inputs
+    inputs: Mapping[str, object]  # what the fingerprint covers
 
 
 class EngineFile(TypedDict):
@@ -71,17 +85,31 @@ class EngineFile(TypedDict):
     bytes: int
 
 
-class EngineManifest(ModelManifest, total=False):
+class RuntimeName(TypedDict):
+    name: str  # onnxruntime, openvino, tensorrt
+    version: str
+
+
+class EngineRuntime(TypedDict, total=False):
+    """What a runner reads of an engine's manifest: how it was built and what it runs on. A
+    TensorRT kit's engine, which has no bundle, is described by these keys alone."""
+
+    precision: str  # what was asked: fp32, fp16, int8
+    precision_run: str  # what really runs (e.g. "bf16" for OpenVINO fp32 on this CPU)
+    runtime: RuntimeName  # what built it
+    device: str  # where it runs (OpenVINO's device, ONNX Runtime's provider, cuda:0 or DLA:n)
+    gpu: dict[str, str]  # TensorRT: the GPU it was built on (name, compute_capability)
+    config: dict[str, Any]  # the target's compile settings
+
+
+class EngineManifest(ModelManifest, EngineRuntime, total=False):
     """``RUN/engines/<target>-<precision>/manifest.json``: the model's keys plus the engine's.
     :func:`dense_edge.bundle.read_manifest` guarantees ``kind`` ("engine") and a
     non-empty ``files``; ``target`` and ``precision`` are written by every compile."""
 
     target: str
-    precision: str  # what was asked: fp32, fp16, int8
-    precision_run: str  # what really runs (e.g. "bf16" for OpenVINO fp32 on this CPU)
     files: dict[str, EngineFile]
-    config: dict[str, Any]  # the target's compile settings
-    stage: dict[str, Any]  # the stage record (fingerprint, inputs)
+    stage: StageStamp  # the stage record
     manifest_sha256: str  # the seal over the manifest's own content
 
 

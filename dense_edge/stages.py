@@ -31,14 +31,14 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, TypedDict, cast
+from typing import TypedDict, cast
 
 from dense_edge import bundle
 from dense_edge.errors import StageError, UserError
 from dense_edge.fileio import UMASK, ensure_dir, sha256_file, sha256_json, write_json
-from dense_edge.manifest import now
+from dense_edge.manifest import StageStamp, now
 from dense_edge.records import MANIFEST_FILE
 
 RECORD = ".dense-edge-stage.json"
@@ -59,10 +59,10 @@ class StageRecord(_StageRecordKeys, total=False):
 
     format: str  # RECORD_FORMAT
     stage: str  # the stage's name, e.g. "int8/openvino"
-    inputs: dict[str, Any]  # what the fingerprint covers, shown when a stage is out of date
+    inputs: Mapping[str, object]  # what the fingerprint covers, shown when a stage is out of date
     # for an input that is a digest (the calibration images): the recipe keys that chose it,
     # outside the fingerprint, so a refusal names the keys that changed rather than two hashes
-    explain: dict[str, dict[str, Any]]
+    explain: Mapping[str, Mapping[str, object]]
     outputs: dict[str, str]  # file -> sha256 (not for engines: their manifest lists the files)
     completed: str
 
@@ -278,9 +278,10 @@ def output_table(folder: Path) -> dict[str, str]:
     return out
 
 
-def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+def flatten(data: object, prefix: str = "") -> dict[str, object]:
+    """Nested mappings as one level of dotted keys (``a.b``); other values are leaves."""
     if isinstance(data, dict):
-        out: dict[str, Any] = {}
+        out: dict[str, object] = {}
         for k, v in data.items():
             out.update(flatten(v, f"{prefix}.{k}" if prefix else str(k)))
         return out
@@ -288,12 +289,12 @@ def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def describe_changes(
-    old: dict[str, Any],
-    new: dict[str, Any],
+    old: Mapping[str, object],
+    new: Mapping[str, object],
     limit: int = 3,
     *,
-    old_explain: dict[str, dict[str, Any]] | None = None,
-    new_explain: dict[str, dict[str, Any]] | None = None,
+    old_explain: Mapping[str, Mapping[str, object]] | None = None,
+    new_explain: Mapping[str, Mapping[str, object]] | None = None,
 ) -> str:
     """``key old -> new`` for each input that changed. An input both records explain (a digest
     of images) is shown as the recipe keys that changed; when none did, its files changed and
@@ -316,14 +317,14 @@ def describe_changes(
     return "; ".join(changed[:limit]) + more
 
 
-def _changes(a: dict[str, Any], b: dict[str, Any]) -> list[tuple[str, str, str]]:
+def _changes(a: Mapping[str, object], b: Mapping[str, object]) -> list[tuple[str, str, str]]:
     """(key, old, new) of each flat key whose value differs, the values shortened."""
     unset = "<unset>"
     return [(k, _short(a.get(k, unset)), _short(b.get(k, unset)))
             for k in sorted(set(a) | set(b)) if a.get(k, unset) != b.get(k, unset)]  # fmt: skip
 
 
-def _short(value: Any) -> str:
+def _short(value: object) -> str:
     """A value for a one-line message: a sha256 by its first 12 digits, text with control
     characters escaped (a path with a newline stays on the line), at most 40 characters (a long
     one keeps its start and its end, where a path's name is)."""
@@ -343,14 +344,14 @@ class Stage:
         self,
         name: str,
         folder: Path,
-        inputs: dict[str, Any],
+        inputs: Mapping[str, object],
         *,
         record_in_manifest: bool = False,
-        explain: dict[str, dict[str, Any]] | None = None,
+        explain: Mapping[str, Mapping[str, object]] | None = None,
     ) -> None:
         self.name = name
         self.folder = folder
-        self.inputs = inputs
+        self.inputs: dict[str, object] = dict(inputs)  # a copy: the record shows what was hashed
         self.explain = explain or {}  # recorded beside the inputs, not fingerprinted
         self.fingerprint = sha256_json(inputs)
         self.record_in_manifest = record_in_manifest
@@ -455,7 +456,7 @@ class Stage:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
 
-    def manifest_record(self) -> dict[str, Any]:
+    def manifest_record(self) -> StageStamp:
         """For engine manifests: the record that lives inside ``manifest.json``."""
         return {"fingerprint": self.fingerprint, "inputs": self.inputs}
 

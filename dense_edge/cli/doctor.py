@@ -18,16 +18,12 @@ def doctor(as_json: bool) -> None:
     from dense_edge.targets.registry import all_targets
 
     statuses = {t.name: t.status() for t in all_targets()}
-    info = {
-        "cpu": env.cpu_info(),
-        "torch": env.torch_status(),
-        **{name: s.as_json() for name, s in statuses.items()},
-        "versions": library_versions(),
-    }
+    cpu, t, versions = env.cpu_info(), env.torch_status(), library_versions()
+    info = {"cpu": cpu, "torch": t, **{name: s.as_json() for name, s in statuses.items()},
+            "versions": versions}  # fmt: skip
     if as_json:
         click.echo(json.dumps(info, indent=2))
         return
-    cpu, t = info["cpu"], info["torch"]
     rows = [
         [
             "CPU",
@@ -46,5 +42,5 @@ def doctor(as_json: bool) -> None:
     ]
     for target in all_targets():
         rows += [list(row) for row in target.doctor_rows(statuses[target.name])]
-    rows.append(["nncf", info["versions"].get("nncf") or "not installed", ""])
+    rows.append(["nncf", versions.get("nncf") or "not installed", ""])
     print_table("dense-edge doctor", ["component", "version", "details"], rows)

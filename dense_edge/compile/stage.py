@@ -17,7 +17,7 @@ from dense_edge import bundle
 from dense_edge.calibrate.profiles import IR_SUFFIX
 from dense_edge.errors import UserError
 from dense_edge.fileio import read_json, sha256_file, write_json
-from dense_edge.manifest import library_versions, model_fields, new_manifest
+from dense_edge.manifest import StageStamp, library_versions, model_fields, new_manifest
 from dense_edge.progress import info
 from dense_edge.recipe import Recipe
 from dense_edge.recipe.schema import TargetSection
@@ -117,7 +117,7 @@ def build_bundle(
     float_onnx: Path,
     cache_dir: Path,
     source_name: str,
-    stage_record: dict[str, Any] | None = None,
+    stage_record: StageStamp | None = None,
 ) -> dict[str, Any]:
     """Compile ``source`` with target ``t`` into the folder ``tmp``: the engine, its sidecars and
     its sealed manifest (returned). The compile stage and the Python API both build this way."""

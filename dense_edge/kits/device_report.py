@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from dense_edge.errors import UserError
 from dense_edge.fileio import write_json
+from dense_edge.kits.seal import KitIdentity
+from dense_edge.records import DeviceEvaluation, EngineAccuracy, Latency
 from dense_edge.report import shape
+from dense_edge.targets.base import KitEngine
 from dense_edge.targets.registry import all_targets
 
 SCHEMA = "dense-edge/device-report"
@@ -25,7 +28,49 @@ FILE = "device_report.json"  # its name beside the kit, unless told otherwise
 KIT_TARGETS = tuple(t.name for t in all_targets() if t.writes_kits)  # what device reports measure
 
 
-def write_device_report(report: dict[str, Any], path: Path) -> Path:
+class MeasuredKit(TypedDict):
+    """The device report's ``kit``: which kit was measured."""
+
+    path: str
+    name: str
+    identity: KitIdentity  # measured from the files the run read
+    precision: str
+    arch: str | None
+    model_sha256: str
+    run: dict[str, str | None]  # the run that exported it: dir, weights_sha256
+
+
+class MeasuredEngine(KitEngine):
+    """The device report's ``engine``: the row ``report merge`` adds."""
+
+    name: str
+    target: str
+    precision: str
+    precision_run: str
+    runtime: str | None
+    device: str | list[str] | None
+
+
+class DeviceReport(TypedDict):
+    """What ``dense-edge kit validate`` writes (the kit's ``validate_kit.py`` adds ``validator``,
+    and its ``peak_rss_mib`` may be None)."""
+
+    schema: str
+    schema_version: int
+    created: str
+    measured_by: str  # the runner: the kit's target or its stand-in
+    note: str | None
+    kit: MeasuredKit
+    engine: MeasuredEngine
+    evaluation: DeviceEvaluation
+    accuracy: EngineAccuracy
+    latency: dict[str, Latency]  # batch size (as text) -> its latency
+    cold_start_s: float
+    peak_rss_mib: float
+    environment: dict[str, str | None]  # host, device and runtime versions
+
+
+def write_device_report(report: DeviceReport, path: Path) -> Path:
     """Write ``report`` to ``path`` (a temporary file, then one rename); the path."""
     return write_json(path, report)
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import cast
 
 import numpy as np
 
@@ -23,6 +23,7 @@ from dense_edge import bundle
 from dense_edge.errors import UserError
 from dense_edge.kits import device_report, evalset, seal
 from dense_edge.manifest import now
+from dense_edge.records import Latency
 from dense_edge.targets.base import Runner, Target
 from dense_edge.targets.registry import all_targets
 from dense_edge.validate.accuracy import evaluate
@@ -44,7 +45,7 @@ def validate_and_write(
     rebuild: bool = False,
     warmup: int = 20,
     iterations: int = 1000,
-) -> tuple[dict[str, Any], Path]:
+) -> tuple[device_report.DeviceReport, Path]:
     """:func:`validate_kit`, then its device report written to ``out`` (default
     ``KIT/device_report.json``); (the report, where it was written)."""
     report = validate_kit(kit, runner=runner, rebuild=rebuild, warmup=warmup, iterations=iterations)
@@ -52,7 +53,7 @@ def validate_and_write(
     return report, path
 
 
-def summary(report: dict[str, Any]) -> str:
+def summary(report: device_report.DeviceReport) -> str:
     """One line: the device report's accuracy and its first batch size's latency."""
     acc, first = report["accuracy"], next(iter(report["latency"].values()))
     return (
@@ -64,7 +65,7 @@ def summary(report: dict[str, Any]) -> str:
     )
 
 
-def _p99(lat: dict[str, Any]) -> str:
+def _p99(lat: Latency) -> str:
     p99 = lat.get("p99_ms")
     return f"{p99:.3f} ms" if p99 is not None else f"n/a (n={lat['iterations']} too small)"
 
@@ -92,7 +93,7 @@ def validate_kit(
     rebuild: bool = False,
     warmup: int = 20,
     iterations: int = 1000,
-) -> dict[str, Any]:
+) -> device_report.DeviceReport:
     """Run the kit's evaluation set on this machine; the device report (not yet written).
     ``runner``: the kit's target (default) or its stand-in."""
     kit = Path(kit)
@@ -139,7 +140,13 @@ def validate_kit(
             "device": described.get("device") or described.get("providers"),
             **run.engine,
         },
-        "evaluation": {k: info[k] for k in ("split", "samples", "of", "source", "float_top1")},
+        "evaluation": {
+            "split": info["split"],
+            "samples": info["samples"],
+            "of": info["of"],
+            "source": info["source"],
+            "float_top1": info["float_top1"],
+        },
         "accuracy": accuracy,
         "latency": latency,
         "cold_start_s": round(cold, 4),
@@ -150,7 +157,8 @@ def validate_kit(
 
 def _latency(
     runner: Runner, images: np.ndarray, batch: int, warmup: int, iterations: int
-) -> dict[str, Any]:
+) -> Latency:
     """One batch size, by the runtime's own clock where it has one (``clock`` says which)."""
-    return measure(runner, images[:batch], batch=batch, warmup=warmup, iterations=iterations,
-                   show_progress=False).to_dict()  # fmt: skip
+    stats = measure(runner, images[:batch], batch=batch, warmup=warmup, iterations=iterations,
+                    show_progress=False)  # fmt: skip
+    return cast(Latency, stats.to_dict())  # LatencyStats' fields are Latency's

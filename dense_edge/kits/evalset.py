@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TypedDict
 
 import numpy as np
 
@@ -25,6 +25,20 @@ SAMPLES = 300
 MAX_BYTES = 16 << 20
 
 
+class EvalDescription(TypedDict, total=False):
+    """``eval/eval.json``: what the set is; without labelled data only ``samples`` (0) and
+    ``reason``."""
+
+    split: str  # test or val
+    samples: int
+    of: int  # the split's size
+    source: str
+    float_top1: float
+    batch_sizes: list[int]  # the recipe's, for the device's latency
+    max_bytes: int
+    reason: str  # why there is no set
+
+
 def count_for(input_shape: list[int], num_classes: int, wanted: int, available: int) -> int:
     """How many images fit: ``wanted`` at most, the split's size, and the byte cap."""
     per_image = 4 * int(np.prod(input_shape)) + 4 * num_classes + 8
@@ -33,7 +47,7 @@ def count_for(input_shape: list[int], num_classes: int, wanted: int, available: 
 
 def write(
     folder: Path, recipe: Recipe, run: RunDir, *, samples: int = SAMPLES
-) -> tuple[list[str], dict[str, Any] | None]:
+) -> tuple[list[str], EvalDescription | None]:
     """Write ``folder/eval/``; (file names relative to ``folder``, its description).
 
     Without labelled data (a weights-only recipe) there is nothing to validate against: no set,
@@ -65,7 +79,7 @@ def write(
     np.save(out / IMAGES, images)
     np.save(out / LABELS, labels)
     np.save(out / LOGITS, logits)
-    info = {
+    info: EvalDescription = {
         "split": split,
         "samples": n,
         "of": len(splits.split(split)),
@@ -78,7 +92,7 @@ def write(
     return [f"{FOLDER}/{name}" for name in (IMAGES, LABELS, LOGITS, INFO)], info
 
 
-def read(kit: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+def read(kit: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, EvalDescription]:
     """(images, labels, float logits, description) of a kit's evaluation set."""
     from dense_edge.errors import UserError
 
@@ -89,7 +103,7 @@ def read(kit: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]
             path=kit,
             fix="export it again from a recipe with labelled data (data.source / data.root)",
         )
-    info = json.loads((folder / INFO).read_text())
+    info: EvalDescription = json.loads((folder / INFO).read_text())
     images = np.load(folder / IMAGES, allow_pickle=False)
     labels = np.load(folder / LABELS, allow_pickle=False)
     logits = np.load(folder / LOGITS, allow_pickle=False)

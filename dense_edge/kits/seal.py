@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from dense_edge.errors import UserError
 
@@ -33,7 +33,15 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def identity(kit: Path) -> dict[str, Any]:
+class KitIdentity(TypedDict):
+    """A kit's identity: the sha256 of its manifest, its evaluation set and its model."""
+
+    manifest_sha256: str
+    evaluation_sha256: str | None  # None: the kit carries no evaluation set
+    model_sha256: str | None  # None: its build plan names no model present in it
+
+
+def identity(kit: Path) -> KitIdentity:
     """What a kit is, measured from its files: its manifest, evaluation set and model."""
     manifest_path = kit / MANIFEST
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))

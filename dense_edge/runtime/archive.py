@@ -25,9 +25,12 @@ import tarfile
 import tempfile
 import zlib
 from pathlib import Path, PurePosixPath
-from typing import IO, Any, cast
+from typing import IO, TYPE_CHECKING, Any, cast
 
 from dense_edge.errors import UserError
+
+if TYPE_CHECKING:
+    from dense_edge.manifest import EngineFile  # a file's entry: {sha256, bytes}
 
 INDEX = "bundle.json"
 FORMAT = "dense-edge/bundle"
@@ -278,7 +281,7 @@ def _corrupt(archive: Path, exc: BaseException) -> UserError:
 
 def _verified_index(
     tar: tarfile.TarFile, archive: Path
-) -> tuple[dict[str, tarfile.TarInfo], dict[str, dict[str, Any]], bytes]:
+) -> tuple[dict[str, tarfile.TarInfo], dict[str, EngineFile], bytes]:
     """The members, the ones to extract (what the engine manifest lists, with the manifest's
     sizes and checksums) and the manifest's bytes."""
     try:
@@ -333,9 +336,9 @@ def _verified_index(
 def _engine_files(
     tar: tarfile.TarFile,
     by_name: dict[str, tarfile.TarInfo],
-    listed: dict[str, dict[str, Any]],
+    listed: dict[str, EngineFile],
     archive: Path,
-) -> tuple[dict[str, dict[str, Any]], bytes]:
+) -> tuple[dict[str, EngineFile], bytes]:
     """What the engine manifest lists, each as the bundle index lists it too; the rest of the
     archive is never written. Their total size is bounded before anything is extracted."""
     from dense_edge.bundle import MANIFEST
@@ -360,7 +363,7 @@ def _engine_files(
         raise UserError(
             tampered.format("its manifest lists files in an unknown form"), path=archive
         )
-    keep: dict[str, dict[str, Any]] = {MANIFEST: entry}
+    keep: dict[str, EngineFile] = {MANIFEST: entry}
     for name, want in files.items():
         got = listed.get(name)
         if got is None or (got["bytes"], got["sha256"]) != (want["bytes"], want["sha256"]):
@@ -382,7 +385,7 @@ def _engine_files(
 
 
 def _extract(
-    tar: tarfile.TarFile, member: tarfile.TarInfo, entry: dict[str, Any], root: Path, archive: Path
+    tar: tarfile.TarFile, member: tarfile.TarInfo, entry: EngineFile, root: Path, archive: Path
 ) -> None:
     """Copy one member into ``root`` in chunks, checking its size before and hash after."""
     name = member.name

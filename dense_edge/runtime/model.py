@@ -8,11 +8,12 @@ import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
 from dense_edge.errors import UserError
+from dense_edge.manifest import ModelManifest
 from dense_edge.preprocess import Preprocess
 from dense_edge.targets.base import Runner
 
@@ -47,18 +48,18 @@ def load(path: str | Path, *, verify: bool = True) -> Model:
         from dense_edge import onnxfile
         from dense_edge.targets.onnxruntime.runner import OnnxRuntimeRunner
 
-        manifest = onnxfile.read_manifest(p)
+        manifest = cast(ModelManifest, onnxfile.read_manifest(p))  # validated as one
         return Model(manifest, OnnxRuntimeRunner(p), p)
     from dense_edge.targets.registry import load_runner
 
-    manifest = bundle.read(p, verify=verify)
+    manifest = bundle.read_manifest(p, verify=verify)
     return Model(manifest, load_runner(p, verify=False), p)
 
 
 class Model:
     """A loaded engine with the manifest's preprocessing. Safe to call from several threads."""
 
-    def __init__(self, manifest: dict[str, Any], runner: Runner, source: Path) -> None:
+    def __init__(self, manifest: ModelManifest, runner: Runner, source: Path) -> None:
         self.manifest = manifest
         self.source = source
         self.classes: list[str] = list(manifest["classes"])

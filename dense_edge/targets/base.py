@@ -15,11 +15,12 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypedDict
 
 import numpy as np
 
 from dense_edge.catalog import DeviceKind, Precision, ProfileName, TargetDeclaration
+from dense_edge.manifest import EngineFile, EngineManifest, ModelManifest
 
 if TYPE_CHECKING:
     from dense_edge.recipe.schema import TargetSection
@@ -53,6 +54,22 @@ class TimedCall:
     clock: str = WALL_CLOCK
     engine_seconds: Callable[[], float] | None = None
     buffers: tuple[object, ...] = ()
+
+
+class RunnerDescription(TypedDict, total=False):
+    """What :meth:`Runner.describe` says really runs (each runner fills what its runtime has)."""
+
+    runner: str  # the runner's name
+    runtime: str  # "<library> <version>"
+    device: str  # OpenVINO's device, cuda:N, torch's device
+    providers: list[str]  # ONNX Runtime: the providers the session uses
+    precision_run: str
+    threads: int | str  # a count, or how the runtime chooses it
+    graph_optimization: str  # ONNX Runtime
+    config: dict[str, str | int]  # OpenVINO's compile settings
+    dla_core: int | None  # TensorRT
+    min_batch: int | None  # TensorRT: the engine's profile, once active
+    max_batch: int | None
 
 
 class Runner(ABC):
@@ -121,7 +138,7 @@ class Runner(ABC):
         when any batch runs."""
         return None
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> RunnerDescription:
         """What really runs: runtime, version, device, precision, threads."""
         return {"runner": self.name}
 
@@ -148,6 +165,25 @@ Int8Source = Literal["onnx", "ir"]  # a Q/DQ ONNX, or an NNCF OpenVINO IR
 Fp16Source = Literal["fp16-onnx", "fp32-onnx"]  # an FP16 ONNX, or the runtime converts fp32
 
 
+# An OpenVINO device's properties as ``doctor`` shows them (names lower-cased).
+DeviceProperties = dict[str, str | int | float | bool | list[str]]
+
+
+class StatusDetails(TypedDict, total=False):
+    """What a target's runtime can use here, beyond its version."""
+
+    providers: list[str]  # ONNX Runtime's available execution providers
+    devices: dict[str, DeviceProperties]  # OpenVINO's devices
+
+
+class StatusJson(StatusDetails):
+    """``doctor --json``'s entry for a target."""
+
+    installed: bool
+    version: str | None
+    reason: str | None
+
+
 @dataclass(frozen=True)
 class TargetStatus:
     """What ``dense-edge doctor`` says about a target's runtime on this machine."""
@@ -155,9 +191,9 @@ class TargetStatus:
     installed: bool
     version: str | None
     reason: str | None = None  # why it cannot be used, when not installed
-    details: dict[str, Any] = field(default_factory=dict)  # providers, devices, ...
+    details: StatusDetails = field(default_factory=lambda: StatusDetails())
 
-    def as_json(self) -> dict[str, Any]:
+    def as_json(self) -> StatusJson:
         """The ``doctor --json`` entry: installed, version, reason, then the details."""
         return {"installed": self.installed, "version": self.version, "reason": self.reason,
                 **self.details}  # fmt: skip
@@ -169,7 +205,7 @@ class Compiled:
 
     files: list[str]  # names relative to the folder, the engine file first
     fields: dict[str, Any]  # engine-manifest fields: runtime, device, precision_run, config, ...
-    sidecar_config: dict[str, Any] | None = None  # written as <name>.txt for apps (OpenVINO's)
+    sidecar_config: dict[str, str | int] | None = None  # written as <name>.txt (OpenVINO's)
 
 
 @dataclass(frozen=True)
@@ -180,6 +216,26 @@ class KitFiles:
     fields: dict[str, Any]  # kit-manifest fields (e.g. the build plan)
 
 
+class KitManifest(ModelManifest, total=False):
+    """A device build kit's ``manifest.json`` (``Target.read_kit``): the model's keys, what the
+    kit builds, the run it came from and the sha256 of every file."""
+
+    target: str
+    precision: str
+    build_plan: dict[str, Any]  # the target's own plan (TensorRT's BuildPlan.to_dict)
+    run: dict[str, str | None]  # dir, weights_sha256
+    files: dict[str, EngineFile]
+
+
+class KitEngine(TypedDict):
+    """What a kit run adds to the device report's engine entry."""
+
+    engine: str  # the engine's (or the stand-in's model's) file name
+    origin: str  # who built it, or which runtime stands in
+    config: dict[str, object]  # its build settings, as recorded (JSON values)
+    size_bytes: int
+
+
 @dataclass(frozen=True)
 class KitRun:
     """What ``kit validate`` runs for one of a target's kits, and how the device report names it."""
@@ -187,12 +243,14 @@ class KitRun:
     runner: Runner  # not yet activated
     name: str  # the engine's name in the device report (and, once merged, the run's report)
     target: str  # the target the report files it under (the stand-in's, for a stand-in)
-    engine: dict[str, Any]  # more engine fields for the device report: origin, config, size...
+    engine: KitEngine  # more engine fields for the device report
     precision_run: str | None  # what the report says runs; None: what the runner describes
     note: str | None  # shown with the report (e.g. "a stand-in, not a measurement")
     max_batch: int
     model_sha256: str  # of the model the kit builds from
-    environment: dict[str, Any]  # host, device and runtime versions
+    # host, device and the version of each runtime that decides what an engine is (names are
+    # data: one key per runtime, None where this machine does not say)
+    environment: dict[str, str | None]
 
 
 class Target(ABC):
@@ -263,7 +321,7 @@ class Target(ABC):
         """
 
     @abstractmethod
-    def load_runner(self, folder: Path, manifest: dict[str, Any]) -> Runner:
+    def load_runner(self, folder: Path, manifest: EngineManifest) -> Runner:
         """A runner (not yet activated) for the engine bundle in ``folder``."""
 
     # -- device build kits (targets that may not run where dense-edge runs) --------------------
@@ -287,10 +345,10 @@ class Target(ABC):
         """Write what a device needs to build and check the engine itself (``writes_kits``)."""
         raise NotImplementedError(f"{self.name} writes no device build kits")
 
-    def read_kit(self, folder: Path, *, verify: bool) -> dict[str, Any]:
+    def read_kit(self, folder: Path, *, verify: bool) -> KitManifest:
         """One of its kits' manifests; with ``verify``, after checking every file's sha256."""
         raise NotImplementedError(f"{self.name} writes no device build kits")
 
-    def kit_run(self, kit: Path, manifest: dict[str, Any], *, runner: str, rebuild: bool) -> KitRun:
+    def kit_run(self, kit: Path, manifest: KitManifest, *, runner: str, rebuild: bool) -> KitRun:
         """What runs the kit's evaluation set here: the target itself or its ``kit_stand_in``."""
         raise NotImplementedError(f"{self.name} writes no device build kits")

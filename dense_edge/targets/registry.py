@@ -68,7 +68,7 @@ def check_precision(target: str, precision: str) -> None:
 def load_runner(bundle: str | Path, *, verify: bool = True) -> Runner:
     """A runner for any engine bundle, chosen by its manifest."""
     folder = Path(bundle)
-    manifest = bundle_io.read(folder, verify=verify)
+    manifest = bundle_io.read_manifest(folder, verify=verify)
     target = manifest.get("target")
     if not isinstance(target, str) or target not in TARGETS:
         raise UserError(f"bundle manifest names an unknown target {target!r}", path=folder)

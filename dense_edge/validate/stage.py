@@ -121,7 +121,7 @@ def validate_stage(
     if measured.reference_check["status"] == "unsound":
         missing = []  # nothing is judged against an unsound reference, nor asked for
     rows = measured_rows(measured, run, cuda, b)
-    machine = cast(Environment, environment.snapshot())  # its keys are Environment's
+    machine = environment.snapshot()
     machine["load_average"] = provenance.load_record(load_start)
     return make_report(recipe, run, evaluation, machine, measured.reference_check, rows, missing, b)
 

@@ -17,13 +17,13 @@ import resource
 import sys
 import time
 from pathlib import Path
-from typing import Any, TypedDict, cast
+from typing import TypedDict, cast
 
 import numpy as np
 
 from dense_edge.errors import UserError
 from dense_edge.records import EngineAccuracy, Latency
-from dense_edge.targets.base import Runner
+from dense_edge.targets.base import Runner, RunnerDescription
 from dense_edge.targets.pytorch.runner import PyTorchRunner
 from dense_edge.targets.registry import load_runner
 from dense_edge.validate.latency import measure_samples
@@ -62,7 +62,7 @@ class WorkerResult(TypedDict, total=False):
     latency: dict[str, Latency]
     peak_rss_mib: float
     baseline_rss_mib: float
-    runner: dict[str, Any]  # the runner's own description (Runner.describe)
+    runner: RunnerDescription  # the runner's own description
     logits_file: str  # the parent's: where the worker wrote its logits
     logits: np.ndarray  # the parent's: logits cached from an earlier validation
     accuracy: EngineAccuracy  # the parent's: the logits scored

@@ -5,12 +5,15 @@ parity check, calibration's accuracy and its accuracy-aware search)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from dense_edge.targets.base import Runner, TimedCall
+from dense_edge.targets.base import Runner, RunnerDescription, TimedCall
 from dense_edge.targets.onnxruntime import util
+
+if TYPE_CHECKING:
+    from dense_edge.manifest import EngineManifest
 
 
 class OnnxRuntimeRunner(Runner):
@@ -34,7 +37,7 @@ class OnnxRuntimeRunner(Runner):
         self.session: Any = None
 
     @classmethod
-    def from_bundle(cls, folder: Path, manifest: dict[str, Any]) -> OnnxRuntimeRunner:
+    def from_bundle(cls, folder: Path, manifest: EngineManifest) -> OnnxRuntimeRunner:
         config = manifest.get("config", {})
         return cls(
             folder / "model.onnx",
@@ -94,7 +97,7 @@ class OnnxRuntimeRunner(Runner):
     def deactivate_impl(self) -> None:
         self.session = None
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> RunnerDescription:
         import onnxruntime as ort
 
         return {

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from dense_edge import catalog
 from dense_edge.targets.base import Compiled, Runner, Target, TargetStatus
 
 if TYPE_CHECKING:
+    from dense_edge.manifest import EngineManifest
     from dense_edge.recipe.schema import TargetSection
 
 
@@ -46,7 +47,7 @@ class OnnxRuntimeTarget(Target, declared=catalog.ONNXRUNTIME):
                                 streams=settings.streams)  # fmt: skip
         return Compiled(fields.pop("files"), fields)
 
-    def load_runner(self, folder: Path, manifest: dict[str, Any]) -> Runner:
+    def load_runner(self, folder: Path, manifest: EngineManifest) -> Runner:
         from dense_edge.targets.onnxruntime.runner import OnnxRuntimeRunner
 
         return OnnxRuntimeRunner.from_bundle(folder, manifest)

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from dense_edge import ovcore
-from dense_edge.targets.base import Runner, TimedCall
+from dense_edge.targets.base import Runner, RunnerDescription, TimedCall
 from dense_edge.targets.openvino import util
+
+if TYPE_CHECKING:
+    from dense_edge.manifest import EngineManifest
 
 # Batch sizes a runner compiles a static-shape model for (the first ones it sees); beyond them it
 # runs the bundle's dynamic-batch model.
@@ -32,7 +35,7 @@ class OpenVinoRunner(Runner):
         model: str | Path,
         *,
         device: str = "CPU",
-        config: dict[str, Any] | None = None,
+        config: dict[str, str | int] | None = None,
         static_batches: int = STATIC_BATCHES,
     ) -> None:
         super().__init__()
@@ -47,7 +50,7 @@ class OpenVinoRunner(Runner):
         self._timed: list[tuple[object, ...]] = []  # every timed call's buffers: see timed_call
 
     @classmethod
-    def from_bundle(cls, folder: Path, manifest: dict[str, Any]) -> OpenVinoRunner:
+    def from_bundle(cls, folder: Path, manifest: EngineManifest) -> OpenVinoRunner:
         return cls(folder / "model.xml", device=manifest.get("device", "CPU"),
                    config=manifest.get("config"))  # fmt: skip
 
@@ -142,10 +145,10 @@ class OpenVinoRunner(Runner):
         self._local = threading.local()
         self._timed = []  # after the compiled model: nothing reads them any more
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> RunnerDescription:
         import openvino as ov
 
-        out: dict[str, Any] = {"runner": self.name, "runtime": f"openvino {ov.get_version()}",
+        out: RunnerDescription = {"runner": self.name, "runtime": f"openvino {ov.get_version()}",
                                "device": self.device, "config": self.config}  # fmt: skip
         if self.compiled is not None:
             table = util.runtime_precisions(self.compiled)

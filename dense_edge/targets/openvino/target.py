@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from dense_edge import catalog, ovcore
-from dense_edge.targets.base import Compiled, Runner, Target, TargetStatus
+from dense_edge.targets.base import Compiled, DeviceProperties, Runner, Target, TargetStatus
 
 if TYPE_CHECKING:
+    from dense_edge.manifest import EngineManifest
     from dense_edge.recipe.schema import TargetSection
 
 
@@ -24,7 +25,7 @@ class OpenVinoTarget(Target, declared=catalog.OPENVINO):
         core = ovcore.core()
         devices = {}
         for d in core.available_devices:
-            entry: dict[str, Any] = {}
+            entry: DeviceProperties = {}
             for prop in ("FULL_DEVICE_NAME", "OPTIMIZATION_CAPABILITIES",
                          "INFERENCE_PRECISION_HINT"):  # fmt: skip
                 try:
@@ -42,7 +43,7 @@ class OpenVinoTarget(Target, declared=catalog.OPENVINO):
             (f"{self.name} {dev}", version,
              f"{props.get('full_device_name', '')}; default precision "
              f"{props.get('inference_precision_hint', '?')}; "
-             f"{', '.join(props.get('optimization_capabilities', []))}")
+             f"{', '.join(cast('list[str]', props.get('optimization_capabilities', [])))}")
             for dev, props in status.details["devices"].items()
         ]  # fmt: skip
 
@@ -64,13 +65,13 @@ class OpenVinoTarget(Target, declared=catalog.OPENVINO):
         # openvino.txt: the compile settings, for device apps that read no JSON
         return Compiled(fields.pop("files"), fields, sidecar_config=fields["config"])
 
-    def load_runner(self, folder: Path, manifest: dict[str, Any]) -> Runner:
+    def load_runner(self, folder: Path, manifest: EngineManifest) -> Runner:
         from dense_edge.targets.openvino.runner import OpenVinoRunner
 
         return OpenVinoRunner.from_bundle(folder, manifest)
 
 
-def _plain(v: Any) -> Any:
+def _plain(v: Any) -> str | int | float | bool | list[str]:
     if isinstance(v, (list, tuple)):
         return [str(x) for x in v]
     if hasattr(v, "get_type_name"):  # an OpenVINO element type: "bf16", "f32"

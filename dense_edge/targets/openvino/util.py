@@ -26,8 +26,10 @@ def check_device(c: Any, device: str) -> None:
 
 def compile_config(
     precision: str, hint: str, threads: int | None, streams: int | None
-) -> dict[str, Any]:
-    cfg: dict[str, Any] = {"PERFORMANCE_HINT": hint.upper()}
+) -> dict[str, str | int]:
+    """OpenVINO's compile properties: the performance hint, and the precision, threads and
+    streams when set."""
+    cfg: dict[str, str | int] = {"PERFORMANCE_HINT": hint.upper()}
     if precision in PRECISION_HINTS:
         cfg["INFERENCE_PRECISION_HINT"] = PRECISION_HINTS[precision]
     if threads:

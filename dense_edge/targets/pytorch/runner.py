@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from dense_edge.catalog import PYTORCH
-from dense_edge.targets.base import Runner
+from dense_edge.targets.base import Runner, RunnerDescription
 
 
 class PyTorchRunner(Runner):
@@ -40,7 +40,7 @@ class PyTorchRunner(Runner):
     def deactivate_impl(self) -> None:
         self.model = None
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> RunnerDescription:
         import torch
 
         return {

@@ -6,13 +6,16 @@ checking the manifest first turns that into a message that says which and how to
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from dense_edge.errors import UserError
 
+if TYPE_CHECKING:
+    from dense_edge.manifest import EngineRuntime
+
 
 def check(
-    manifest: dict[str, Any], *, trt_version: str, gpu_name: str, compute_capability: str
+    manifest: EngineRuntime, *, trt_version: str, gpu_name: str, compute_capability: str
 ) -> None:
     built = manifest.get("runtime", {}).get("version")
     built_gpu = manifest.get("gpu", {})

@@ -12,12 +12,12 @@ import json
 import shutil
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 from dense_edge.errors import UserError
 from dense_edge.progress import console, info, quiet
 from dense_edge.targets.tensorrt import availability
-from dense_edge.targets.tensorrt.dla import describe_placement, summarize_placement
+from dense_edge.targets.tensorrt.dla import Placement, describe_placement, summarize_placement
 from dense_edge.targets.tensorrt.plan import INPUT_NAME, PRECISION_RUN, BuildPlan, plan_for
 
 if TYPE_CHECKING:
@@ -136,7 +136,21 @@ def parse_onnx(network: trt.INetworkDefinition, logger: trt.ILogger, onnx: Path)
         )
 
 
-def build(plan: BuildPlan, kit: Path, *, timing_cache: Path | None) -> dict[str, Any]:
+class Built(TypedDict):
+    """What :func:`build` did: the TensorRT and GPU, and the settings the engine was built with."""
+
+    version: str  # TensorRT's
+    major: int
+    gpu: dict[str, str]  # name, compute_capability
+    strongly_typed: bool
+    flags: list[str]  # BuilderFlag names set
+    cleared_flags: list[str]
+    source_onnx: str  # the kit's ONNX it built from
+    timing_cache: str  # loaded, new or replaced
+    dla: Placement | None  # where the layers run, for a DLA build
+
+
+def build(plan: BuildPlan, kit: Path, *, timing_cache: Path | None) -> Built:
     """Build ``kit/model.engine`` from the kit's ONNX following ``plan``."""
     availability.load()  # a clear error if TensorRT is missing or only its stubs are
     import tensorrt as trt
@@ -258,7 +272,7 @@ def gpu_properties() -> dict[str, str]:
     return cuda.gpu(0)
 
 
-def dla_placement(network: trt.INetworkDefinition, config: trt.IBuilderConfig) -> dict[str, Any]:
+def dla_placement(network: trt.INetworkDefinition, config: trt.IBuilderConfig) -> Placement:
     """Which network layers the builder can run on the DLA, and which fall back to the GPU."""
     import tensorrt as trt
 

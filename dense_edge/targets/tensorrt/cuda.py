@@ -6,8 +6,6 @@ which must import nothing from dense-edge); this module turns its errors into de
 
 from __future__ import annotations
 
-from typing import Any
-
 from dense_edge.errors import MissingDependencyError
 from dense_edge.targets.tensorrt.device import Cuda, DeviceError
 
@@ -25,7 +23,7 @@ def load() -> Cuda:
     return _CUDA
 
 
-def gpu(index: int = 0) -> dict[str, Any]:
+def gpu(index: int = 0) -> dict[str, str]:
     """Name and compute capability of GPU ``index``; MissingDependencyError if there is none."""
     cuda = load()
     if cuda.device_count() <= index:

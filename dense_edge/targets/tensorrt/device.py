@@ -34,7 +34,7 @@ import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import numpy as np
 
@@ -54,6 +54,151 @@ ORT_NOTE = (
 
 class DeviceError(RuntimeError):
     """A problem on the device a user can fix; the message says how."""
+
+
+# -- the records it reads and writes (as dense_edge.records' and dense_edge.kits', restated:
+# this file imports nothing of dense-edge) -------------------------------------------------------
+class Profile(TypedDict):
+    min: list[int]
+    opt: list[int]
+    max: list[int]
+
+
+class _PlanKeys(TypedDict):
+    onnx: str
+    profile: Profile
+
+
+class Plan(_PlanKeys, total=False):
+    """The kit manifest's ``build_plan`` (``BuildPlan.to_dict``): the keys read here."""
+
+    precision: str
+    engine: str
+    dla_core: int | None
+
+
+class KitFile(TypedDict):
+    sha256: str
+    bytes: int
+
+
+class KitManifest(TypedDict, total=False):
+    """The kit's ``manifest.json``: the keys read here."""
+
+    kind: str
+    arch: str
+    classes: list[str]
+    precision: str
+    files: dict[str, KitFile]
+    build_plan: Plan
+    run: dict[str, str | None]
+
+
+class KitIdentity(TypedDict):
+    manifest_sha256: str
+    evaluation_sha256: str | None
+    model_sha256: str | None
+
+
+class EvalInfo(TypedDict, total=False):
+    """The kit's ``eval/eval.json``."""
+
+    split: str | None
+    samples: int
+    of: int | None
+    source: str | None
+    float_top1: float | None
+    batch_sizes: list[int]
+
+
+# One class the engine got fewer images right of than the float model (``class`` is a keyword).
+WorstClass = TypedDict("WorstClass", {"class": str, "images": int, "correct": int,
+                                      "float_correct": int, "top1_fraction": float,
+                                      "top1_drop_points": float})  # fmt: skip
+
+
+class Accuracy(TypedDict, total=False):
+    agreement_fraction: float
+    cosine: float
+    min_cosine: float
+    max_abs_error: float
+    mean_abs_error: float
+    top1_fraction: float
+    top5_fraction: float
+    top1_drop_points: float
+    worst_classes: list[WorstClass]
+
+
+class Latency(TypedDict):
+    batch: int
+    iterations: int
+    p50_ms: float
+    p50_ci_low_ms: float
+    p50_ci_high_ms: float
+    p90_ms: float
+    p99_ms: float | None  # None: too few samples
+    mean_ms: float
+    min_ms: float
+    max_ms: float
+    throughput_ips: float
+    clock: str
+    wall_p50_ms: float
+
+
+class DeviceEnvironment(TypedDict, total=False):
+    host: str
+    machine: str
+    gpu: str | None
+    tensorrt: str | None
+    cuda: str | None
+    jetpack: str | None
+    compute_capability: str
+    onnxruntime: str
+
+
+class EngineFields(TypedDict):
+    engine: str
+    origin: str
+    config: dict[str, int | None]  # {"dla_core": ...}; {} on ONNX Runtime
+    size_bytes: int
+    runtime: str
+    device: str | list[str]
+
+
+class KitSummary(TypedDict):
+    path: str
+    name: str
+    precision: str
+    arch: str | None
+    identity: KitIdentity
+    model_sha256: str
+    run: dict[str, str | None]
+
+
+class EngineSummary(EngineFields):
+    name: str
+    target: str
+    precision: str
+    precision_run: str
+
+
+class DeviceReport(TypedDict):
+    """``device_report.json`` (dense_edge.kits.device_report's schema)."""
+
+    schema: str
+    schema_version: int
+    created: str
+    measured_by: str
+    note: str | None
+    kit: KitSummary
+    engine: EngineSummary
+    evaluation: EvalInfo
+    accuracy: Accuracy
+    latency: dict[str, Latency]
+    cold_start_s: float
+    peak_rss_mib: float | None
+    environment: DeviceEnvironment
+    validator: str
 
 
 # -- CUDA through ctypes ------------------------------------------------------------------------
@@ -299,14 +444,14 @@ class EngineRunner:
 
 # -- metrics (as dense_edge.validate.accuracy.evaluate and dense_edge.validate.latency) -----------
 def evaluate(logits: np.ndarray, labels: np.ndarray, reference: np.ndarray,
-             classes: list[str]) -> dict[str, Any]:  # fmt: skip
+             classes: list[str]) -> Accuracy:  # fmt: skip
     ref = np.asarray(reference, np.float64).reshape(len(reference), -1)
     got = np.asarray(logits, np.float64).reshape(len(logits), -1)
     diff = np.abs(ref - got)
     norms = np.linalg.norm(ref, axis=1) * np.linalg.norm(got, axis=1)
     cos = np.where(norms > 0, (ref * got).sum(1) / np.maximum(norms, 1e-300), 1.0)
     ref_pred, pred = ref.argmax(1), got.argmax(1)
-    out: dict[str, Any] = {
+    out: Accuracy = {
         "agreement_fraction": round(float((ref_pred == pred).mean()) if len(ref) else 1.0, 6),
         "cosine": round(float(cos.mean()) if cos.size else 1.0, 8),
         "min_cosine": round(float(cos.min()) if cos.size else 1.0, 8),
@@ -316,13 +461,11 @@ def evaluate(logits: np.ndarray, labels: np.ndarray, reference: np.ndarray,
     f_top1 = float((ref_pred == labels).mean()) if len(labels) else math.nan
     c_top1 = float((pred == labels).mean()) if len(labels) else math.nan
     top5 = np.argsort(-got, axis=1)[:, :5]
-    out.update(
-        top1_fraction=round(c_top1, 6),
-        top5_fraction=round(float((top5 == labels[:, None]).any(axis=1).mean()), 6)
-        if len(labels) else math.nan,
-        top1_drop_points=round((f_top1 - c_top1) * 100, 4),
-    )  # fmt: skip
-    losses: list[dict[str, Any]] = []
+    out["top1_fraction"] = round(c_top1, 6)
+    out["top5_fraction"] = (round(float((top5 == labels[:, None]).any(axis=1).mean()), 6)
+                            if len(labels) else math.nan)  # fmt: skip
+    out["top1_drop_points"] = round((f_top1 - c_top1) * 100, 4)
+    losses: list[WorstClass] = []
     for c in range(len(classes)):
         mask = labels == c
         n, mine, theirs = (
@@ -351,7 +494,7 @@ def median_ci_ranks(n: int, level: float = 0.95) -> tuple[int, int]:
 
 
 def latency(run: Any, device_seconds: Any, clock: str, batch: int, warmup: int,
-            iterations: int) -> dict[str, Any]:  # fmt: skip
+            iterations: int) -> Latency:  # fmt: skip
     for _ in range(warmup):
         run()
     own, wall = [], []
@@ -363,15 +506,20 @@ def latency(run: Any, device_seconds: Any, clock: str, batch: int, warmup: int,
     ms = np.sort(np.asarray(own, np.float64) * 1000.0)
     p50 = float(np.percentile(ms, 50))
     lo, hi = median_ci_ranks(len(ms))
-    stats = {
-        "batch": batch, "iterations": len(ms), "p50_ms": p50, "p50_ci_low_ms": float(ms[lo]),
-        "p50_ci_high_ms": float(ms[hi]), "p90_ms": float(np.percentile(ms, 90)),
-        "p99_ms": float(np.percentile(ms, 99)) if len(ms) >= P99_MIN_SAMPLES else None,
-        "mean_ms": float(ms.mean()), "min_ms": float(ms.min()), "max_ms": float(ms.max()),
-        "throughput_ips": batch * 1000.0 / p50 if p50 > 0 else float("inf"), "clock": clock,
-        "wall_p50_ms": float(np.percentile(np.multiply(wall, 1e3), 50)),
+    p99 = float(np.percentile(ms, 99)) if len(ms) >= P99_MIN_SAMPLES else None
+    return {
+        "batch": batch, "iterations": len(ms), "p50_ms": _r4(p50),
+        "p50_ci_low_ms": _r4(float(ms[lo])), "p50_ci_high_ms": _r4(float(ms[hi])),
+        "p90_ms": _r4(float(np.percentile(ms, 90))), "p99_ms": None if p99 is None else _r4(p99),
+        "mean_ms": _r4(float(ms.mean())), "min_ms": _r4(float(ms.min())),
+        "max_ms": _r4(float(ms.max())),
+        "throughput_ips": _r4(batch * 1000.0 / p50 if p50 > 0 else float("inf")), "clock": clock,
+        "wall_p50_ms": _r4(float(np.percentile(np.multiply(wall, 1e3), 50))),
     }  # fmt: skip
-    return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in stats.items()}
+
+
+def _r4(value: float) -> float:
+    return round(value, 4)
 
 
 def batch_of(images: np.ndarray, batch: int) -> np.ndarray:
@@ -388,12 +536,12 @@ def sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def read_kit(kit: Path) -> dict[str, Any]:
+def read_kit(kit: Path) -> KitManifest:
     """The kit's manifest, after checking every listed file's sha256."""
     path = kit / "manifest.json"
     if not path.exists():
         raise DeviceError(f"{kit}: not a TensorRT build kit (no manifest.json)")
-    manifest: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    manifest: KitManifest = json.loads(path.read_text(encoding="utf-8"))
     if manifest.get("kind") != "tensorrt-kit":
         raise DeviceError(f"{path}: manifest kind is {manifest.get('kind')!r}, not a TensorRT kit")
     for name, entry in manifest.get("files", {}).items():
@@ -406,7 +554,7 @@ def read_kit(kit: Path) -> dict[str, Any]:
     return manifest
 
 
-def identity(kit: Path, manifest: dict[str, Any]) -> dict[str, Any]:
+def identity(kit: Path, manifest: KitManifest) -> KitIdentity:
     """As dense_edge.kits.seal.identity: what report merge compares with the run's seal."""
     eval_files = sorted(p for p in (kit / "eval").glob("*") if p.is_file())
     digest = hashlib.sha256()
@@ -420,12 +568,12 @@ def identity(kit: Path, manifest: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def read_eval(kit: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+def read_eval(kit: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, EvalInfo]:
     folder = kit / "eval"
     if not (folder / "eval.json").exists():
         raise DeviceError(f"{kit}: this kit carries no evaluation set (export it again from a "
                           "recipe with labelled data)")  # fmt: skip
-    info = json.loads((folder / "eval.json").read_text())
+    info: EvalInfo = json.loads((folder / "eval.json").read_text())
     arrays = [np.load(folder / n, allow_pickle=False)
               for n in ("images.npy", "labels.npy", "float_logits.npy")]  # fmt: skip
     if not len(arrays[0]) == len(arrays[1]) == len(arrays[2]) == info["samples"]:
@@ -439,9 +587,10 @@ def l4t_release(text: str) -> str | None:
     return f"R{m.group(1)}.{m.group(2)}" if m else None
 
 
-def _environment() -> dict[str, Any]:
-    env: dict[str, Any] = {"host": platform.node(), "machine": platform.machine(), "gpu": None,
-                           "tensorrt": None, "cuda": None, "jetpack": None}  # fmt: skip
+def _environment() -> DeviceEnvironment:
+    env: DeviceEnvironment = {"host": platform.node(), "machine": platform.machine(),
+                              "gpu": None, "tensorrt": None, "cuda": None,
+                              "jetpack": None}  # fmt: skip
     tegra = Path("/etc/nv_tegra_release")
     if tegra.exists():
         release = l4t_release(tegra.read_text(errors="replace"))
@@ -452,13 +601,13 @@ def _environment() -> dict[str, Any]:
 class _Run:
     """What the report needs from a runner: the call, its clock, its engine fields."""
 
-    def __init__(self, infer: Any, clock: str, device_seconds: Any, engine: dict[str, Any],
+    def __init__(self, infer: Any, clock: str, device_seconds: Any, engine: EngineFields,
                  close: Any) -> None:  # fmt: skip
         self.infer, self.clock, self.device_seconds = infer, clock, device_seconds
         self.engine, self.close = engine, close
 
 
-def _tensorrt(kit: Path, plan: dict[str, Any], rebuild: bool, env: dict[str, Any]) -> _Run:
+def _tensorrt(kit: Path, plan: Plan, rebuild: bool, env: DeviceEnvironment) -> _Run:
     engine_path = kit / plan.get("engine", "model.engine")
     if rebuild or not engine_path.exists():
         print(f"validate_kit: building {engine_path.name} with bash trtexec.sh", file=sys.stderr)
@@ -477,19 +626,23 @@ def _tensorrt(kit: Path, plan: dict[str, Any], rebuild: bool, env: dict[str, Any
     if cuda.device_count() == 0:
         raise DeviceError("no CUDA GPU is visible here")
     gpu = cuda.properties(0)
-    env.update(tensorrt=str(trt.__version__), cuda=cuda.runtime_version(), gpu=gpu["name"],
-               compute_capability=gpu["compute_capability"])  # fmt: skip
+    env["tensorrt"] = str(trt.__version__)
+    env["cuda"] = cuda.runtime_version()
+    env["gpu"] = gpu["name"]
+    env["compute_capability"] = gpu["compute_capability"]
     core = EngineRunner(trt, cuda, engine_path.read_bytes(), dla_core=plan.get("dla_core"))
     dla = plan.get("dla_core")
-    engine = {"engine": engine_path.name, "origin": origin, "config": {"dla_core": dla},
-              "size_bytes": engine_path.stat().st_size, "runtime": f"tensorrt {trt.__version__}",
-              "device": "cuda:0" if dla is None else f"DLA:{dla}"}  # fmt: skip
+    engine: EngineFields = {
+        "engine": engine_path.name, "origin": origin, "config": {"dla_core": dla},
+        "size_bytes": engine_path.stat().st_size, "runtime": f"tensorrt {trt.__version__}",
+        "device": "cuda:0" if dla is None else f"DLA:{dla}",
+    }  # fmt: skip
     return _Run(
         core.infer, CLOCK_TRT, lambda: (core.last_device_ms or 0.0) / 1000.0, engine, core.close
     )
 
 
-def _onnxruntime(kit: Path, plan: dict[str, Any], env: dict[str, Any]) -> _Run:
+def _onnxruntime(kit: Path, plan: Plan, env: DeviceEnvironment) -> _Run:
     import onnxruntime as ort
 
     model = kit / plan["onnx"]
@@ -501,15 +654,16 @@ def _onnxruntime(kit: Path, plan: dict[str, Any], env: dict[str, Any]) -> _Run:
         return np.asarray(session.run(None, {name: np.ascontiguousarray(x, np.float32)})[0],
                           np.float32)  # fmt: skip
 
-    engine = {"engine": model.name, "origin": "ONNX Runtime over the kit's ONNX (no TensorRT)",
-              "config": {}, "size_bytes": model.stat().st_size,
-              "runtime": f"onnxruntime {ort.__version__}",
-              "device": ["CPUExecutionProvider"]}  # fmt: skip
+    engine: EngineFields = {
+        "engine": model.name, "origin": "ONNX Runtime over the kit's ONNX (no TensorRT)",
+        "config": {}, "size_bytes": model.stat().st_size,
+        "runtime": f"onnxruntime {ort.__version__}", "device": ["CPUExecutionProvider"],
+    }  # fmt: skip
     return _Run(infer, "wall", None, engine, lambda: None)
 
 
 def validate(kit: Path, *, runner: str = "tensorrt", rebuild: bool = False, warmup: int = 20,
-             iterations: int = 1000) -> dict[str, Any]:  # fmt: skip
+             iterations: int = 1000) -> DeviceReport:  # fmt: skip
     """The device report for ``kit`` (not yet written)."""
     kit = Path(kit)
     manifest = read_kit(kit)
@@ -526,7 +680,7 @@ def validate(kit: Path, *, runner: str = "tensorrt", rebuild: bool = False, warm
         cold = time.perf_counter() - t0
         logits = np.concatenate([run.infer(images[i : i + profile_max])
                                  for i in range(0, len(images), profile_max)])  # fmt: skip
-        lat = {}
+        lat: dict[str, Latency] = {}
         for b in [b for b in info.get("batch_sizes", [1]) if b <= profile_max] or [1]:
             x = batch_of(images, b)
             lat[str(b)] = latency(lambda x=x: run.infer(x), run.device_seconds, run.clock, b,
@@ -565,7 +719,13 @@ def validate(kit: Path, *, runner: str = "tensorrt", rebuild: bool = False, warm
             else f"{precision} (the kit's ONNX, on ONNX Runtime)",
             **run.engine,
         },
-        "evaluation": {k: info[k] for k in ("split", "samples", "of", "source", "float_top1")},
+        "evaluation": {
+            "split": info["split"],
+            "samples": info["samples"],
+            "of": info["of"],
+            "source": info["source"],
+            "float_top1": info["float_top1"],
+        },
         "accuracy": evaluate(logits, labels, float_logits, manifest["classes"]),
         "latency": lat,
         "cold_start_s": round(cold, 4),

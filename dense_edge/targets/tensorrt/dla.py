@@ -7,10 +7,21 @@ It needs no TensorRT. A DLA engine is honest only if it says how much of it is n
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TypedDict
 
 
-def summarize_placement(rows: list[tuple[str, str, bool]]) -> dict[str, Any]:
+class Placement(TypedDict):
+    """Where a DLA build's layers run (the engine manifest's ``config.dla_placement``)."""
+
+    layers: int
+    dla_layers: int
+    gpu_fallback_layers: int
+    gpu_fallback_by_type: dict[str, int]  # layer type -> how many fall back, most first
+    gpu_fallback: list[str]  # the names of the layers that fall back
+    source: str  # how it was found
+
+
+def summarize_placement(rows: list[tuple[str, str, bool]]) -> Placement:
     """``rows``: (layer name, layer type, runs on DLA) for every network layer."""
     gpu = [(name, kind) for name, kind, on_dla in rows if not on_dla]
     by_type: dict[str, int] = {}
@@ -26,7 +37,7 @@ def summarize_placement(rows: list[tuple[str, str, bool]]) -> dict[str, Any]:
     }
 
 
-def describe_placement(placement: dict[str, Any]) -> str:
+def describe_placement(placement: Placement) -> str:
     """One line for the terminal: how many layers run on the DLA and what falls back."""
     n, gpu = placement["layers"], placement["gpu_fallback_layers"]
     line = f"tensorrt: DLA runs {n - gpu} of {n} layers"

@@ -12,11 +12,11 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, cast
 
 from dense_edge import bundle
 from dense_edge.errors import UserError
-from dense_edge.targets.base import KitFiles
+from dense_edge.targets.base import KitFiles, KitManifest
 from dense_edge.targets.tensorrt import device, layers
 from dense_edge.targets.tensorrt.compiler import make_plan, write_kit
 
@@ -112,7 +112,7 @@ logits; manifest.json holds the sha256 of every file.
 """
 
 
-def read_kit(folder: Path, *, verify: bool = False) -> dict[str, Any]:
+def read_kit(folder: Path, *, verify: bool = False) -> KitManifest:
     """A kit's manifest; with ``verify``, after checking every listed file's sha256."""
     path = folder / bundle.MANIFEST
     if not path.exists():
@@ -131,4 +131,4 @@ def read_kit(folder: Path, *, verify: bool = False) -> dict[str, Any]:
                     path=folder,
                     fix="copy the kit again (scp -r) or export it again",
                 )
-    return manifest
+    return cast(KitManifest, manifest)  # a kit's, by its kind: as the kit writer wrote it

@@ -18,17 +18,56 @@ import json
 import re
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 _ELIMINATED = re.compile(r"Eliminating concatenation (\S+)")
 _COPY = re.compile(r"Generating copy for (\S+) to (\S+) because ([^.\n]+)")
 _RETARGET = re.compile(r"Retargeting (\S+) to (\S+)")
 
 
-def parse_log(text: str) -> dict[str, Any]:
+class ConcatCopy(TypedDict):
+    tensor: str  # what is copied
+    into: str  # the Concat's output it is copied into
+    reason: str  # trtexec's words: "input is not movable", "of stomping hazard"
+
+
+class LogFindings(TypedDict):
+    """What the verbose build log says TensorRT did with the Concats."""
+
+    concats_eliminated: int
+    copies: int
+    concats_with_copies: int
+    copy_reasons: dict[str, int]
+    producers_retargeted: int
+    eliminated: list[str]  # the Concats eliminated
+    copied: list[ConcatCopy]
+
+
+class EngineLayers(TypedDict):
+    """What the engine's layer JSON holds: its layer kinds, reformats and Concats."""
+
+    layers: int
+    reformat_layers: int
+    concat_layers_left: int
+    layer_types: dict[str, int]  # layer type -> count, most first
+    reformats: list[str]
+    detailed: bool  # the JSON names layer types (--profilingVerbosity=detailed)
+
+
+class _CheckKeys(TypedDict):
+    log: LogFindings
+
+
+class LayerCheck(_CheckKeys, total=False):
+    """``device_check.py``'s result; ``engine`` when the layer JSON was there."""
+
+    engine: EngineLayers
+
+
+def parse_log(text: str) -> LogFindings:
     """Concat elimination, copies and retargeting from a trtexec ``--verbose`` build log."""
     eliminated = list(dict.fromkeys(_ELIMINATED.findall(text)))
-    copies = [{"tensor": t, "into": into, "reason": why.strip()}
+    copies: list[ConcatCopy] = [{"tensor": t, "into": into, "reason": why.strip()}
               for t, into, why in _COPY.findall(text)]  # fmt: skip
     retargeted = _RETARGET.findall(text)
     copied_into = list(dict.fromkeys(c["into"] for c in copies))
@@ -46,7 +85,7 @@ def parse_log(text: str) -> dict[str, Any]:
     }
 
 
-def parse_layers(data: dict[str, Any]) -> dict[str, Any]:
+def parse_layers(data: dict[str, Any]) -> EngineLayers:
     """Layer kinds in trtexec's ``--exportLayerInfo`` JSON (``--profilingVerbosity=detailed``)."""
     layers = data.get("Layers", [])
     kinds: dict[str, int] = {}
@@ -71,14 +110,14 @@ def parse_layers(data: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def check(log: Path, layer_info: Path | None) -> dict[str, Any]:
-    out: dict[str, Any] = {"log": parse_log(log.read_text(errors="replace"))}
+def check(log: Path, layer_info: Path | None) -> LayerCheck:
+    out: LayerCheck = {"log": parse_log(log.read_text(errors="replace"))}
     if layer_info is not None and layer_info.exists():
         out["engine"] = parse_layers(json.loads(layer_info.read_text()))
     return out
 
 
-def summary(result: dict[str, Any]) -> str:
+def summary(result: LayerCheck) -> str:
     g = result["log"]
     line = (f"Concats: {g['concats_eliminated']} eliminated, {g['concats_with_copies']} with "
             f"copies ({g['copies']} copies: {g['copy_reasons'] or 'none'}), "

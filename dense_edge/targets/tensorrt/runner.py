@@ -12,15 +12,18 @@ as trtexec's "GPU Compute Time").
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from dense_edge.errors import UserError
-from dense_edge.targets.base import Runner, TimedCall
+from dense_edge.targets.base import Runner, RunnerDescription, TimedCall
 from dense_edge.targets.tensorrt import availability, compat
 from dense_edge.targets.tensorrt import cuda as cudart
 from dense_edge.targets.tensorrt.device import ALIGNMENT, DeviceError, EngineRunner, chunks
+
+if TYPE_CHECKING:
+    from dense_edge.manifest import EngineManifest, EngineRuntime
 
 __all__ = ["ALIGNMENT", "TensorRTRunner", "chunks", "is_aligned"]
 
@@ -37,16 +40,16 @@ class TensorRTRunner(Runner):
     thread_safe = False  # an execution context runs one inference at a time
 
     def __init__(
-        self, engine: str | Path, manifest: dict[str, Any] | None = None, *, device: int = 0
+        self, engine: str | Path, manifest: EngineRuntime | None = None, *, device: int = 0
     ) -> None:
         super().__init__()
         self.engine_path = Path(engine)
-        self.manifest = manifest or {}
+        self.manifest: EngineRuntime = manifest or {}
         self.device_index = device
         self.core: EngineRunner | None = None
 
     @classmethod
-    def from_bundle(cls, folder: Path, manifest: dict[str, Any]) -> TensorRTRunner:
+    def from_bundle(cls, folder: Path, manifest: EngineManifest) -> TensorRTRunner:
         return cls(folder / "model.engine", manifest)
 
     @property
@@ -100,7 +103,7 @@ class TensorRTRunner(Runner):
         return TimedCall(run=lambda: self.infer_impl(x), clock="TensorRT GPU compute (CUDA events)",
                          engine_seconds=lambda: (self.last_device_ms or 0.0) / 1000.0)  # fmt: skip
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> RunnerDescription:
         import tensorrt as trt
 
         return {

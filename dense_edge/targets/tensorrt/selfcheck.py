@@ -16,10 +16,13 @@ from __future__ import annotations
 import platform
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from dense_edge.errors import UserError
-from dense_edge.targets.base import KitRun, Runner
+from dense_edge.targets.base import KitEngine, KitManifest, KitRun, Runner
+
+if TYPE_CHECKING:
+    from dense_edge.manifest import EngineRuntime
 
 RUNNERS = ("tensorrt", "onnxruntime")
 NV_TEGRA_RELEASE = Path("/etc/nv_tegra_release")
@@ -35,9 +38,9 @@ def l4t_release(text: str) -> str | None:
     return f"R{m.group(1)}.{m.group(2)}" if m else None
 
 
-def device_environment(runner: str) -> dict[str, Any]:
+def device_environment(runner: str) -> dict[str, str | None]:
     """Host, GPU and the versions that decide what an engine is, as far as this machine says."""
-    env: dict[str, Any] = {"host": platform.node(), "machine": platform.machine()}
+    env: dict[str, str | None] = {"host": platform.node(), "machine": platform.machine()}
     env.update(gpu=None, tensorrt=None, cuda=None, jetpack=None)
     if NV_TEGRA_RELEASE.exists():
         release = l4t_release(NV_TEGRA_RELEASE.read_text(errors="replace"))
@@ -60,8 +63,8 @@ def device_environment(runner: str) -> dict[str, Any]:
 
 
 def _tensorrt_runner(
-    kit: Path, manifest: dict[str, Any], *, rebuild: bool
-) -> tuple[Runner, dict[str, Any]]:
+    kit: Path, manifest: KitManifest, *, rebuild: bool
+) -> tuple[Runner, KitEngine]:
     from dense_edge.progress import info
     from dense_edge.targets.tensorrt.compiler import build
     from dense_edge.targets.tensorrt.plan import PRECISION_RUN, BuildPlan
@@ -69,8 +72,8 @@ def _tensorrt_runner(
 
     plan = BuildPlan.from_dict(manifest["build_plan"])
     engine = kit / plan.engine
-    config: dict[str, Any] = {"dla_core": plan.dla_core}
-    runtime_manifest: dict[str, Any] = {"config": config, "precision": plan.precision}
+    config: dict[str, object] = {"dla_core": plan.dla_core}
+    runtime_manifest: EngineRuntime = {"config": config, "precision": plan.precision}
     runtime_manifest["precision_run"] = PRECISION_RUN[plan.precision]
     if rebuild or not engine.exists():
         info(f"kit: building {engine} with TensorRT")
@@ -83,21 +86,25 @@ def _tensorrt_runner(
         origin = "built by dense-edge kit validate"
     else:
         origin = f"{plan.engine} found in the kit (trtexec.sh or an earlier run)"
-    described = {"engine": plan.engine, "origin": origin, "config": config,
-                 "size_bytes": engine.stat().st_size if engine.exists() else 0}  # fmt: skip
+    described: KitEngine = {
+        "engine": plan.engine, "origin": origin, "config": config,
+        "size_bytes": engine.stat().st_size if engine.exists() else 0,
+    }  # fmt: skip
     return TensorRTRunner(engine, runtime_manifest), described
 
 
-def _onnxruntime_runner(kit: Path, manifest: dict[str, Any]) -> tuple[Runner, dict[str, Any]]:
+def _onnxruntime_runner(kit: Path, manifest: KitManifest) -> tuple[Runner, KitEngine]:
     from dense_edge.targets.onnxruntime.runner import OnnxRuntimeRunner
 
     model = kit / manifest["build_plan"]["onnx"]
-    described = {"engine": model.name, "origin": "ONNX Runtime over the kit's ONNX (no TensorRT)",
-                 "config": {}, "size_bytes": model.stat().st_size}  # fmt: skip
+    described: KitEngine = {
+        "engine": model.name, "origin": "ONNX Runtime over the kit's ONNX (no TensorRT)",
+        "config": {}, "size_bytes": model.stat().st_size,
+    }  # fmt: skip
     return OnnxRuntimeRunner(model), described
 
 
-def kit_run(kit: Path, manifest: dict[str, Any], *, runner: str, rebuild: bool) -> KitRun:
+def kit_run(kit: Path, manifest: KitManifest, *, runner: str, rebuild: bool) -> KitRun:
     """The runner ``kit validate`` times and the device report's engine fields for it."""
     if runner not in RUNNERS:
         raise UserError(f"unknown runner {runner!r}", fix=f"choose one of {', '.join(RUNNERS)}")

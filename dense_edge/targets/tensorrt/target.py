@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from dense_edge import catalog
 from dense_edge.errors import MissingDependencyError
 from dense_edge.targets.base import (
     Compiled,
     KitFiles,
+    KitManifest,
     KitRun,
     Runner,
     Target,
@@ -18,6 +19,7 @@ from dense_edge.targets.base import (
 from dense_edge.targets.tensorrt import availability
 
 if TYPE_CHECKING:
+    from dense_edge.manifest import EngineManifest
     from dense_edge.recipe.schema import TargetSection
 
 NAME = catalog.TENSORRT.name
@@ -61,7 +63,7 @@ class TensorRTTarget(Target, declared=catalog.TENSORRT):
                                 timing_cache=cache_dir / f"{NAME}.timing.cache")  # fmt: skip
         return Compiled(fields.pop("files"), fields)
 
-    def load_runner(self, folder: Path, manifest: dict[str, Any]) -> Runner:
+    def load_runner(self, folder: Path, manifest: EngineManifest) -> Runner:
         from dense_edge.targets.tensorrt.runner import TensorRTRunner
 
         return TensorRTRunner.from_bundle(folder, manifest)
@@ -91,12 +93,12 @@ class TensorRTTarget(Target, declared=catalog.TENSORRT):
 
         return kit.write(folder, source, float_onnx, precision, input_shape, settings)
 
-    def read_kit(self, folder: Path, *, verify: bool) -> dict[str, Any]:
+    def read_kit(self, folder: Path, *, verify: bool) -> KitManifest:
         from dense_edge.targets.tensorrt import kit
 
         return kit.read_kit(folder, verify=verify)
 
-    def kit_run(self, kit: Path, manifest: dict[str, Any], *, runner: str, rebuild: bool) -> KitRun:
+    def kit_run(self, kit: Path, manifest: KitManifest, *, runner: str, rebuild: bool) -> KitRun:
         from dense_edge.targets.tensorrt import selfcheck
 
         return selfcheck.kit_run(kit, manifest, runner=runner, rebuild=rebuild)
