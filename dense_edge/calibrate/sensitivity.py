@@ -90,7 +90,8 @@ def search(
 
     now = measure(set())
     result = SearchResult([], budget.met(now), float_top1)
-    result.steps.append({"float_layers": 0, **_scores(now)})
+    start = _scores(now)  # every layer in int8
+    result.steps.append({"float_layers": 0, "top1": start["top1"], "agreement": start["agreement"]})
     if result.met:
         return result
     layers = [node_name(n) for n in Graph(model).weighted_nodes()]

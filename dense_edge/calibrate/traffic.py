@@ -423,8 +423,8 @@ def explain_lines(plan: TrafficPlan, top: int = 8) -> list[str]:
             f"  {layout:>11} layout ({mark}): {row['total_bytes_per_image'] / mb:.3f} MB, "
             f"{row['kernels']} kernels, copies {row['concat_copy_bytes'] / mb:.3f} MB"
         )
-    for prec, row in plan["by_precision"].items():
-        lines.append(f"  {prec:>5}: {row['tensors']:4d} tensors, {row['bytes'] / mb:.3f} MB")
+    for prec, counts in plan["by_precision"].items():
+        lines.append(f"  {prec:>5}: {counts['tensors']:4d} tensors, {counts['bytes'] / mb:.3f} MB")
     lines.append(f"largest {top} tensors (precision, bytes written + read):")
     for t in plan["tensors"][:top]:
         lines.append(

@@ -313,7 +313,7 @@ def _check_class_names(classes: list[str] | None, loaded: dict[str, Any], weight
     )
 
 
-def _base_manifest(recipe: Recipe, classes: list[str], preprocess: Any) -> ModelManifest:
+def _base_manifest(recipe: Recipe, classes: list[str], preprocess: Any) -> TrainedManifest:
     config = get_config(recipe.model.arch)
     manifest = new_manifest(
         "model",
@@ -329,7 +329,7 @@ def _base_manifest(recipe: Recipe, classes: list[str], preprocess: Any) -> Model
         seed=recipe.seed,
         source={"recipe": recipe.name, "data": recipe.data.source, "weights": None},
     )
-    return cast(ModelManifest, manifest)  # new_manifest stamps the keys passed here
+    return cast(TrainedManifest, manifest)  # new_manifest stamps the keys passed here
 
 
 def _commit_model(stage: Stage, model: Any, manifest: TrainedManifest) -> TrainedManifest:
