@@ -27,6 +27,7 @@ from dense_edge.catalog import (
     PROFILE_TENSORRT,
     FloatParts,
     NncfProfileName,
+    Precision,
     ProfileName,
     QdqProfileName,
 )
@@ -43,8 +44,7 @@ if TYPE_CHECKING:
 
 Method = Literal["minmax", "percentile", "entropy", "mse"]
 Preset = Literal["performance", "mixed"]
-Target = str  # a registered target's name (dense_edge.targets.registry.names())
-Precision = Literal["fp32", "fp16", "bf16", "int8"]
+TargetName = str  # a registered target's name (dense_edge.targets.registry.names())
 
 __all__ = ["build_engine", "check", "collect_statistics", "load_runner", "prepare", "quantize"]
 
@@ -163,7 +163,7 @@ def check(model: onnx.ModelProto | str | Path, profile: ProfileName) -> CheckRep
 def build_engine(
     model: str | Path,
     *,
-    target: Target,
+    target: TargetName,
     precision: Precision,
     out_dir: str | Path,
 ) -> Path:
@@ -180,7 +180,7 @@ def load_runner(folder: str | Path) -> Runner:
     return registry_load_runner(folder)
 
 
-def _compile_bundle(source: Path, target: Target, precision: str, out_dir: Path) -> Path:
+def _compile_bundle(source: Path, target: TargetName, precision: str, out_dir: Path) -> Path:
     """The one place the API builds an engine: the compile stage's own ``build_bundle``, without
     a run folder; the target's default settings apply."""
     from dense_edge.compile.stage import build_bundle

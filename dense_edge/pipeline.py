@@ -47,7 +47,6 @@ class EngineCheck:
     top1: float | None
     agreement: float | None
     p50_ms: float | None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def row(self) -> list[Any]:
         return [

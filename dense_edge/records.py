@@ -313,3 +313,171 @@ class Report(TypedDict):
     verdict: Verdict
     verdict_reasons: list[str]
     passed: bool
+
+
+# -- the training block of RUN/model/manifest.json (written by the train stage) ----------------
+
+
+class ThreadPools(TypedDict):
+    """``training.threads``: torch's CPU thread pools in one training process, and why."""
+
+    intra_op: int
+    inter_op: int
+    chosen_by: str  # "train.threads", or "auto: ..." with how
+    usable_cpus: int
+    machine_cpus: int
+    load_1min: float | None
+    processes_per_node: int
+
+
+class BatchInputs(TypedDict):
+    """``training.inputs``: how the training batches were read."""
+
+    path: str  # "in memory" or "DataLoader"
+    workers: int
+    prefetch_batches_per_worker: int
+    pin_memory: bool
+    random_resized_crop: bool
+
+
+class TrainingRecord(TypedDict):
+    """``training`` in a trained model's manifest (absent from imported weights')."""
+
+    epochs: int
+    wall_seconds: float
+    device: str
+    world_size: int
+    amp: bool
+    threads: ThreadPools
+    inputs: BatchInputs | None  # None only if training never started
+    history: list[dict[str, float]]  # one row per epoch: epoch, losses, top-1s, seconds
+    config: dict[str, object]  # the recipe's train section as JSON
+
+
+# -- what some profiles add to RUN/int8/<profile>/calibration.json, and plan.json -------------
+
+
+class RulesRecord(TypedDict, total=False):
+    """``rules``: the Q/DQ layout as the calibration record states it (the explicit keys only
+    for explicit-quantisation profiles)."""
+
+    activation: str  # required
+    weights: str  # required
+    bias: str  # required
+    concat: str  # required
+    float: str
+    pools: str
+    global_pool_input: str
+    gemm_float_below_outputs: int
+
+
+class ConcatCopies(TypedDict):
+    bytes_per_image: int  # Concat inputs copied because they feed several Concats
+    kernels: int  # the copy kernels
+
+
+class EngineTraffic(TypedDict):
+    """plan.json's ``fp16_engine``: the estimate for the FP16 engine of the float model."""
+
+    total_bytes_per_image: int
+    weight_bytes: int
+    kernels: int
+    concat_copies: ConcatCopies
+
+
+class UncopiedTraffic(TypedDict):
+    total_bytes_per_image: int
+    kernels: int
+
+
+class LayoutTraffic(TypedDict):
+    """One concatenation layout's estimate in plan.json's ``layouts``."""
+
+    exported: bool  # the model's own layout
+    total_bytes_per_image: int
+    kernels: int
+    concat_copy_bytes: int
+    concat_copy_kernels: int
+
+
+class TensorTrafficRecord(TypedDict):
+    """One tensor in plan.json's ``tensors`` (bytes per image)."""
+
+    tensor: str
+    precision: str  # how it is stored: int8, fp16, fp32
+    elements: int
+    written_bytes: int
+    read_bytes: int
+    readers: int
+    concat_copies: int
+
+
+class _TrafficPlanKeys(TypedDict):
+    what: str
+    estimate: bool
+    assumptions: list[str]
+    model_of_tensorrt: str
+    total_bytes_per_image: int
+    weight_bytes: int
+    kernels: int
+    by_precision: dict[str, dict[str, int]]  # precision -> {"tensors", "bytes"}
+    fp16_engine: EngineTraffic
+    ratio_to_fp16_engine: float | None
+    tensors: list[TensorTrafficRecord]  # largest first
+
+
+class TrafficPlan(_TrafficPlanKeys, total=False):
+    """``RUN/int8/<profile>/plan.json`` (the profiles that write a plan): the estimated bytes
+    the TensorRT engine moves per image. Plans written before the Concat-copy and layout
+    estimates existed lack those keys."""
+
+    concat_copies: ConcatCopies
+    without_concat_copies: UncopiedTraffic
+    layouts: dict[str, LayoutTraffic]  # {} when the model's layout is not recognised
+
+
+class TrafficSummary(TypedDict):
+    """``traffic``: plan.json's totals (the profiles that write a plan)."""
+
+    total_bytes_per_image: int
+    fp16_engine: EngineTraffic
+    ratio_to_fp16_engine: float | None
+    by_precision: dict[str, dict[str, int]]
+
+
+class ActivationRange(TypedDict):
+    """One quantised tensor's range in ``ranges``."""
+
+    lo: float
+    hi: float
+    scale: float
+    zero_point: int
+
+
+class CheckViolation(TypedDict):
+    rule: str
+    node: str
+    message: str
+
+
+class CheckRecord(TypedDict):
+    """``check``: the profile's checker on the written model."""
+
+    profile: str
+    model: str
+    ok: bool
+    violations: list[CheckViolation]
+    quantized_layers: int
+    float_layers: list[str]
+    notes: list[str]
+
+
+class FullCalibrationRecord(CalibrationRecord, total=False):
+    """The calibration record with the keys only some profiles write: the Q/DQ profiles' layout
+    (``rules``, ``ranges``, ``check``), plan.json's totals and, with ``--debug``, ``layers``."""
+
+    rules: RulesRecord  # Q/DQ profiles
+    traffic: TrafficSummary  # the profiles that write plan.json
+    ranges: dict[str, ActivationRange]  # Q/DQ profiles
+    check: CheckRecord  # Q/DQ profiles
+    layers: list[dict[str, object]]  # with --debug: the layers whose int8 output differs most

@@ -33,6 +33,7 @@ from dense_edge.calibrate.nncf_openvino import IR_SUFFIX
 from dense_edge.calibrate.rules import Rules, profile_named, rules_for
 from dense_edge.catalog import PROFILE_OPENVINO
 from dense_edge.errors import UserError
+from dense_edge.records import CheckRecord
 
 INT8, UINT8, INT32 = TensorProto.INT8, TensorProto.UINT8, TensorProto.INT32
 FLOATS = (TensorProto.FLOAT, TensorProto.FLOAT16, TensorProto.BFLOAT16)
@@ -61,12 +62,14 @@ class CheckReport:
     def add(self, rule: str, node: str, message: str) -> None:
         self.violations.append(Violation(rule, node, message))
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> CheckRecord:
         return {
             "profile": self.profile,
             "model": self.model,
             "ok": self.ok,
-            "violations": [v.__dict__ for v in self.violations],
+            "violations": [
+                {"rule": v.rule, "node": v.node, "message": v.message} for v in self.violations
+            ],
             "quantized_layers": len(self.quantized_layers),
             "float_layers": self.float_layers,
             "notes": self.notes,

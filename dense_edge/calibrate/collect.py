@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 import onnx
@@ -149,6 +149,21 @@ def _rss_mib() -> float:
     return float(psutil.Process().memory_info().rss) / 2**20
 
 
+class _CacheKeys(TypedDict):
+    bins: int
+    tensors: list[str]  # the .npz's arrays are named by index in this list
+    samples: int
+
+
+class CacheMeta(_CacheKeys, total=False):
+    """``RUN/int8/stats/<key>.json``: what the cached statistics beside it (``<key>.npz``) are
+    (a cache written by an older version may lack the optional keys)."""
+
+    key: str
+    seconds: float
+    peak_rss_mib: float
+
+
 def save(stats: Statistics, cache_dir: Path) -> None:
     ensure_dir(cache_dir)
     arrays: dict[str, np.ndarray] = {}
@@ -158,24 +173,22 @@ def save(stats: Statistics, cache_dir: Path) -> None:
             arrays[f"{i}.{part}"] = arr
     with atomic_path(cache_dir / f"{stats.key}.npz") as tmp, open(tmp, "wb") as fh:
         np.savez_compressed(fh, **arrays)  # type: ignore[arg-type]
-    write_json(
-        cache_dir / f"{stats.key}.json",
-        {
-            "key": stats.key,
-            "bins": stats.bins,
-            "samples": stats.samples,
-            "tensors": names,
-            "seconds": round(stats.seconds, 2),
-            "peak_rss_mib": round(stats.peak_rss_mib or 0, 1),
-        },
-    )
+    meta: CacheMeta = {
+        "key": stats.key,
+        "bins": stats.bins,
+        "samples": stats.samples,
+        "tensors": names,
+        "seconds": round(stats.seconds, 2),
+        "peak_rss_mib": round(stats.peak_rss_mib or 0, 1),
+    }
+    write_json(cache_dir / f"{stats.key}.json", meta)
 
 
 def load_cached(cache_dir: Path, key: str, bins: int) -> Statistics | None:
     meta_path, data_path = cache_dir / f"{key}.json", cache_dir / f"{key}.npz"
     if not (meta_path.exists() and data_path.exists()):
         return None
-    meta: dict[str, Any] = read_json(meta_path)
+    meta: CacheMeta = read_json(meta_path)
     if meta.get("bins") != bins:
         return None
     with np.load(data_path) as data:

@@ -21,6 +21,7 @@ from dense_edge import ovcore
 from dense_edge.accuracy import correct
 from dense_edge.errors import MissingDependencyError, UserError
 from dense_edge.progress import Bar, bar, info
+from dense_edge.records import FullCalibrationRecord
 
 if TYPE_CHECKING:
     from dense_edge.calibrate.job import CalibrationJob
@@ -190,7 +191,9 @@ def write(
     return quantized, floating
 
 
-def build(job: CalibrationJob, target: Path, record: dict[str, Any]) -> dict[str, Any]:
+def build(
+    job: CalibrationJob, target: Path, record: FullCalibrationRecord
+) -> FullCalibrationRecord:
     """The calibrate stage's ``openvino`` profile: NNCF on the calibration images, IR at
     ``target``; its calibration record, ``record`` (the fields every profile writes) completed."""
     from dense_edge.calibrate.accuracy import openvino_accuracy

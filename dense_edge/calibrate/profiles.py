@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Final, TypedDict
 
 from dense_edge.calibrate.nncf_openvino import IR_SUFFIX as IR_SUFFIX
 from dense_edge.calibrate.rules import Rules, profile_named, rules_for
@@ -30,6 +30,7 @@ from dense_edge.catalog import (
     PROFILES,
     ProfileName,
 )
+from dense_edge.records import FullCalibrationRecord
 
 if TYPE_CHECKING:
     from dense_edge.calibrate.job import CalibrationJob
@@ -44,6 +45,13 @@ __all__ = ["IR_SUFFIX", "ONNXRUNTIME", "OPENVINO", "PLAN_FILE", "PROFILES", "TEN
            "NncfProfile", "Profile", "QdqProfile", "get"]  # fmt: skip
 
 
+class ProfileInputs(TypedDict):
+    """The recipe settings only some profiles depend on (None where a profile ignores one)."""
+
+    float_parts: str | None  # calibration.float_parts
+    preset: str | None  # calibration.nncf_preset
+
+
 class Profile(ABC):
     """One calibration profile: how the calibrate stage writes its int8 model."""
 
@@ -51,7 +59,7 @@ class Profile(ABC):
     model_file: str = "model.onnx"  # the int8 model's name in RUN/int8/<profile>/
     writes_plan: bool = False  # writes plan.json, the precision and traffic plan --explain prints
 
-    def stage_inputs(self, c: CalibrationSection) -> dict[str, Any]:
+    def stage_inputs(self, c: CalibrationSection) -> ProfileInputs:
         """The profile-specific recipe settings the stage's currency depends on."""
         return {"float_parts": None, "preset": None}
 
@@ -62,7 +70,7 @@ class Profile(ABC):
     def percentile(self, c: CalibrationSection) -> float | None:
         return c.percentile if c.method == "percentile" else None
 
-    def base_record(self, job: CalibrationJob) -> dict[str, Any]:
+    def base_record(self, job: CalibrationJob) -> FullCalibrationRecord:
         """The calibration record's fields every profile writes."""
         c = job.config
         return {
@@ -74,7 +82,7 @@ class Profile(ABC):
         }
 
     @abstractmethod
-    def build(self, job: CalibrationJob, target: Path) -> dict[str, Any]:
+    def build(self, job: CalibrationJob, target: Path) -> FullCalibrationRecord:
         """Write the int8 model to ``target``; return its calibration record."""
 
 
@@ -91,10 +99,10 @@ class QdqProfile(Profile):
     def rules(self, float_dtype: str = "fp16") -> Rules:
         return rules_for(self.name, float_dtype=float_dtype)
 
-    def stage_inputs(self, c: CalibrationSection) -> dict[str, Any]:
+    def stage_inputs(self, c: CalibrationSection) -> ProfileInputs:
         return {"float_parts": c.float_parts if self.float_parts_matter else None, "preset": None}
 
-    def build(self, job: CalibrationJob, target: Path) -> dict[str, Any]:
+    def build(self, job: CalibrationJob, target: Path) -> FullCalibrationRecord:
         from dense_edge.calibrate.qdq_profile import build
 
         plan_file = target.parent / PLAN_FILE if self.writes_plan else None
@@ -110,7 +118,7 @@ class NncfProfile(Profile):
     def __init__(self, name: ProfileName):
         self.name = name
 
-    def stage_inputs(self, c: CalibrationSection) -> dict[str, Any]:
+    def stage_inputs(self, c: CalibrationSection) -> ProfileInputs:
         return {"float_parts": None, "preset": c.nncf_preset}
 
     def method(self, c: CalibrationSection) -> str:
@@ -123,7 +131,7 @@ class NncfProfile(Profile):
     def percentile(self, c: CalibrationSection) -> float | None:
         return None
 
-    def build(self, job: CalibrationJob, target: Path) -> dict[str, Any]:
+    def build(self, job: CalibrationJob, target: Path) -> FullCalibrationRecord:
         from dense_edge.calibrate.nncf_openvino import build
 
         return build(job, target, self.base_record(job))

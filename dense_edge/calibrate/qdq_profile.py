@@ -18,18 +18,17 @@ from dense_edge.calibrate.rules import Rules
 from dense_edge.errors import UserError
 from dense_edge.fileio import atomic_path, write_json
 from dense_edge.progress import info
-
-TRAFFIC_SUMMARY = ("total_bytes_per_image", "fp16_engine", "ratio_to_fp16_engine", "by_precision")
+from dense_edge.records import FullCalibrationRecord
 
 
 def build(
     job: CalibrationJob,
     rules: Rules,
     target: Path,
-    record: dict[str, Any],
+    record: FullCalibrationRecord,
     *,
     plan_file: Path | None = None,
-) -> dict[str, Any]:
+) -> FullCalibrationRecord:
     """Write the int8 model of the profile ``rules`` describe to ``target``; return its
     calibration record, ``record`` (the fields every profile writes) completed. With
     ``plan_file``, the precision and traffic plan is written there too."""
@@ -59,7 +58,12 @@ def build(
 
         traffic = plan_record(qmodel, model)
         write_json(plan_file, traffic)
-        record["traffic"] = {k: traffic[k] for k in TRAFFIC_SUMMARY}
+        record["traffic"] = {  # plan.json's totals
+            "total_bytes_per_image": traffic["total_bytes_per_image"],
+            "fp16_engine": traffic["fp16_engine"],
+            "ratio_to_fp16_engine": traffic["ratio_to_fp16_engine"],
+            "by_precision": traffic["by_precision"],
+        }
     record["ranges"] = {
         t: {
             "lo": round(r.lo, 6),

@@ -50,7 +50,6 @@ each other. The ``openvino`` profile has no rules of ours: NNCF places its own q
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from dense_edge.catalog import (
     FLOAT_PARTS,
@@ -61,6 +60,7 @@ from dense_edge.catalog import (
     ProfileName,
 )
 from dense_edge.errors import UserError
+from dense_edge.records import RulesRecord
 
 FLOAT_CHOICES: tuple[FloatParts, ...] = FLOAT_PARTS
 
@@ -98,9 +98,9 @@ class Rules:
             return {}
         return {"concat": self.concat, "float_parts": self.float_dtype}
 
-    def record(self) -> dict[str, Any]:
+    def record(self) -> RulesRecord:
         """The rules as the calibration record states them."""
-        out: dict[str, Any] = {
+        out: RulesRecord = {
             "activation": self.activation,
             "weights": "int8 symmetric per output channel",
             "bias": self.bias,

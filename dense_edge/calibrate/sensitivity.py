@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 import onnx
@@ -28,13 +28,37 @@ from dense_edge.calibrate.rules import Rules
 from dense_edge.progress import bar
 
 
+class _Scores(TypedDict):
+    top1: float
+    agreement: float  # with the float model's predictions
+
+
+class _SearchStepKeys(_Scores):
+    float_layers: int
+
+
+class SearchStep(_SearchStepKeys, total=False):
+    """One step of the search: the model with ``float_layers`` layers in float and how it
+    scored; ``added`` names the layer this step put in float (absent from the all-int8 start)."""
+
+    added: str
+
+
+class LayerSensitivity(TypedDict):
+    """What keeping one layer alone in float gains over the all-int8 model."""
+
+    layer: str
+    agreement_gain: float
+    top1_gain_points: float
+
+
 @dataclass
 class SearchResult:
     exclude: list[str]
     met: bool
     float_top1: float
-    steps: list[dict[str, Any]] = field(default_factory=list)
-    sensitivity: list[dict[str, Any]] = field(default_factory=list)
+    steps: list[SearchStep] = field(default_factory=list)
+    sensitivity: list[LayerSensitivity] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -66,7 +90,8 @@ def search(
 
     now = measure(set())
     result = SearchResult([], budget.met(now), float_top1)
-    result.steps.append({"float_layers": 0, **_scores(now)})
+    start = _scores(now)  # every layer in int8
+    result.steps.append({"float_layers": 0, "top1": start["top1"], "agreement": start["agreement"]})
     if result.met:
         return result
     layers = [node_name(n) for n in Graph(model).weighted_nodes()]
@@ -98,5 +123,5 @@ def _top1(c: Top1Comparison) -> float:
     return c.top1
 
 
-def _scores(c: Top1Comparison) -> dict[str, float]:
+def _scores(c: Top1Comparison) -> _Scores:
     return {"top1": round(_top1(c), 5), "agreement": round(c.agreement, 5)}

@@ -26,6 +26,7 @@ from dense_edge.fileio import read_json, write_json
 from dense_edge.preprocess import Preprocess
 from dense_edge.progress import info
 from dense_edge.recipe import Recipe
+from dense_edge.records import FullCalibrationRecord
 from dense_edge.rundir import RunDir
 from dense_edge.stages import Stage, upstream
 
@@ -38,7 +39,7 @@ class ProfileResult:
     profile: str
     path: Path
     reused: bool
-    record: dict[str, Any]
+    record: FullCalibrationRecord
 
 
 def model_file(run: RunDir, profile: str) -> Path:

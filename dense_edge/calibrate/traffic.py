@@ -44,13 +44,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import onnx
 from onnx import TensorProto
 
 from dense_edge.calibrate.graph import Graph, node_name
+from dense_edge.records import LayoutTraffic, TensorTrafficRecord, TrafficPlan
 
 VIEWS = ("Flatten", "Reshape", "Squeeze", "Unsqueeze", "Identity")
 POINTWISE = ("Relu", "BatchNormalization", "Add", "Mul", "Sub", "Div", "Sigmoid", "Clip", "Cast")
@@ -91,7 +91,7 @@ class TensorTraffic:
     def total(self) -> int:
         return self.written + self.read
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> TensorTrafficRecord:
         return {
             "tensor": self.tensor,
             "precision": self.precision,
@@ -352,7 +352,7 @@ def _value_info(model: onnx.ModelProto) -> dict[str, tuple[str, list[int | None]
 # -- the plan written next to the model ---------------------------------------------------------
 
 
-def plan_record(qmodel: onnx.ModelProto, float_model: onnx.ModelProto) -> dict[str, Any]:
+def plan_record(qmodel: onnx.ModelProto, float_model: onnx.ModelProto) -> TrafficPlan:
     """``plan.json``: per tensor precision and bytes, totals, and the FP16-engine estimate."""
     ours = estimate(qmodel)
     fp16 = estimate(float_model, as_fp16=True)
@@ -383,7 +383,7 @@ def plan_record(qmodel: onnx.ModelProto, float_model: onnx.ModelProto) -> dict[s
     }
 
 
-def layouts_record(qmodel: onnx.ModelProto) -> dict[str, Any]:
+def layouts_record(qmodel: onnx.ModelProto) -> dict[str, LayoutTraffic]:
     """The int8 engine's estimate in both concatenation layouts: the model's own and the other
     one, rewritten from it (:func:`dense_edge.calibrate.layout.relayout`)."""
     from dense_edge.calibrate.layout import LAYOUTS, detect, relayout
@@ -391,7 +391,7 @@ def layouts_record(qmodel: onnx.ModelProto) -> dict[str, Any]:
     own = detect(qmodel)
     if own is None:
         return {}
-    out: dict[str, Any] = {}
+    out: dict[str, LayoutTraffic] = {}
     for layout in LAYOUTS:
         model = qmodel if layout == own else relayout(qmodel, layout)
         t = estimate(model)
@@ -405,7 +405,7 @@ def layouts_record(qmodel: onnx.ModelProto) -> dict[str, Any]:
     return out
 
 
-def explain_lines(plan: dict[str, Any], top: int = 8) -> list[str]:
+def explain_lines(plan: TrafficPlan, top: int = 8) -> list[str]:
     """A few lines for ``calibrate --explain``."""
     mb = 1e6
     copies = plan.get("concat_copies", {"bytes_per_image": 0, "kernels": 0})
@@ -423,8 +423,8 @@ def explain_lines(plan: dict[str, Any], top: int = 8) -> list[str]:
             f"  {layout:>11} layout ({mark}): {row['total_bytes_per_image'] / mb:.3f} MB, "
             f"{row['kernels']} kernels, copies {row['concat_copy_bytes'] / mb:.3f} MB"
         )
-    for prec, row in plan["by_precision"].items():
-        lines.append(f"  {prec:>5}: {row['tensors']:4d} tensors, {row['bytes'] / mb:.3f} MB")
+    for prec, counts in plan["by_precision"].items():
+        lines.append(f"  {prec:>5}: {counts['tensors']:4d} tensors, {counts['bytes'] / mb:.3f} MB")
     lines.append(f"largest {top} tensors (precision, bytes written + read):")
     for t in plan["tensors"][:top]:
         lines.append(

@@ -75,7 +75,8 @@ def target_options(f: Callable[..., Any]) -> Callable[..., Any]:
 
 def load(recipe_path: Path | None, sets: tuple[str, ...], **flags: Any) -> Recipe:
     """Recipe file, then named flags (``model.arch`` -> value), then ``--set`` items."""
-    overrides: dict[str, Any] = {k: v for k, v in flags.items() if v is not None}
+    # what the user typed, checked when the recipe is validated
+    overrides: dict[str, object] = {k: v for k, v in flags.items() if v is not None}
     labels: dict[str, str] = {}
     ctx = click.get_current_context(silent=True)
     root = ctx.meta.get(_DATA_ROOT) if ctx is not None else None

@@ -11,13 +11,19 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from dense_edge import bundle
 from dense_edge.calibrate.profiles import IR_SUFFIX
 from dense_edge.errors import UserError
 from dense_edge.fileio import read_json, sha256_file, write_json
-from dense_edge.manifest import StageStamp, library_versions, model_fields, new_manifest
+from dense_edge.manifest import (
+    EngineManifest,
+    StageStamp,
+    library_versions,
+    model_fields,
+    new_manifest,
+)
 from dense_edge.progress import info
 from dense_edge.recipe import Recipe
 from dense_edge.recipe.schema import TargetSection
@@ -32,7 +38,7 @@ class EngineResult:
     target: str
     precision: str
     path: Path
-    manifest: dict[str, Any]
+    manifest: EngineManifest
     reused: bool
     seconds: float = 0.0
 
@@ -118,7 +124,7 @@ def build_bundle(
     cache_dir: Path,
     source_name: str,
     stage_record: StageStamp | None = None,
-) -> dict[str, Any]:
+) -> EngineManifest:
     """Compile ``source`` with target ``t`` into the folder ``tmp``: the engine, its sidecars and
     its sealed manifest (returned). The compile stage and the Python API both build this way."""
     source_manifest = _source_manifest(source)
@@ -144,7 +150,7 @@ def build_bundle(
         },
     )
     write_json(tmp / bundle.MANIFEST, bundle.seal(manifest))
-    return dict(manifest)
+    return cast(EngineManifest, dict(manifest))  # new_manifest stamps the keys passed here
 
 
 def _source_manifest(source: Path) -> dict[str, Any]:

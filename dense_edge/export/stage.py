@@ -105,7 +105,7 @@ def export_stage(
     with stage.build() as tmp_dir:
         tmp = tmp_dir / "model.onnx"
         if fp32 is None:
-            _export_fp32(run, manifest, tmp, recipe, weights_sha)
+            _export_fp32(run, tmp, recipe, weights_sha)
         else:
             _convert_fp16(fp32.path, tmp)
         checked = _check(tmp)
@@ -131,9 +131,7 @@ def export_stage(
     return ExportResult(out, precision, parity, reused=False, seconds=seconds, nodes=nodes)
 
 
-def _export_fp32(
-    run: RunDir, manifest: dict[str, Any], tmp: Path, recipe: Recipe, weights_sha: str
-) -> None:
+def _export_fp32(run: RunDir, tmp: Path, recipe: Recipe, weights_sha: str) -> None:
     import onnx
 
     from dense_edge.export import clean, metadata

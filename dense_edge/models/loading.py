@@ -58,15 +58,15 @@ def load_model(
     if arch is None:
         arch = infer_arch(state_dict)
         if arch is None:
-            blocks = list(describe_state_dict(state_dict).get("block_config", ()))
+            blocks = list(describe_state_dict(state_dict).block_config)
             raise WeightsError(
                 f"cannot tell which DenseNet these weights are (blocks {blocks})",
                 path=path,
                 fix="name the architecture with --arch",
             )
     info = describe_state_dict(state_dict)
-    n = num_classes or (manifest or {}).get("num_classes") or info.get("num_classes")
-    in_ch = info.get("in_channels")
+    n = num_classes or (manifest or {}).get("num_classes") or info.num_classes
+    in_ch = info.in_channels
     model = create(arch, num_classes=n, in_channels=in_ch, memory_efficient=memory_efficient)
     fit_state_dict(model, state_dict, arch=arch, source=path)
     model.eval()

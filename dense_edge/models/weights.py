@@ -11,14 +11,18 @@ from __future__ import annotations
 import json
 import pickle
 import re
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
 from dense_edge.errors import WeightsError
 from dense_edge.models.registry import ModelConfig, available, get_config
+
+if TYPE_CHECKING:
+    from dense_edge.manifest import ModelManifest
 
 _LEGACY_KEY = re.compile(
     r"^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var))$"
@@ -137,7 +141,20 @@ def normalize_keys(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tenso
     return out
 
 
-def describe_state_dict(state_dict: dict[str, torch.Tensor]) -> dict[str, Any]:
+@dataclass(frozen=True)
+class StateDictShape:
+    """What a state dict says about its architecture (None: the tensor that would say is absent)."""
+
+    block_config: tuple[int, ...]  # layers per dense block, () when there are no dense blocks
+    bottleneck: bool
+    num_init_features: int | None = None
+    in_channels: int | None = None
+    stem: str | None = None  # "imagenet" (7x7 conv0) or "cifar"
+    growth_rate: int | None = None
+    num_classes: int | None = None
+
+
+def describe_state_dict(state_dict: dict[str, torch.Tensor]) -> StateDictShape:
     """What a state dict says about its architecture (used to match and to explain mismatches)."""
     blocks: dict[int, int] = {}
     for key in state_dict:
@@ -145,29 +162,27 @@ def describe_state_dict(state_dict: dict[str, torch.Tensor]) -> dict[str, Any]:
         if m:
             b, layer = int(m.group(1)), int(m.group(2))
             blocks[b] = max(blocks.get(b, 0), layer)
-    info: dict[str, Any] = {"block_config": tuple(blocks[b] for b in sorted(blocks))}
     conv0 = state_dict.get("features.conv0.weight")
-    if conv0 is not None:
-        info["num_init_features"] = int(conv0.shape[0])
-        info["in_channels"] = int(conv0.shape[1])
-        info["stem"] = "imagenet" if conv0.shape[-1] == 7 else "cifar"
     conv2 = state_dict.get("features.denseblock1.denselayer1.conv2.weight")
-    if conv2 is not None:
-        info["growth_rate"] = int(conv2.shape[0])
-    info["bottleneck"] = "features.denseblock1.denselayer1.conv1.weight" in state_dict
     cls = state_dict.get("classifier.weight")
-    if cls is not None:
-        info["num_classes"] = int(cls.shape[0])
-    return info
+    return StateDictShape(
+        block_config=tuple(blocks[b] for b in sorted(blocks)),
+        bottleneck="features.denseblock1.denselayer1.conv1.weight" in state_dict,
+        num_init_features=None if conv0 is None else int(conv0.shape[0]),
+        in_channels=None if conv0 is None else int(conv0.shape[1]),
+        stem=None if conv0 is None else ("imagenet" if conv0.shape[-1] == 7 else "cifar"),
+        growth_rate=None if conv2 is None else int(conv2.shape[0]),
+        num_classes=None if cls is None else int(cls.shape[0]),
+    )
 
 
-def _matches(config: ModelConfig, info: dict[str, Any]) -> bool:
+def _matches(config: ModelConfig, info: StateDictShape) -> bool:
     return (
-        tuple(config.block_config) == info.get("block_config")
-        and config.growth_rate == info.get("growth_rate")
-        and config.num_init_features == info.get("num_init_features")
-        and config.stem == info.get("stem")
-        and config.bottleneck == info.get("bottleneck")
+        tuple(config.block_config) == info.block_config
+        and config.growth_rate == info.growth_rate
+        and config.num_init_features == info.num_init_features
+        and config.stem == info.stem
+        and config.bottleneck == info.bottleneck
     )
 
 
@@ -191,18 +206,16 @@ def fit_state_dict(
     state_dict = normalize_keys(state_dict)
     config = get_config(arch)
     info = describe_state_dict(state_dict)
-    if info.get("block_config") and not _matches(config, info):
+    if info.block_config and not _matches(config, info):
         guess = infer_arch(state_dict)
-        what = (
-            f"they look like {guess}" if guess else f"their blocks are {list(info['block_config'])}"
-        )
+        what = f"they look like {guess}" if guess else f"their blocks are {list(info.block_config)}"
         raise WeightsError(
             f"weights do not fit {arch}: {what}",
             path=source,
             fix=f"set model.arch to {guess}" if guess else "check model.arch",
         )
     expected = model.state_dict()
-    n_classes = info.get("num_classes")
+    n_classes = info.num_classes
     want_classes = expected["classifier.weight"].shape[0]
     if n_classes is not None and n_classes != want_classes:
         raise WeightsError(
@@ -210,7 +223,7 @@ def fit_state_dict(
             path=source,
             fix=f"set model.num_classes to {n_classes} or use weights trained for {want_classes}",
         )
-    in_ch = info.get("in_channels")
+    in_ch = info.in_channels
     want_in = expected["features.conv0.weight"].shape[1]
     if in_ch is not None and in_ch != want_in:
         raise WeightsError(
@@ -245,7 +258,7 @@ def fit_state_dict(
 
 
 def save_safetensors(
-    model: nn.Module, path: str | Path, manifest: dict[str, Any] | None = None
+    model: nn.Module, path: str | Path, manifest: ModelManifest | None = None
 ) -> None:
     """Write the model's weights (and the manifest as metadata) atomically."""
     from safetensors.torch import save_file

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -46,14 +47,14 @@ _TYPE_NAMES = {
 
 def load_recipe(
     path: str | Path | None = None,
-    overrides: dict[str, Any] | None = None,
+    overrides: Mapping[str, object] | None = None,
     labels: dict[str, str] | None = None,
 ) -> Recipe:
     """Read ``path`` (or the built-in digits default), apply ``overrides`` ("a.b" -> value).
 
     An error in an override names how it was given (``labels``, e.g. ``--set a.b=1``), not
     the recipe file."""
-    raw: dict[str, Any] = {}
+    raw: dict[str, object] = {}  # the YAML as read: unchecked until Recipe validates it
     where = "built-in default recipe"
     if path is not None:
         p = Path(path)
@@ -79,7 +80,7 @@ def load_recipe(
     return recipe
 
 
-def _read_yaml(p: Path) -> dict[str, Any]:
+def _read_yaml(p: Path) -> dict[str, object]:
     if not p.exists():
         raise RecipeError(f"{p}: recipe not found", fix="check the --recipe path")
     try:
@@ -98,7 +99,7 @@ def _read_yaml(p: Path) -> dict[str, Any]:
     return data
 
 
-def _resolve_paths(raw: dict[str, Any], base: Path, where: str) -> None:
+def _resolve_paths(raw: dict[str, object], base: Path, where: str) -> None:
     for dotted in PATH_KEYS:
         section, key = dotted.split(".")
         sec = raw.get(section)
@@ -109,7 +110,7 @@ def _resolve_paths(raw: dict[str, Any], base: Path, where: str) -> None:
             sec[key] = str((base / Path(value).expanduser()).resolve())
 
 
-def _set_key(raw: dict[str, Any], dotted: str, value: Any, where: str) -> None:
+def _set_key(raw: dict[str, object], dotted: str, value: object, where: str) -> None:
     parts = dotted.split(".")
     node = raw
     for i, part in enumerate(parts[:-1]):

@@ -28,6 +28,7 @@ import torch
 from dense_edge.data.imageset import ArrayImageSet, ImageSet
 from dense_edge.errors import DataError
 from dense_edge.preprocess import Preprocess
+from dense_edge.records import BatchInputs
 
 MAX_AUTO_WORKERS = 4
 CROP_SCALE = (0.08, 1.0)  # torchvision's RandomResizedCrop defaults
@@ -152,7 +153,7 @@ class TrainInputs:
             images, preprocess, random_crop=random_crop, hflip=hflip, seed=seed
         )
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> BatchInputs:
         """The training record's ``inputs`` block."""
         return {
             "path": "in memory" if self.in_memory else "DataLoader",

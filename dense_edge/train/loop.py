@@ -22,6 +22,7 @@ from dense_edge.errors import StageError
 from dense_edge.preprocess import Preprocess
 from dense_edge.progress import bar, info, no_bar
 from dense_edge.recipe.schema import TrainSection
+from dense_edge.records import BatchInputs
 from dense_edge.train import distributed
 from dense_edge.train.evaluate import evaluate
 from dense_edge.train.inputs import TrainInputs
@@ -30,7 +31,7 @@ from dense_edge.train.inputs import TrainInputs
 @dataclass
 class History:
     epochs: list[dict[str, float]] = field(default_factory=list)
-    inputs: dict[str, Any] = field(default_factory=dict)  # how the batches were read
+    inputs: BatchInputs | None = None  # how the batches were read (set by fit)
 
     def last(self) -> dict[str, float]:
         return self.epochs[-1] if self.epochs else {}

@@ -5,25 +5,33 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from dense_edge.data import load_splits, preprocess_for
 from dense_edge.data.identity import data_identity
 from dense_edge.errors import StageError, WeightsError
 from dense_edge.fileio import sha256_file, sha256_json, write_json
-from dense_edge.manifest import as_dict, load_manifest, new_manifest
+from dense_edge.manifest import ModelManifest, load_manifest, new_manifest
 from dense_edge.models.loading import WEIGHTS_FILE
 from dense_edge.models.registry import get_config
 from dense_edge.progress import info
 from dense_edge.recipe import Recipe
-from dense_edge.records import INPUT_NAME, MANIFEST_FILE, OUTPUT_NAME
+from dense_edge.records import INPUT_NAME, MANIFEST_FILE, OUTPUT_NAME, TrainingRecord
 from dense_edge.rundir import RunDir
 from dense_edge.stages import Stage, StageRecord
 
 
+class TrainedManifest(ModelManifest, total=False):
+    """``RUN/model/manifest.json`` as this stage writes it: the model manifest, how it was
+    trained (a trained model; imported weights have no ``training``) and its parameter count."""
+
+    training: TrainingRecord
+    parameters: int
+
+
 @dataclass
 class StageResult:
-    manifest: dict[str, Any]
+    manifest: ModelManifest
     path: Path
     reused: bool
 
@@ -124,7 +132,7 @@ def train_stage(
     if rec is not None and not resume:
         why = "imported weights" if imported is not None else "same recipe"
         info(f"model: reusing {out} ({why}; --force to redo)", once=True)
-        return StageResult(as_dict(load_manifest(out)), out, reused=True)
+        return StageResult(load_manifest(out), out, reused=True)
     ckpt = run.checkpoint
     if force and not resume and world.main and ckpt.exists():
         ckpt.unlink()
@@ -208,7 +216,7 @@ def _train(recipe: Recipe, run: RunDir, stage: Stage, *, resume: bool, world: An
         workers=workers,
     )
     wall = time.perf_counter() - t0
-    manifest: dict[str, Any] = {}
+    manifest: ModelManifest
     if world.main:
         model.eval()
         last = history.last()
@@ -218,7 +226,7 @@ def _train(recipe: Recipe, run: RunDir, stage: Stage, *, resume: bool, world: An
             "train_top1": last.get("train_top1"),
             "train_loss": last.get("train_loss"),
         }
-        manifest = {
+        trained: TrainedManifest = {
             **base,
             "metrics": metrics,
             "training": {
@@ -233,13 +241,13 @@ def _train(recipe: Recipe, run: RunDir, stage: Stage, *, resume: bool, world: An
                 "config": recipe.train.model_dump(mode="json"),
             },
         }
-        manifest = _commit_model(stage, model.cpu(), manifest)
+        manifest = _commit_model(stage, model.cpu(), trained)
         run.checkpoint.unlink(missing_ok=True)
         info(f"train: test top-1 {metrics['test_top1']:.4f} in {wall:.1f} s -> {out}")
     distributed.barrier(world)
     distributed.shutdown(world)
     if not world.main:
-        manifest = as_dict(load_manifest(out))
+        manifest = load_manifest(out)
     return StageResult(manifest, out, reused=False)
 
 
@@ -274,7 +282,7 @@ def _import_weights(recipe: Recipe, run: RunDir, stage: Stage) -> StageResult:
     if splits is not None and len(splits.test):
         info(f"evaluating imported weights on {len(splits.test)} test images")
         metrics["test_top1"] = round(evaluate(model, splits.test, preprocess), 5)
-    manifest = {
+    imported: TrainedManifest = {
         **base,
         "metrics": metrics,
         "source": {
@@ -283,7 +291,7 @@ def _import_weights(recipe: Recipe, run: RunDir, stage: Stage) -> StageResult:
             "weights_sha256": sha256_file(weights),
         },
     }
-    manifest = _commit_model(stage, model, manifest)
+    manifest = _commit_model(stage, model, imported)
     info(f"model: imported {weights.name} as {recipe.model.arch} -> {run.model}")
     return StageResult(manifest, run.model, reused=False)
 
@@ -305,9 +313,9 @@ def _check_class_names(classes: list[str] | None, loaded: dict[str, Any], weight
     )
 
 
-def _base_manifest(recipe: Recipe, classes: list[str], preprocess: Any) -> dict[str, Any]:
+def _base_manifest(recipe: Recipe, classes: list[str], preprocess: Any) -> TrainedManifest:
     config = get_config(recipe.model.arch)
-    return new_manifest(
+    manifest = new_manifest(
         "model",
         arch=recipe.model.arch,
         architecture={**config.arch_dict(), "memory_efficient": recipe.model.memory_efficient},
@@ -321,9 +329,10 @@ def _base_manifest(recipe: Recipe, classes: list[str], preprocess: Any) -> dict[
         seed=recipe.seed,
         source={"recipe": recipe.name, "data": recipe.data.source, "weights": None},
     )
+    return cast(TrainedManifest, manifest)  # new_manifest stamps the keys passed here
 
 
-def _commit_model(stage: Stage, model: Any, manifest: dict[str, Any]) -> dict[str, Any]:
+def _commit_model(stage: Stage, model: Any, manifest: TrainedManifest) -> TrainedManifest:
     from dense_edge.models.weights import save_safetensors
 
     with stage.build() as tmp:

@@ -14,7 +14,8 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import Any
+
+from dense_edge.records import ThreadPools
 
 
 def usable_cpus() -> int:
@@ -56,7 +57,7 @@ def choose(
     cpus: int | None = None,
     machine_cpus: int | None = None,
     load: float | None = None,
-) -> dict[str, Any]:
+) -> ThreadPools:
     """The intra-op and inter-op thread counts for one training process, with why.
 
     ``requested`` (``train.threads``) wins. Otherwise: this process's share of the usable CPUs,
@@ -83,7 +84,7 @@ def choose(
     }
 
 
-def apply(choice: dict[str, Any]) -> dict[str, Any]:
+def apply(choice: ThreadPools) -> ThreadPools:
     """Set torch's pools to ``choice``; returns it with the counts torch actually has.
 
     The inter-op pool can only be sized before torch first uses it (once per process): where it
@@ -95,5 +96,5 @@ def apply(choice: dict[str, Any]) -> dict[str, Any]:
         torch.set_num_interop_threads(int(choice["inter_op"]))
     except RuntimeError:  # already started in this process
         pass
-    kept = {"intra_op": torch.get_num_threads(), "inter_op": torch.get_num_interop_threads()}
-    return {**choice, **kept}
+    return {**choice, "intra_op": torch.get_num_threads(),
+            "inter_op": torch.get_num_interop_threads()}  # fmt: skip
