@@ -160,7 +160,9 @@ def test_the_8_6_model_is_opset_17_with_float32_scales_and_computes_the_same(kit
     assert scales and all(s.data_type == onnx.TensorProto.FLOAT for s in scales)
     original = onnx.load(str(source / "model.onnx"))
     assert any(i.data_type == onnx.TensorProto.FLOAT16 for i in original.graph.initializer)
-    images = np.load(source / "eval" / "images.npy")[:32]
+    # the whole evaluation set: with 32 images, 0.97 meant all 32, and one near-tie picture of a
+    # freshly trained model failed a sound conversion
+    images = np.load(source / "eval" / "images.npy")
     outs = []
     for name in ("model.onnx", "model.trt86.onnx"):
         s = ort.InferenceSession(str(source / name), providers=["CPUExecutionProvider"])
