@@ -306,9 +306,9 @@ def cycles(package: Package) -> list[list[str]]:
     return found
 
 
-def heavy_at_top(package: Package, heavy: Iterable[str] = HEAVY) -> list[str]:
-    """The light modules that load a heavy library through top-level imports, each with the
-    chain of imports that reaches it."""
+def reaching(package: Package, heavy: Iterable[str] = HEAVY) -> dict[str, str]:
+    """The modules that load a heavy library through top-level imports, each with the chain of
+    imports that reaches it."""
     heavy = tuple(heavy)
     top = [i for i in package.imports() if not i.local and not _type_checking_only(package, i)]
     reaches: dict[str, str] = {}  # module -> the import by which it reaches a heavy library
@@ -322,8 +322,47 @@ def heavy_at_top(package: Package, heavy: Iterable[str] = HEAVY) -> list[str]:
             if i.imported in reaches and i.importer not in reaches and i.importer != i.imported:
                 reaches[i.importer] = f"{i.imported} ({i.where}) -> {reaches[i.imported]}"
                 grew = True
+    return reaches
+
+
+def heavy_at_top(package: Package, heavy: Iterable[str] = HEAVY) -> list[str]:
+    """The light modules that load a heavy library through top-level imports, each with the
+    chain of imports that reaches it."""
+    reaches = reaching(package, heavy)
     light = [m for m in package.sources if _is_light(m)]
     return [f"{m} -> {reaches[m]}" for m in light if m in reaches]
+
+
+# Importing the package root must stay cheap: test_importing_the_package_root_is_cheap lists the
+# only modules it loads, so the public API imports every other module of ours on use.
+CHEAP_ROOT = ("dense_edge", "dense_edge.api")
+CHEAP_ROOT_LOADS = (
+    "dense_edge._version",
+    "dense_edge.api",
+    "dense_edge.catalog",
+    "dense_edge.errors",
+)
+
+
+def needless_local_imports(package: Package) -> list[str]:
+    """Imports of our own modules inside a function that no heavy library justifies.
+
+    A function-local import of one of our modules is allowed when that module loads a heavy
+    library through its top-level imports (importing it at the top would load torch, onnx or a
+    runtime for every importer); the reason is that chain, which ``reaching`` names. Any other
+    local import only hides a dependency: it belongs at the top of the module. The package
+    root's API is the other reason: importing ``dense_edge`` loads only ``CHEAP_ROOT_LOADS``."""
+    reaches = reaching(package)
+    out = []
+    for i in package.imports():
+        if not i.local or not _within(i.imported, ROOT) or i.imported == i.importer:
+            continue
+        if i.importer in CHEAP_ROOT and i.imported not in CHEAP_ROOT_LOADS:
+            continue
+        if _within(i.importer, i.imported) or i.imported in reaches:
+            continue
+        out.append(f"{i.importer} -> {i.imported} ({i.where}): import it at the top")
+    return list(dict.fromkeys(out))
 
 
 def _is_light(module: str) -> bool:
@@ -387,6 +426,11 @@ def test_heavy_libraries_stay_inside_functions() -> None:
     assert not bad, "\n  ".join(["heavy imports at the top of a light path:", *bad])
 
 
+def test_our_modules_are_imported_inside_functions_only_to_keep_a_heavy_library_out() -> None:
+    bad = needless_local_imports(REAL)
+    assert not bad, "\n  ".join(["function-local imports that load nothing heavy:", *bad])
+
+
 def test_importing_the_package_loads_no_heavy_library() -> None:
     import subprocess
     import sys
@@ -416,8 +460,7 @@ def test_importing_the_package_root_is_cheap() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     loaded = json.loads(out.stdout)
-    expected = ["dense_edge._version", "dense_edge.api", "dense_edge.catalog", "dense_edge.errors"]
-    assert loaded == ["dense_edge", *expected], loaded
+    assert loaded == ["dense_edge", *CHEAP_ROOT_LOADS], loaded
 
 
 def test_function_local_imports_are_read_too() -> None:
@@ -514,6 +557,18 @@ def test_a_heavy_import_at_the_top_of_a_light_path_fails() -> None:
     bad = heavy_at_top(planted)
     assert any(b.startswith("dense_edge.models.registry -> dense_edge.models.heavy") for b in bad)
     assert not heavy_at_top(package)  # unimported, it loads nothing
+
+
+def test_a_needless_local_import_fails_and_a_heavy_one_passes() -> None:
+    """fileio (no heavy library) imported inside a function: refused; the DenseNet module
+    (torch at its top) imported inside a function: the reason local imports exist."""
+    src = REAL.sources["dense_edge.recipe.loader"] + (
+        "\n\ndef _planted() -> None:\n    from dense_edge.fileio import read_json\n"
+        "    from dense_edge.models.densenet import DenseNet\n"
+    )
+    bad = needless_local_imports(_plant("dense_edge.recipe.loader", src))
+    assert [b for b in bad if b.startswith("dense_edge.recipe.loader -> dense_edge.fileio")], bad
+    assert not [b for b in bad if "dense_edge.models.densenet" in b], bad
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,8 @@ import numpy as np
 from dense_edge.accuracy import calibration_accuracy, compare_top1, predictions
 from dense_edge.catalog import PROFILE_ONNXRUNTIME
 from dense_edge.records import CalibrationAccuracy
+from dense_edge.targets.onnxruntime.runner import OnnxRuntimeRunner
+from dense_edge.targets.openvino.runner import OpenVinoRunner
 
 if TYPE_CHECKING:
     import onnx
@@ -24,7 +26,6 @@ BATCH = 64
 def onnx_logits(model: onnx.ModelProto, images: np.ndarray, batch: int = BATCH) -> np.ndarray:
     """``model``'s logits on ``images`` through the ONNX Runtime target's runner (CPU, every
     graph optimisation), in batches."""
-    from dense_edge.targets.onnxruntime.runner import OnnxRuntimeRunner
 
     with OnnxRuntimeRunner(model.SerializeToString()) as runner:
         return runner.infer_all(images, batch)
@@ -45,7 +46,6 @@ def openvino_accuracy(
 ) -> CalibrationAccuracy:
     """The float ONNX and the int8 IR through the OpenVINO target's runner on the CPU plugin,
     non-int8 ops in f32."""
-    from dense_edge.targets.openvino.runner import OpenVinoRunner
 
     images, labels = val
     outs = []

@@ -22,8 +22,10 @@ from typing import Any
 
 import numpy as np
 
+from dense_edge.data import load_splits
 from dense_edge.data.identity import data_identity
 from dense_edge.data.imagefolder import IMAGE_SUFFIXES
+from dense_edge.data.imageset import FileImageSet, stratified_split
 from dense_edge.errors import DataError
 from dense_edge.fileio import sha256_bytes, sha256_file, sha256_json
 from dense_edge.preprocess import Preprocess, decode_image
@@ -108,8 +110,6 @@ def _drawn_file_digests(recipe: Any) -> list[list[str]] | None:
     """For data read from files: each file ``source: data`` draws, with its sha256 (the draw
     is made on the folder's listing, so nothing is decoded). None for in-memory data, whose
     identity is its settings and listing."""
-    from dense_edge.data import load_splits
-    from dense_edge.data.imageset import FileImageSet
 
     if recipe.data.source != "imagefolder":
         return None
@@ -225,7 +225,6 @@ def _load_checked(path: Path, preprocess: Preprocess) -> np.ndarray:
 
 
 def _from_data(recipe: Any, preprocess: Preprocess, n: int) -> CalibrationSet:
-    from dense_edge.data import load_splits
 
     splits = load_splits(recipe, preprocess)
     train = splits.train
@@ -251,7 +250,6 @@ def _from_data(recipe: Any, preprocess: Preprocess, n: int) -> CalibrationSet:
 
 def _draw(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
     """``n`` indices of the training split, stratified by class, seeded, in order."""
-    from dense_edge.data.imageset import stratified_split
 
     rest, pick = stratified_split(labels, [n / len(labels)], seed)
     if len(pick) < n:  # per-class rounding can fall a few short: top up from the rest, seeded

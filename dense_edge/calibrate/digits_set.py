@@ -14,13 +14,13 @@ from pathlib import Path
 
 import numpy as np
 
+from dense_edge.data import load_splits
+from dense_edge.data.imageset import stratified_split
 from dense_edge.fileio import sha256_file, write_json
+from dense_edge.recipe import load_recipe
 
 
 def chosen_indices(samples: int = 300, seed: int = 0) -> tuple[np.ndarray, object]:
-    from dense_edge.data import load_splits
-    from dense_edge.data.imageset import stratified_split
-    from dense_edge.recipe import load_recipe
 
     train = load_splits(load_recipe()).train
     rest, pick = stratified_split(train.labels, [samples / len(train)], seed)

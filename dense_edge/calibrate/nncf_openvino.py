@@ -19,7 +19,10 @@ import numpy as np
 
 from dense_edge import ovcore
 from dense_edge.accuracy import correct
+from dense_edge.calibrate.accuracy import openvino_accuracy
+from dense_edge.calibrate.job import int8_manifest
 from dense_edge.errors import MissingDependencyError, UserError
+from dense_edge.fileio import scratch_path
 from dense_edge.progress import Bar, bar, info
 from dense_edge.records import FullCalibrationRecord
 
@@ -140,8 +143,6 @@ def save(model: Any, xml_path: Path, manifest: dict[str, Any]) -> None:
     """Write IR (.xml + .bin) atomically, the manifest inside the model's rt_info."""
     import openvino as ov
 
-    from dense_edge.fileio import scratch_path
-
     model.set_rt_info(json.dumps(manifest, sort_keys=True), list(MANIFEST_RT_KEY))
     with scratch_path(xml_path, suffix=".xml") as tmp:
         bin_tmp = tmp.with_suffix(".bin")
@@ -184,7 +185,6 @@ def write(
     """Save NNCF's ``qmodel`` as IR at ``xml_path``, the float model's manifest re-stamped for
     it inside; its quantised and float layers. The one way the stage and :func:`dense_edge.quantize`
     write it."""
-    from dense_edge.calibrate.job import int8_manifest
 
     quantized, floating = quantized_layers(qmodel)
     save(qmodel, xml_path, int8_manifest(float_manifest, profile, method, floating))
@@ -196,7 +196,6 @@ def build(
 ) -> FullCalibrationRecord:
     """The calibrate stage's ``openvino`` profile: NNCF on the calibration images, IR at
     ``target``; its calibration record, ``record`` (the fields every profile writes) completed."""
-    from dense_edge.calibrate.accuracy import openvino_accuracy
 
     c = job.config
     images = job.calibration.images

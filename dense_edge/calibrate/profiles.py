@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final, TypedDict
 
 from dense_edge.calibrate.nncf_openvino import IR_SUFFIX as IR_SUFFIX
+from dense_edge.calibrate.nncf_openvino import build
 from dense_edge.calibrate.rules import Rules, profile_named, rules_for
 from dense_edge.catalog import (
     PROFILE_ONNXRUNTIME,
@@ -132,7 +133,6 @@ class NncfProfile(Profile):
         return None
 
     def build(self, job: CalibrationJob, target: Path) -> FullCalibrationRecord:
-        from dense_edge.calibrate.nncf_openvino import build
 
         return build(job, target, self.base_record(job))
 

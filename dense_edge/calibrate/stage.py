@@ -20,8 +20,10 @@ from dense_edge.calibrate.job import CalibrationJob
 from dense_edge.calibrate.methods import MethodOptions
 from dense_edge.calibrate.profiles import Profile
 from dense_edge.calibrate.profiles import get as get_profile
+from dense_edge.data import load_splits
 from dense_edge.data.identity import data_identity
 from dense_edge.errors import UserError
+from dense_edge.export import export_stage
 from dense_edge.fileio import read_json, write_json
 from dense_edge.preprocess import Preprocess
 from dense_edge.progress import info
@@ -54,7 +56,6 @@ def calibrate_stage(
     force: bool = False,
     debug: bool = False,
 ) -> list[ProfileResult]:
-    from dense_edge.export import export_stage
 
     wanted = {p: get_profile(p) for p in profiles or recipe.calibration.profiles}
     onnx_path = export_stage(recipe, run).path
@@ -102,7 +103,6 @@ def calibrate_stage(
 
 def _validation_split(recipe: Recipe, pre: Preprocess) -> tuple[np.ndarray, np.ndarray] | None:
     """Labelled images for accuracy checks: the validation split, never test or calibration."""
-    from dense_edge.data import load_splits
 
     try:
         splits = load_splits(recipe, pre)

@@ -6,16 +6,17 @@ import json
 
 import click
 
+from dense_edge import environment as env
+from dense_edge.manifest import library_versions
+from dense_edge.progress import print_table
+from dense_edge.targets.registry import all_targets
+
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def doctor(as_json: bool) -> None:
     """Show torch and CUDA, and each target's runtime (ONNX Runtime providers, OpenVINO
     devices, TensorRT)."""
-    from dense_edge import environment as env
-    from dense_edge.manifest import library_versions
-    from dense_edge.progress import print_table
-    from dense_edge.targets.registry import all_targets
 
     statuses = {t.name: t.status() for t in all_targets()}
     cpu, t, versions = env.cpu_info(), env.torch_status(), library_versions()

@@ -15,6 +15,7 @@ from dense_edge.cli.options import (
     target_options,
     with_target,
 )
+from dense_edge.cli.report import print_summary
 from dense_edge.environment import skipped_here
 from dense_edge.pipeline import CHECK_COLUMNS, export_target, validate_and_report
 from dense_edge.progress import print_table
@@ -105,6 +106,5 @@ def export(
                    "dense-edge report shows it)")  # fmt: skip
         # The verdict decides the exit code, as for validate and run: a failing engine must not
         # ship from CI because this command printed a table and exited 0.
-        from dense_edge.cli.report import print_summary
 
         print_summary(report, run.report)

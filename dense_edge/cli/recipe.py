@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from dense_edge.recipe import reference
+
 
 @click.command("recipe")
 @click.option("--markdown", is_flag=True, help="A Markdown table (the README's reference).")
@@ -12,6 +14,5 @@ def recipe(markdown: bool) -> None:
 
     Keys are dotted paths (train.epochs); set them in a recipe file or with --set KEY=VALUE.
     """
-    from dense_edge.recipe import reference
 
     click.echo(reference.markdown() if markdown else reference.text(), nl=False)

@@ -13,9 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
-from dense_edge import bundle
+from dense_edge import bundle, onnxfile
+from dense_edge.calibrate.nncf_openvino import read_manifest
 from dense_edge.calibrate.profiles import IR_SUFFIX
+from dense_edge.calibrate.stage import calibrate_stage
 from dense_edge.errors import UserError
+from dense_edge.export import export_stage
 from dense_edge.fileio import read_json, sha256_file, write_json
 from dense_edge.manifest import (
     EngineManifest,
@@ -52,8 +55,6 @@ def target_settings(recipe: Recipe, target: str) -> TargetSection:
 
 def source_model(recipe: Recipe, run: RunDir, target: str, precision: str) -> Path:
     """The model a target builds from, producing it (export/calibrate) if needed."""
-    from dense_edge.calibrate.stage import calibrate_stage
-    from dense_edge.export import export_stage
 
     info_ = registry.get(target)
     if precision == "int8":
@@ -156,9 +157,6 @@ def build_bundle(
 def _source_manifest(source: Path) -> dict[str, Any]:
     """The manifest the source model carries: in an IR's rt_info, or in the ONNX metadata."""
     if source.suffix == IR_SUFFIX:
-        from dense_edge.calibrate.nncf_openvino import read_manifest  # imports openvino
-
         return read_manifest(source)
-    from dense_edge import onnxfile
 
     return onnxfile.read_manifest(source)

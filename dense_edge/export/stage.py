@@ -17,14 +17,21 @@ from typing import Any
 
 import numpy as np
 
+from dense_edge import onnxfile
 from dense_edge.compare import Agreement, Tolerance, agreement
+from dense_edge.data import Preprocess, load_splits
 from dense_edge.errors import CheckFailed, StageError, UserError
+from dense_edge.export.torch_to_onnx import INPUT_NAME, OUTPUT_NAME, export
 from dense_edge.fileio import ensure_dir, read_json, sha256_file, write_json
 from dense_edge.manifest import model_fields, new_manifest
+from dense_edge.models import load
+from dense_edge.models.registry import check_input_size, get_config
 from dense_edge.progress import info
 from dense_edge.recipe import Recipe
 from dense_edge.rundir import RunDir
 from dense_edge.stages import Stage, upstream
+from dense_edge.targets.onnxruntime.runner import OnnxRuntimeRunner
+from dense_edge.targets.pytorch.runner import PyTorchRunner
 
 # The newest opset every target reads: TensorRT 10.0's ONNX parser reads opsets 9..20 (later
 # 10.x releases read more), ONNX Runtime 1.18+ and OpenVINO 2024+ read 20 and newer, and the
@@ -135,9 +142,6 @@ def _export_fp32(run: RunDir, tmp: Path, recipe: Recipe, weights_sha: str) -> No
     import onnx
 
     from dense_edge.export import clean, metadata
-    from dense_edge.export.torch_to_onnx import INPUT_NAME, OUTPUT_NAME, export
-    from dense_edge.models import load
-    from dense_edge.models.registry import check_input_size, get_config
 
     cfg = recipe.export
     model, manifest = load(run.model)
@@ -180,7 +184,6 @@ def _export_fp32(run: RunDir, tmp: Path, recipe: Recipe, weights_sha: str) -> No
 def _convert_fp16(fp32_path: Path, tmp: Path) -> None:
     import onnx
 
-    from dense_edge import onnxfile
     from dense_edge.export import metadata
     from dense_edge.export.fp16 import whole_model_to_fp16
 
@@ -200,7 +203,6 @@ def _check(path: Path) -> Any:
 def _parity_outputs(recipe: Recipe, run: RunDir, onnx_file: Path) -> tuple[Any, Any, str]:
     """PyTorch and ONNX Runtime logits on the same inputs (real test images when there are),
     each through its runner."""
-    from dense_edge.targets.pytorch.runner import PyTorchRunner
 
     pytorch = PyTorchRunner(run.model)
     with pytorch:
@@ -212,14 +214,12 @@ def _parity_outputs(recipe: Recipe, run: RunDir, onnx_file: Path) -> tuple[Any, 
 def _onnx_logits(onnx_file: Path, images: np.ndarray, batch: int = 32) -> np.ndarray:
     """ONNX Runtime's logits on ``images`` (CPU, every graph optimisation), in batches: the
     ONNX Runtime target's runner, as every stage after this one runs the model."""
-    from dense_edge.targets.onnxruntime.runner import OnnxRuntimeRunner
 
     with OnnxRuntimeRunner(onnx_file) as runner:
         return runner.infer_all(images, batch)
 
 
 def parity_inputs(recipe: Recipe, manifest: dict[str, Any]) -> tuple[np.ndarray, str]:
-    from dense_edge.data import Preprocess, load_splits
 
     n = recipe.export.parity.samples
     pre = Preprocess.from_dict(manifest["preprocess"])

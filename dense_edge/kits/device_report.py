@@ -19,6 +19,7 @@ from dense_edge.fileio import write_json
 from dense_edge.kits.seal import KitIdentity
 from dense_edge.records import DeviceEvaluation, EngineAccuracy, Latency
 from dense_edge.report import shape
+from dense_edge.report.schema import REFERENCE_TARGET
 from dense_edge.targets.base import KitEngine
 from dense_edge.targets.registry import all_targets
 
@@ -112,7 +113,6 @@ _SHORT = shape.Opt(shape.Str(200))
 
 def device_spec() -> shape.Obj:
     """The device report's shape: what ``report merge`` reads, typed and bounded."""
-    from dense_edge.report.schema import REFERENCE_TARGET
 
     targets = tuple(t.name for t in all_targets())
     latency = shape.Obj({

@@ -16,8 +16,11 @@ from typing import TypedDict
 import numpy as np
 
 from dense_edge.accuracy import top1
+from dense_edge.data import Preprocess, load_splits
+from dense_edge.errors import UserError
 from dense_edge.recipe import Recipe
 from dense_edge.rundir import RunDir
+from dense_edge.targets.pytorch.runner import PyTorchRunner
 
 FOLDER = "eval"
 IMAGES, LABELS, LOGITS, INFO = "images.npy", "labels.npy", "float_logits.npy", "eval.json"
@@ -53,9 +56,6 @@ def write(
     Without labelled data (a weights-only recipe) there is nothing to validate against: no set,
     and the description says why.
     """
-    from dense_edge.data import Preprocess, load_splits
-    from dense_edge.errors import UserError
-    from dense_edge.targets.pytorch.runner import PyTorchRunner
 
     manifest = json.loads((run.model / "manifest.json").read_text())
     pre = Preprocess.from_dict(manifest["preprocess"])
@@ -94,7 +94,6 @@ def write(
 
 def read(kit: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, EvalDescription]:
     """(images, labels, float logits, description) of a kit's evaluation set."""
-    from dense_edge.errors import UserError
 
     folder = kit / FOLDER
     if not (folder / INFO).exists():

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, TypedDict
 
 from dense_edge.errors import UserError
+from dense_edge.fileio import write_json
 
 SUFFIX = ".seal.json"
 SCHEMA = "dense-edge/kit-seal"
@@ -63,7 +64,6 @@ def seal_path(kit: Path) -> Path:
 
 def write(kit: Path) -> Path:
     """Record ``kit``'s identity beside it, in the run (the file is not part of the kit)."""
-    from dense_edge.fileio import write_json
 
     return write_json(seal_path(kit), {"schema": SCHEMA, "kit": kit.name, **identity(kit)})
 

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from dense_edge.errors import WeightsError
+from dense_edge.fileio import atomic_path
 from dense_edge.models.registry import ModelConfig, available, get_config
 
 if TYPE_CHECKING:
@@ -262,8 +263,6 @@ def save_safetensors(
 ) -> None:
     """Write the model's weights (and the manifest as metadata) atomically."""
     from safetensors.torch import save_file
-
-    from dense_edge.fileio import atomic_path
 
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     metadata = {"format": "pt"}

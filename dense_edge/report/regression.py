@@ -40,6 +40,8 @@ from dense_edge import bundle as bundle_io
 from dense_edge.accuracy import judge, top1_drop_points
 from dense_edge.errors import UserError
 from dense_edge.records import EngineRow, Latency, MeasuredOn, Report
+from dense_edge.report.merge import device_identity as identity
+from dense_edge.report.schema import load as load_report
 from dense_edge.validate.latency import clock_of, wall_p50_of
 from dense_edge.validate.provenance import engine_content_sha256
 from dense_edge.validate.side_by_side import DEFAULT_ROUNDS, Pair, PairedTiming, time_pairs
@@ -236,7 +238,6 @@ def _device(e: EngineRow) -> str:
 
 def device_identity(on: MeasuredOn) -> tuple[str, ...]:
     """Where a device row was measured: two rows are compared only when this is equal."""
-    from dense_edge.report.merge import device_identity as identity
 
     return identity(on)
 
@@ -288,7 +289,6 @@ def compare_files(
 ) -> Comparison:
     """``report compare``: two reports (report.json or run folders), engines timed side by side
     where both versions are still on this machine; why not, for the others, in the notes."""
-    from dense_edge.report.schema import load as load_report
 
     base_path, new_path = report_path(base), report_path(new)
     base_report, new_report = load_report(base_path), load_report(new_path)

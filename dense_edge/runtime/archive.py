@@ -27,7 +27,12 @@ import zlib
 from pathlib import Path, PurePosixPath
 from typing import IO, TYPE_CHECKING, Any, cast
 
+from dense_edge import bundle as engine_bundle
+from dense_edge import tempdata
+from dense_edge.bundle import MANIFEST
 from dense_edge.errors import UserError
+from dense_edge.fileio import UMASK
+from dense_edge.stages import environment_error, fault
 
 if TYPE_CHECKING:
     from dense_edge.manifest import EngineFile  # a file's entry: {sha256, bytes}
@@ -43,7 +48,6 @@ MAX_LABELS = 4 << 20  # labels.txt of bundles whose manifest does not list it
 
 def pack(engine_dir: str | Path, out: str | Path) -> Path:
     """Write ``out`` (a .bundle) from an engine folder, after verifying the folder itself."""
-    from dense_edge import bundle as engine_bundle
 
     folder = Path(engine_dir)
     manifest = engine_bundle.read(folder)  # refuses a modified engine folder
@@ -86,7 +90,6 @@ def pack(engine_dir: str | Path, out: str | Path) -> Path:
                 info.mode = 0o644
                 tar.addfile(info, io.BytesIO(data))
         os.chmod(tmp, 0o666 & ~_umask())
-        from dense_edge.stages import fault
 
         fault("bundle", "written")
         os.replace(tmp, out)
@@ -99,13 +102,11 @@ def pack(engine_dir: str | Path, out: str | Path) -> Path:
 
 
 def _unwritable(out: Path, exc: OSError) -> UserError:
-    from dense_edge.stages import environment_error
 
     return environment_error(exc, out)
 
 
 def _umask() -> int:
-    from dense_edge.fileio import UMASK
 
     return UMASK
 
@@ -121,7 +122,6 @@ def unpack(archive: str | Path, dest: str | Path, *, reuse_existing: bool = Fals
     manifest equal to the archive's, its files matching it) is kept: the runtime's cache, where
     several processes may unpack the same bundle at once. Another engine in that place is
     replaced, never served."""
-    from dense_edge import tempdata
 
     archive, dest = Path(archive), Path(dest)
     if not archive.is_file():
@@ -153,7 +153,6 @@ def unpack(archive: str | Path, dest: str | Path, *, reuse_existing: bool = Fals
         try:
             for name, entry in keep.items():
                 _extract(tar, members[name], entry, tmp, archive)
-            from dense_edge import bundle as engine_bundle
 
             engine_bundle.read(tmp)  # the manifest's schema and its own checksums
             try:
@@ -179,7 +178,6 @@ def unpack(archive: str | Path, dest: str | Path, *, reuse_existing: bool = Fals
 def _holds(folder: Path, manifest_bytes: bytes) -> bool:
     """``folder`` is a valid engine whose manifest is exactly the archive's (so its files, each
     checked against that manifest's sha256, are the archive's too)."""
-    from dense_edge import bundle as engine_bundle
 
     try:
         if (folder / engine_bundle.MANIFEST).read_bytes() != manifest_bytes:
@@ -191,7 +189,6 @@ def _holds(folder: Path, manifest_bytes: bytes) -> bool:
 
 
 def _valid(folder: Path) -> bool:
-    from dense_edge import bundle as engine_bundle
 
     try:
         engine_bundle.read(folder)
@@ -341,7 +338,6 @@ def _engine_files(
 ) -> tuple[dict[str, EngineFile], bytes]:
     """What the engine manifest lists, each as the bundle index lists it too; the rest of the
     archive is never written. Their total size is bounded before anything is extracted."""
-    from dense_edge.bundle import MANIFEST
 
     tampered = "bundle does not match its engine manifest: {} (tampered)"
     entry = listed.get(MANIFEST)

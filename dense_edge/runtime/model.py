@@ -12,10 +12,14 @@ from typing import Any, cast
 
 import numpy as np
 
+from dense_edge import bundle, onnxfile
 from dense_edge.errors import UserError
 from dense_edge.manifest import ModelManifest
 from dense_edge.preprocess import Preprocess
+from dense_edge.runtime.archive import unpack
 from dense_edge.targets.base import Runner
+from dense_edge.targets.onnxruntime.runner import OnnxRuntimeRunner
+from dense_edge.targets.registry import load_runner
 
 DEFAULT_BATCH = 32
 
@@ -34,23 +38,16 @@ def _cache_dir() -> Path:
 
 def load(path: str | Path, *, verify: bool = True) -> Model:
     """An engine bundle folder, a ``.bundle`` archive, or an ``.onnx`` exported by dense-edge."""
-    from dense_edge import bundle
 
     p = Path(path)
     if p.is_file() and p.suffix == ".bundle":
-        from dense_edge.runtime.archive import unpack
-
         digest = hashlib.sha256(p.read_bytes()).hexdigest()[:16]
         folder = _cache_dir() / f"{p.stem}-{digest}"
         unpack(p, folder, reuse_existing=True)
         p = folder
     if p.is_file() and p.suffix == ".onnx":
-        from dense_edge import onnxfile
-        from dense_edge.targets.onnxruntime.runner import OnnxRuntimeRunner
-
         manifest = cast(ModelManifest, onnxfile.read_manifest(p))  # validated as one
         return Model(manifest, OnnxRuntimeRunner(p), p)
-    from dense_edge.targets.registry import load_runner
 
     manifest = bundle.read_manifest(p, verify=verify)
     return Model(manifest, load_runner(p, verify=False), p)

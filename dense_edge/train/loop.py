@@ -19,10 +19,12 @@ import torch.nn.functional as F
 from dense_edge import accuracy
 from dense_edge.data.imageset import Splits
 from dense_edge.errors import StageError
+from dense_edge.fileio import atomic_path, ensure_dir, sha256_json
 from dense_edge.preprocess import Preprocess
 from dense_edge.progress import bar, info, no_bar
 from dense_edge.recipe.schema import TrainSection
 from dense_edge.records import BatchInputs
+from dense_edge.stages import describe_changes, fault, writing
 from dense_edge.train import distributed
 from dense_edge.train.evaluate import evaluate
 from dense_edge.train.inputs import TrainInputs
@@ -183,8 +185,6 @@ def _save(
     history: History,
     inputs: dict[str, Any],
 ) -> None:
-    from dense_edge.fileio import atomic_path, ensure_dir, sha256_json
-    from dense_edge.stages import fault, writing
 
     ensure_dir(path.parent)
     state = {
@@ -210,9 +210,7 @@ def _restore(
     inputs: dict[str, Any],
     arch: str,
 ) -> tuple[int, History]:
-    from dense_edge.fileio import sha256_json
     from dense_edge.models.weights import fit_state_dict
-    from dense_edge.stages import describe_changes
 
     if not checkpoint.is_file():
         raise StageError(

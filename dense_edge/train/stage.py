@@ -9,16 +9,20 @@ from typing import Any, cast
 
 from dense_edge.data import load_splits, preprocess_for
 from dense_edge.data.identity import data_identity
-from dense_edge.errors import StageError, WeightsError
+from dense_edge.data.imageset import FileImageSet, short_list
+from dense_edge.errors import DataError, StageError, WeightsError
 from dense_edge.fileio import sha256_file, sha256_json, write_json
 from dense_edge.manifest import ModelManifest, load_manifest, new_manifest
+from dense_edge.models import create, load
 from dense_edge.models.loading import WEIGHTS_FILE
 from dense_edge.models.registry import get_config
+from dense_edge.preprocess import check_image
 from dense_edge.progress import info
 from dense_edge.recipe import Recipe
 from dense_edge.records import INPUT_NAME, MANIFEST_FILE, OUTPUT_NAME, TrainingRecord
 from dense_edge.rundir import RunDir
 from dense_edge.stages import Stage, StageRecord
+from dense_edge.train import threads
 
 
 class TrainedManifest(ModelManifest, total=False):
@@ -149,7 +153,6 @@ def train_stage(
 def _train(recipe: Recipe, run: RunDir, stage: Stage, *, resume: bool, world: Any) -> StageResult:
     import torch
 
-    from dense_edge.models import create
     from dense_edge.train import distributed
     from dense_edge.train.evaluate import evaluate
     from dense_edge.train.inputs import auto_workers
@@ -170,7 +173,6 @@ def _train(recipe: Recipe, run: RunDir, stage: Stage, *, resume: bool, world: An
             f"model.num_classes is {num_classes} but the data has {len(splits.classes)} classes",
             fix="remove model.num_classes or fix the data",
         )
-    from dense_edge.train import threads
 
     device = torch.device(f"cuda:{world.local_rank}" if torch.cuda.is_available() else "cpu")
     distributed.init(world, device)
@@ -252,7 +254,6 @@ def _train(recipe: Recipe, run: RunDir, stage: Stage, *, resume: bool, world: An
 
 
 def _import_weights(recipe: Recipe, run: RunDir, stage: Stage) -> StageResult:
-    from dense_edge.models import load
     from dense_edge.train.evaluate import evaluate
 
     assert recipe.model.weights is not None
@@ -299,7 +300,6 @@ def _import_weights(recipe: Recipe, run: RunDir, stage: Stage) -> StageResult:
 def _check_class_names(classes: list[str] | None, loaded: dict[str, Any], weights: Path) -> None:
     """Weights trained by dense-edge name their classes: the data's folders must be the same
     names in the same order ("0".."9" weights on "zero".."nine" folders answer wrongly)."""
-    from dense_edge.data.imageset import short_list
 
     named = "recipe" in (loaded.get("source") or {})  # a torchvision .pth names no classes
     if classes is None or not named or list(loaded["classes"]) == list(classes):
@@ -350,9 +350,6 @@ def _commit_model(stage: Stage, model: Any, manifest: TrainedManifest) -> Traine
 def check_files(splits: Any) -> None:
     """Open every image file's header once (no decoding): a file that is not an image, or one
     too large to decode safely, is named before training starts."""
-    from dense_edge.data.imageset import FileImageSet, short_list
-    from dense_edge.errors import DataError
-    from dense_edge.preprocess import check_image
 
     fix = "remove or replace the files, or set data.skip_corrupt: true"
     seen: set[Path] = set()

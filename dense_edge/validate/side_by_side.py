@@ -45,8 +45,12 @@ from typing import IO, Any, TypedDict
 
 import numpy as np
 
+from dense_edge import bundle as bundle_io
+from dense_edge.errors import UserError
 from dense_edge.progress import bar
+from dense_edge.targets import registry
 from dense_edge.targets.base import TimedCall
+from dense_edge.targets.registry import load_runner
 from dense_edge.validate.latency import CI_LEVEL, median_ci_ranks, sample_calls
 
 DEFAULT_ROUNDS = 15  # the median ratio's 95% interval then drops the 3 extreme rounds each side
@@ -167,8 +171,6 @@ class _Worker:
             raise RuntimeError(f"timing worker for {self.bundle} stopped:\n{err[-3000:]}")
         reply: _Reply = json.loads(line)
         if "error" in reply:
-            from dense_edge.errors import UserError
-
             raise UserError(f"cannot time {self.bundle}: {reply['error']}")
         return reply
 
@@ -275,9 +277,6 @@ def _input_batch(manifest: dict[str, Any], batch: int) -> np.ndarray:
 
 
 def _serve(bundle: str, stdin: IO[str], stdout: IO[str]) -> None:
-    from dense_edge import bundle as bundle_io
-    from dense_edge.targets import registry
-    from dense_edge.targets.registry import load_runner
 
     def say(obj: _Reply) -> None:
         stdout.write(json.dumps(obj) + "\n")

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from dense_edge.errors import UserError
 from dense_edge.targets.base import Runner, RunnerDescription, TimedCall
 from dense_edge.targets.onnxruntime import util
 
@@ -48,8 +49,6 @@ class OnnxRuntimeRunner(Runner):
 
     def activate_impl(self) -> None:
         import onnxruntime as ort
-
-        from dense_edge.errors import UserError
 
         available = set(ort.get_available_providers())
         providers = [p for p in self.providers if p in available] or ["CPUExecutionProvider"]

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 
 from dense_edge import catalog
 from dense_edge.targets.base import Compiled, Runner, Target, TargetStatus
+from dense_edge.targets.onnxruntime.compiler import compile_engine
+from dense_edge.targets.onnxruntime.runner import OnnxRuntimeRunner
 
 if TYPE_CHECKING:
     from dense_edge.manifest import EngineManifest
@@ -40,15 +42,12 @@ class OnnxRuntimeTarget(Target, declared=catalog.ONNXRUNTIME):
         float_onnx: Path,
         cache_dir: Path,
     ) -> Compiled:
-        from dense_edge.targets.onnxruntime.compiler import compile_engine
-
         fields = compile_engine(source, out, precision=precision, device=settings.device,
                                 hint=settings.hint, threads=settings.threads,
                                 streams=settings.streams)  # fmt: skip
         return Compiled(fields.pop("files"), fields)
 
     def load_runner(self, folder: Path, manifest: EngineManifest) -> Runner:
-        from dense_edge.targets.onnxruntime.runner import OnnxRuntimeRunner
 
         return OnnxRuntimeRunner.from_bundle(folder, manifest)
 

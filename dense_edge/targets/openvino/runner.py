@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from dense_edge import ovcore
+from dense_edge.errors import UserError
 from dense_edge.targets.base import Runner, RunnerDescription, TimedCall
 from dense_edge.targets.openvino import util
 
@@ -55,7 +56,6 @@ class OpenVinoRunner(Runner):
                    config=manifest.get("config"))  # fmt: skip
 
     def activate_impl(self) -> None:
-        from dense_edge.errors import UserError
 
         core = ovcore.core()
         util.check_device(core, self.device)

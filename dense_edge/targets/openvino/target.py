@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any, cast
 
 from dense_edge import catalog, ovcore
 from dense_edge.targets.base import Compiled, DeviceProperties, Runner, Target, TargetStatus
+from dense_edge.targets.openvino.compiler import compile_engine
+from dense_edge.targets.openvino.runner import OpenVinoRunner
 
 if TYPE_CHECKING:
     from dense_edge.manifest import EngineManifest
@@ -57,8 +59,6 @@ class OpenVinoTarget(Target, declared=catalog.OPENVINO):
         float_onnx: Path,
         cache_dir: Path,
     ) -> Compiled:
-        from dense_edge.targets.openvino.compiler import compile_engine
-
         fields = compile_engine(source, out, precision=precision, device=settings.device,
                                 hint=settings.hint, threads=settings.threads,
                                 streams=settings.streams)  # fmt: skip
@@ -66,7 +66,6 @@ class OpenVinoTarget(Target, declared=catalog.OPENVINO):
         return Compiled(fields.pop("files"), fields, sidecar_config=fields["config"])
 
     def load_runner(self, folder: Path, manifest: EngineManifest) -> Runner:
-        from dense_edge.targets.openvino.runner import OpenVinoRunner
 
         return OpenVinoRunner.from_bundle(folder, manifest)
 

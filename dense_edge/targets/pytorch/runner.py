@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from dense_edge.catalog import PYTORCH
+from dense_edge.models import load
 from dense_edge.targets.base import Runner, RunnerDescription
 
 
@@ -22,7 +23,6 @@ class PyTorchRunner(Runner):
         self.manifest: dict[str, Any] = {}  # the model's manifest, once active
 
     def activate_impl(self) -> None:
-        from dense_edge.models import load
 
         self.model, self.manifest = load(self.model_dir)
         self.model = self.model.to(self.device).eval()

@@ -14,9 +14,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict, cast
 
+from dense_edge import onnxfile
 from dense_edge.errors import UserError
+from dense_edge.fileio import atomic_path
 from dense_edge.progress import console, info, quiet
-from dense_edge.targets.tensorrt import availability
+from dense_edge.targets.tensorrt import availability, cuda, polygraphy_data
 from dense_edge.targets.tensorrt.dla import Placement, describe_placement, summarize_placement
 from dense_edge.targets.tensorrt.plan import INPUT_NAME, PRECISION_RUN, BuildPlan, plan_for
 
@@ -56,7 +58,7 @@ def write_kit(
     The plan comes back with ``onnx_trt86`` set where 8.6 needs a converted model."""
     import onnx
 
-    from dense_edge.targets.tensorrt import onnx86, polygraphy_data
+    from dense_edge.targets.tensorrt import onnx86  # imports onnx at its top
 
     shutil.copyfile(source, folder / plan.onnx)
     names = [plan.onnx]
@@ -217,8 +219,6 @@ def build(plan: BuildPlan, kit: Path, *, timing_cache: Path | None) -> Built:
     if timing_cache is not None:
         updated = config.get_timing_cache()
         if updated is not None:
-            from dense_edge.fileio import atomic_path
-
             with atomic_path(timing_cache) as tmp:
                 tmp.write_bytes(bytes(updated.serialize()))
     return {
@@ -267,7 +267,6 @@ def attach_timing_cache(config: trt.IBuilderConfig, path: Path | None) -> str:
 
 def gpu_properties() -> dict[str, str]:
     """Name and compute capability of the GPU builds run on (MissingDependencyError: none)."""
-    from dense_edge.targets.tensorrt import cuda
 
     return cuda.gpu(0)
 
@@ -316,7 +315,6 @@ def compile_engine(
     timing_cache: Path | None = None,
 ) -> dict[str, Any]:
     """The compile stage's entry point: the kit, then ``model.engine`` (needs TensorRT + GPU)."""
-    from dense_edge import onnxfile
 
     manifest = onnxfile.read_manifest(source)
     dynamic = bool(manifest.get("dynamic", {}).get("batch", True))

@@ -14,7 +14,7 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
-from dense_edge import bundle
+from dense_edge import bundle, onnxfile
 from dense_edge.errors import UserError
 from dense_edge.targets.base import KitFiles, KitManifest
 from dense_edge.targets.tensorrt import device, layers
@@ -36,7 +36,6 @@ def write(
 ) -> KitFiles:
     """The TensorRT part of a kit: the ONNX models, trtexec/Polygraphy scripts, the build plan,
     ``validate.sh`` and a README (the evaluation set and the manifest are the caller's)."""
-    from dense_edge import onnxfile
 
     dynamic = bool(onnxfile.read_manifest(source).get("dynamic", {}).get("batch", True))
     plan = make_plan(precision, input_shape, settings, dynamic_batch=dynamic)

@@ -19,7 +19,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dense_edge.errors import UserError
+from dense_edge.progress import info
 from dense_edge.targets.base import KitEngine, KitManifest, KitRun, Runner
+from dense_edge.targets.onnxruntime.runner import OnnxRuntimeRunner
+from dense_edge.targets.tensorrt import cuda
+from dense_edge.targets.tensorrt.compiler import build
+from dense_edge.targets.tensorrt.plan import PRECISION_RUN, BuildPlan
+from dense_edge.targets.tensorrt.runner import TensorRTRunner
 
 if TYPE_CHECKING:
     from dense_edge.manifest import EngineRuntime
@@ -48,8 +54,6 @@ def device_environment(runner: str) -> dict[str, str | None]:
     if runner == "tensorrt":
         import tensorrt as trt
 
-        from dense_edge.targets.tensorrt import cuda
-
         env["tensorrt"] = str(trt.__version__)
         env["cuda"] = cuda.load().runtime_version()
         gpu = cuda.gpu(0)
@@ -65,10 +69,6 @@ def device_environment(runner: str) -> dict[str, str | None]:
 def _tensorrt_runner(
     kit: Path, manifest: KitManifest, *, rebuild: bool
 ) -> tuple[Runner, KitEngine]:
-    from dense_edge.progress import info
-    from dense_edge.targets.tensorrt.compiler import build
-    from dense_edge.targets.tensorrt.plan import PRECISION_RUN, BuildPlan
-    from dense_edge.targets.tensorrt.runner import TensorRTRunner
 
     plan = BuildPlan.from_dict(manifest["build_plan"])
     engine = kit / plan.engine
@@ -94,7 +94,6 @@ def _tensorrt_runner(
 
 
 def _onnxruntime_runner(kit: Path, manifest: KitManifest) -> tuple[Runner, KitEngine]:
-    from dense_edge.targets.onnxruntime.runner import OnnxRuntimeRunner
 
     model = kit / manifest["build_plan"]["onnx"]
     described: KitEngine = {

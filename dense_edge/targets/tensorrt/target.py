@@ -16,7 +16,9 @@ from dense_edge.targets.base import (
     Target,
     TargetStatus,
 )
-from dense_edge.targets.tensorrt import availability
+from dense_edge.targets.tensorrt import availability, cuda, kit, selfcheck
+from dense_edge.targets.tensorrt.compiler import compile_engine
+from dense_edge.targets.tensorrt.runner import TensorRTRunner
 
 if TYPE_CHECKING:
     from dense_edge.manifest import EngineManifest
@@ -55,8 +57,6 @@ class TensorRTTarget(Target, declared=catalog.TENSORRT):
         float_onnx: Path,
         cache_dir: Path,
     ) -> Compiled:
-        from dense_edge.targets.tensorrt.compiler import compile_engine
-
         fields = compile_engine(source, out, precision=precision, device=settings.device,
                                 hint=settings.hint, threads=settings.threads,
                                 streams=settings.streams, settings=settings, float_onnx=float_onnx,
@@ -64,7 +64,6 @@ class TensorRTTarget(Target, declared=catalog.TENSORRT):
         return Compiled(fields.pop("files"), fields)
 
     def load_runner(self, folder: Path, manifest: EngineManifest) -> Runner:
-        from dense_edge.targets.tensorrt.runner import TensorRTRunner
 
         return TensorRTRunner.from_bundle(folder, manifest)
 
@@ -73,7 +72,6 @@ class TensorRTTarget(Target, declared=catalog.TENSORRT):
             availability.load()
         except MissingDependencyError as exc:
             return str(exc).split(" (install")[0]
-        from dense_edge.targets.tensorrt import cuda
 
         try:
             cuda.gpu(0)
@@ -89,17 +87,14 @@ class TensorRTTarget(Target, declared=catalog.TENSORRT):
         self, folder: Path, source: Path, float_onnx: Path, precision: str,
         input_shape: list[int], settings: TargetSection,
     ) -> KitFiles:  # fmt: skip
-        from dense_edge.targets.tensorrt import kit
 
         return kit.write(folder, source, float_onnx, precision, input_shape, settings)
 
     def read_kit(self, folder: Path, *, verify: bool) -> KitManifest:
-        from dense_edge.targets.tensorrt import kit
 
         return kit.read_kit(folder, verify=verify)
 
     def kit_run(self, kit: Path, manifest: KitManifest, *, runner: str, rebuild: bool) -> KitRun:
-        from dense_edge.targets.tensorrt import selfcheck
 
         return selfcheck.kit_run(kit, manifest, runner=runner, rebuild=rebuild)
 
