@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 from dense_edge.catalog import (
     PROFILE_TENSORRT,
     FloatParts,
+    MethodName,
     NncfProfileName,
     Precision,
     ProfileName,
@@ -42,7 +43,6 @@ if TYPE_CHECKING:
     from dense_edge.calibrate.profiles import NncfProfile, QdqProfile
     from dense_edge.targets.base import Runner
 
-Method = Literal["minmax", "percentile", "entropy", "mse"]
 Preset = Literal["performance", "mixed"]
 TargetName = str  # a registered target's name (dense_edge.targets.registry.names())
 
@@ -85,7 +85,7 @@ def quantize(
     images: Iterable[np.ndarray] | None = ...,
     *,
     profile: QdqProfileName = ...,
-    method: Method = ...,
+    method: MethodName = ...,
     percentile: float = ...,
     float_parts: FloatParts = ...,
     bins: int = ...,
@@ -113,7 +113,7 @@ def quantize(
     images: Iterable[np.ndarray] | None = None,
     *,
     profile: ProfileName = PROFILE_TENSORRT,
-    method: Method = "percentile",
+    method: MethodName = "percentile",
     percentile: float = 99.99,
     float_parts: FloatParts = "fp16",
     bins: int = 2048,
@@ -209,7 +209,7 @@ def _quantize_qdq(
     model: onnx.ModelProto | str | Path,
     images: Iterable[np.ndarray] | None,
     prof: QdqProfile,
-    method: Method,
+    method: MethodName,
     percentile: float,
     float_parts: FloatParts,
     bins: int,

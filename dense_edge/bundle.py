@@ -16,8 +16,9 @@ from typing import Any, TypedDict, cast
 
 from dense_edge.errors import UserError
 from dense_edge.manifest import EngineFile, EngineManifest, validate_manifest
+from dense_edge.records import MANIFEST_FILE
 
-MANIFEST = "manifest.json"
+MANIFEST = MANIFEST_FILE  # the bundle's manifest: the one file name records.py defines
 BUNDLE_KIND = "engine"
 SEAL = "manifest_sha256"  # the sha256 of the manifest's own content, without this key
 

@@ -40,7 +40,7 @@ FLOATS = (TensorProto.FLOAT, TensorProto.FLOAT16, TensorProto.BFLOAT16)
 
 
 @dataclass(frozen=True)
-class Violation:
+class RuleViolation:
     rule: str
     node: str
     message: str
@@ -50,7 +50,7 @@ class Violation:
 class CheckReport:
     profile: str
     model: str
-    violations: list[Violation] = field(default_factory=list)
+    violations: list[RuleViolation] = field(default_factory=list)
     quantized_layers: list[str] = field(default_factory=list)
     float_layers: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # accepted, but slower than it could be
@@ -60,7 +60,7 @@ class CheckReport:
         return not self.violations
 
     def add(self, rule: str, node: str, message: str) -> None:
-        self.violations.append(Violation(rule, node, message))
+        self.violations.append(RuleViolation(rule, node, message))
 
     def to_dict(self) -> CheckRecord:
         return {

@@ -19,10 +19,11 @@ from typing import Any, TypedDict
 
 from dense_edge.errors import UserError
 from dense_edge.fileio import write_json
+from dense_edge.records import MANIFEST_FILE
 
 SUFFIX = ".seal.json"
 SCHEMA = "dense-edge/kit-seal"
-MANIFEST = "manifest.json"
+MANIFEST = MANIFEST_FILE  # a kit's manifest (records.py defines the name once)
 EVAL_FOLDER = "eval"
 
 

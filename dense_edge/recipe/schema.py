@@ -58,8 +58,8 @@ def _power_of_two(v: int) -> int:
     return v
 
 
-TargetName = Annotated[str, AfterValidator(lambda v: _one_of(v, target_names()))]
-ProfileName = Annotated[str, AfterValidator(lambda v: _one_of(v, profile_names()))]
+DeclaredTarget = Annotated[str, AfterValidator(lambda v: _one_of(v, target_names()))]
+DeclaredProfile = Annotated[str, AfterValidator(lambda v: _one_of(v, profile_names()))]
 
 
 class _Section(BaseModel):
@@ -192,14 +192,14 @@ class CalibrationSection(_Section):
     percentile: float = Field(default=99.99, gt=50, le=100)
     bins: Annotated[int, AfterValidator(_power_of_two)] = Field(default=2048, ge=128, le=65536)
     skip_unreadable: bool = False
-    profiles: list[ProfileName] = Field(default_factory=lambda: list(profile_names()))
+    profiles: list[DeclaredProfile] = Field(default_factory=lambda: list(profile_names()))
     float_parts: FloatParts = "fp16"  # TensorRT: type of the non-quantised layers
     nncf_preset: Literal["performance", "mixed"] = "performance"  # OpenVINO (NNCF)
     accuracy_aware: AccuracyAwareSection = Field(default_factory=AccuracyAwareSection)
 
 
 class TargetSection(_Section):
-    name: TargetName
+    name: DeclaredTarget
     precisions: list[Precision] = Field(default_factory=lambda: list(DEFAULT_PRECISIONS))
     device: str | None = None  # OpenVINO: CPU/GPU/NPU/AUTO; ONNX Runtime: provider name
     hint: Literal["latency", "throughput"] = "latency"

@@ -58,7 +58,7 @@ class DeviceError(RuntimeError):
 
 # -- the records it reads and writes (as dense_edge.records' and dense_edge.kits', restated:
 # this file imports nothing of dense-edge) -------------------------------------------------------
-class Profile(TypedDict):
+class OptimizationProfile(TypedDict):
     min: list[int]
     opt: list[int]
     max: list[int]
@@ -66,7 +66,7 @@ class Profile(TypedDict):
 
 class _PlanKeys(TypedDict):
     onnx: str
-    profile: Profile
+    profile: OptimizationProfile
 
 
 class Plan(_PlanKeys, total=False):
