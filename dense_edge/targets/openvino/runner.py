@@ -76,14 +76,17 @@ class OpenVinoRunner(Runner):
             got = self._static.get(batch)
             if got is not None:
                 return got
-            shape = self.compiled.input(0).get_partial_shape()
-            if not shape[0].is_dynamic or len(self._static) >= self.static_batches:
-                return self.compiled
-            if any(d.is_dynamic for d in list(shape)[1:]):
+            dims = list(self.compiled.input(0).get_partial_shape())
+            if (not dims[0].is_dynamic or any(d.is_dynamic for d in dims[1:])
+                    or len(self._static) >= self.static_batches):  # fmt: skip
                 return self.compiled
             model = ovcore.core().read_model(str(self.model))
-            model.reshape({0: [batch, *(d.get_length() for d in list(shape)[1:])]})
-            got = self._static[batch] = ovcore.core().compile_model(model, self.device, self.config)
+            try:
+                model.reshape({0: [batch, *(d.get_length() for d in dims[1:])]})
+                got = ovcore.core().compile_model(model, self.device, self.config)
+            except RuntimeError:  # a graph OpenVINO cannot reshape: it runs as it was built
+                got = self.compiled
+            self._static[batch] = got
             return got
 
     def _request(self, batch: int) -> Any:
